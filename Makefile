@@ -1,0 +1,28 @@
+# `make quickstart` and `make test` both create .venv when missing and install everything first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install quickstart test lint clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip "setuptools>=77" wheel
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+quickstart: $(STAMP)
+	$(BIN)/epdi quickstart
+
+lint: $(STAMP)
+	$(BIN)/ruff check workflows epdi_ml stores tests
+
+test: $(STAMP) lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) epdi-data .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Learning half of EPDI: potential maps, fragments, datasets, models, selection, profiles."""

@@ -1,0 +1,1 @@
+"""Stores: settings, document schemas, the maggma/jobflow store facade, queries and imports."""

@@ -1,0 +1,180 @@
+"""The store facade: maggma stores for the platform's collections and a jobflow ``JobStore``.
+
+Embedded default: maggma ``MontyStore`` collections (montydb, sqlite engine) in
+``<data_dir>/store``; nothing to install or start, and a second process reads what the first wrote.
+Production: MongoDB (``MongoStore``/``MongoURIStore``) for documents, GridFS or S3 for the ``data``
+store. Switching is configuration only (:class:`stores.settings.StoreSettings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from jobflow import JobStore
+from maggma.core import Store
+from maggma.stores import GridFSStore, MongoStore, MontyStore, S3Store
+from pydantic import BaseModel
+
+from stores.documents import COLLECTIONS
+from stores.settings import Settings, get_settings
+
+#: jobflow's outputs collection and the collection behind the ``data`` additional store
+OUTPUTS_COLLECTION = "outputs"
+DATA_COLLECTION = "outputs_data"
+
+
+def ensure_indexes(store: Store, name: str) -> bool:
+    """Create the key and query indexes of collection ``name`` on a connected store.
+
+    montydb (the embedded engine) has no secondary indexes and scans instead, which is fast at
+    campaign scale; there this returns ``False``. MongoDB gets every index (returns ``True``).
+    """
+    _, key, indexed = COLLECTIONS[name]
+    try:
+        for field in (key, *indexed):
+            store.ensure_index(field, unique=field == key)
+    except NotImplementedError:
+        return False
+    return True
+
+
+class StoreFacade:
+    """Hands out maggma stores and a jobflow ``JobStore`` built from the settings.
+
+    Parameters
+    ----------
+    settings
+        Platform settings; default: :func:`stores.settings.get_settings`.
+
+    """
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or get_settings()
+
+    # -- raw stores ------------------------------------------------------------------------
+    def docs_store(self, collection: str, key: str = "task_id") -> Store:
+        """An unconnected maggma store for ``collection`` (documents keyed by ``key``)."""
+        cfg = self.settings.store
+        if cfg.backend == "embedded":
+            path = self.settings.data_dir / "store"
+            path.mkdir(parents=True, exist_ok=True)
+            return MontyStore(
+                collection,
+                database_path=str(path),
+                database_name=cfg.database,
+                storage="sqlite",
+                key=key,
+            )
+        return MongoStore(
+            database=cfg.database,
+            collection_name=collection,
+            host=cfg.host,
+            port=cfg.port,
+            username=cfg.username or "",
+            password=cfg.password or "",
+            auth_source=cfg.auth_source,
+            uri=cfg.uri,
+            key=key,
+        )
+
+    def data_store(self) -> Store:
+        """An unconnected maggma store for big arrays (the jobflow ``data`` store)."""
+        cfg = self.settings.store
+        if cfg.backend == "embedded":
+            return self.docs_store(DATA_COLLECTION, key="blob_uuid")
+        if cfg.data_backend == "s3":
+            if not cfg.s3_bucket:
+                raise ValueError("store.data_backend is 's3' but store.s3_bucket is not set")
+            return S3Store(
+                index=self.docs_store(f"{DATA_COLLECTION}_index", key="blob_uuid"),
+                bucket=cfg.s3_bucket,
+                sub_dir=cfg.s3_prefix,
+                endpoint_url=cfg.s3_endpoint_url,
+                key="blob_uuid",
+            )
+        return GridFSStore(
+            database=cfg.database,
+            collection_name=DATA_COLLECTION,
+            host=cfg.host,
+            port=cfg.port,
+            username=cfg.username or "",
+            password=cfg.password or "",
+            auth_source=cfg.auth_source,
+            uri=cfg.uri,
+        )
+
+    def job_store(self) -> JobStore:
+        """The jobflow ``JobStore``: outputs collection plus the ``data`` additional store."""
+        return JobStore(self.docs_store(OUTPUTS_COLLECTION), additional_stores={"data": self.data_store()})
+
+    # -- platform collections ----------------------------------------------------------------
+    @contextmanager
+    def collection(self, name: str) -> Iterator[Store]:
+        """Connect to one of the platform collections (see :data:`stores.documents.COLLECTIONS`)."""
+        if name not in COLLECTIONS:
+            raise KeyError(f"unknown collection {name!r}; known: {', '.join(COLLECTIONS)}")
+        _, key, _ = COLLECTIONS[name]
+        store = self.docs_store(name, key=key)
+        store.connect()
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def upsert(self, name: str, docs: Iterable[BaseModel]) -> int:
+        """Insert or update documents by their deterministic key; return how many were written."""
+        _, key, indexed = COLLECTIONS[name]
+        payload = [doc.model_dump(mode="json") for doc in docs]
+        if not payload:
+            return 0
+        with self.collection(name) as store:
+            ensure_indexes(store, name)
+            store.update(payload, key=key)
+        return len(payload)
+
+    def replace_groups(
+        self, name: str, group_field: str, docs: Iterable[BaseModel], groups: Iterable[str]
+    ) -> int:
+        """Replace every document whose ``group_field`` is in ``groups`` by ``docs`` in one pass.
+
+        Used for the sites and hops of whole surfaces: one delete and one bulk insert instead of an
+        upsert per document, which montydb would answer with a scan each. Ids stay deterministic, so
+        rebuilding a surface leaves exactly one document per site.
+        """
+        payload = [doc.model_dump(mode="json") for doc in docs]
+        with self.collection(name) as store:
+            ensure_indexes(store, name)
+            if store.collection_name in store._collection.database.list_collection_names():
+                # montydb raises on a delete in a collection that was never written
+                store.remove_docs({group_field: {"$in": list(groups)}})
+            if payload:
+                # maggma's Store.update upserts one document at a time; mongo-like stores expose
+                # the pymongo-compatible collection for a bulk insert.
+                store._collection.insert_many(payload)
+        return len(payload)
+
+    def query(
+        self,
+        name: str,
+        criteria: dict[str, Any] | None = None,
+        properties: list[str] | None = None,
+        sort: dict[str, int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Return the documents of ``name`` matching ``criteria`` (without Mongo's ``_id``)."""
+        with self.collection(name) as store:
+            docs = list(store.query(criteria=criteria or {}, properties=properties, sort=sort))
+        for doc in docs:
+            doc.pop("_id", None)
+        return docs
+
+    def count(self, name: str, criteria: dict[str, Any] | None = None) -> int:
+        """Number of documents of ``name`` matching ``criteria``."""
+        with self.collection(name) as store:
+            return store.count(criteria or {})
+
+    def remove(self, name: str, criteria: dict[str, Any]) -> None:
+        """Remove the documents of ``name`` matching ``criteria``."""
+        with self.collection(name) as store:
+            store.remove_docs(criteria)

@@ -1,0 +1,137 @@
+"""Platform settings: environment variables (prefix ``EPDI_``), an optional YAML file, defaults.
+
+Precedence, highest first: keyword arguments, ``EPDI_*`` environment variables, the YAML file
+named by ``EPDI_SETTINGS_FILE`` (default ``./epdi.yaml`` when it exists), built-in defaults.
+
+Examples
+--------
+Switch to MongoDB with GridFS for the big arrays, configuration only::
+
+    # epdi.yaml
+    store:
+      backend: mongodb
+      uri: mongodb://user:pass@db.example.org:27017
+      database: epdi
+      data_backend: gridfs
+
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+SETTINGS_FILE_ENV = "EPDI_SETTINGS_FILE"
+DEFAULT_SETTINGS_FILE = "epdi.yaml"
+
+
+class SettingsError(ValueError):
+    """The settings file or an ``EPDI_*`` variable is missing or invalid."""
+
+
+class StoreSettings(BaseModel):
+    """Where documents and big arrays live.
+
+    ``backend="embedded"`` keeps everything in maggma ``MontyStore`` collections (montydb, sqlite
+    engine) under the data folder: no server, readable from a second process. ``backend="mongodb"``
+    uses a MongoDB server for documents and GridFS or S3 for the ``data`` store.
+    """
+
+    backend: Literal["embedded", "mongodb"] = "embedded"
+    database: str = "epdi"
+    uri: str | None = Field(None, description="mongodb:// or mongodb+srv:// URI (mongodb backend)")
+    host: str = "localhost"
+    port: int = 27017
+    username: str | None = None
+    password: str | None = None
+    auth_source: str = "admin"
+    data_backend: Literal["gridfs", "s3"] = "gridfs"
+    s3_bucket: str | None = None
+    s3_prefix: str = "epdi"
+    s3_endpoint_url: str | None = None
+
+
+class Settings(BaseSettings):
+    """All platform settings.
+
+    Nested values can be set from the environment with a double underscore, e.g.
+    ``EPDI_STORE__BACKEND=mongodb`` or ``EPDI_STORE__URI=mongodb://...``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="EPDI_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(Path("epdi-data"), description="Folder for the embedded store and outputs")
+    hosts_file: Path | None = Field(
+        None, description="YAML table of host monolayers that extends/overrides the built-in one"
+    )
+    store: StoreSettings = Field(default_factory=StoreSettings)
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Insert the YAML file between the environment and the defaults."""
+        return (
+            init_settings,
+            env_settings,
+            YamlConfigSettingsSource(settings_cls, yaml_file=settings_file()),
+        )
+
+
+def settings_file() -> Path | None:
+    """Return the YAML settings file in force, or ``None`` when there is none."""
+    explicit = os.environ.get(SETTINGS_FILE_ENV)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise SettingsError(
+                f"{SETTINGS_FILE_ENV}={explicit} does not exist; create it or unset the variable"
+            )
+        _check_yaml(path)
+        return path
+    default = Path(DEFAULT_SETTINGS_FILE)
+    if default.is_file():
+        _check_yaml(default)
+        return default
+    return None
+
+
+def _check_yaml(path: Path) -> None:
+    try:
+        content: Any = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from exc
+    if content is not None and not isinstance(content, dict):
+        raise SettingsError(f"settings file {path} must hold a mapping of setting names to values")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SettingsError(f"invalid setting {where}: {first['msg']}") from None

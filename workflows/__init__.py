@@ -1,0 +1,1 @@
+"""Structures, site graphs, engines, jobflow Makers and Flows, the campaign loop and the CLI."""

@@ -1,0 +1,1 @@
+"""The ``epdi`` command line."""

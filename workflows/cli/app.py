@@ -1,0 +1,26 @@
+"""The ``epdi`` root command."""
+
+from __future__ import annotations
+
+import typer
+
+from workflows.cli import query, surfaces
+
+app = typer.Typer(
+    help="EPDI: Li diffusion on doped TMD monolayers (surfaces, DFT/MLIP, potential images, learning).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(surfaces.app, name="surfaces")
+app.add_typer(query.app, name="query")
+
+
+@app.command("quickstart")
+def quickstart() -> None:
+    """Build and store the campaign surface set on the embedded store and print its site summary."""
+    surfaces.campaign_set(hosts=None, dopants=None, size=6, vacuum=15.0, check=False, as_json=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,57 @@
+"""Helpers shared by the CLI commands: error reporting and table/JSON/CSV output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+
+from stores.settings import SettingsError
+from workflows.hosts import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: exit code for bad user input (same as click's usage errors)
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    """Print ``error: message`` on one line to stderr and exit with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def reports_input_errors(func: F) -> F:
+    """Turn bad input or settings into a one-line message on stderr and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (InputError, SettingsError) as exc:
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, as_csv: bool) -> None:
+    """Print ``rows`` as JSON (a list), CSV, or an aligned text table."""
+    if as_json:
+        typer.echo(json.dumps(list(rows), indent=1, default=str))
+        return
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k) for k in columns})
+        return
+    text = [[("-" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in text]) for i, c in enumerate(columns)]
+    typer.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)))
+    for r in text:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)))
