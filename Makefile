@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install quickstart test lint clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile deploy/install_gpaw.sh deploy/gpaw-siteconfig.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip "setuptools>=77" wheel
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -e ".[dev]"
+	deploy/install_gpaw.sh $(BIN)/pip
 	touch $(STAMP)
 
 install: $(STAMP)

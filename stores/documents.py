@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from stores.calc_documents import CalculationDoc, LiReferenceDoc, NebDoc, StructureDict, ValleyDoc
+
 SiteKind = Literal["valley", "saddle"]
 SiteLabel = Literal["T_M", "H", "bridge"]
 
@@ -47,7 +49,7 @@ class SurfaceDoc(BaseModel):
     host_source: str = Field(..., description="Literature source of the host geometry")
     formula: str
     natoms: int
-    structure: dict = Field(..., description="pymatgen Structure.as_dict()")
+    structure: StructureDict = Field(..., description="pymatgen Structure.as_dict()")
     n_valleys: int
     n_saddles: int
     n_hops: int
@@ -97,9 +99,17 @@ class HopDoc(BaseModel):
     updated_at: datetime = Field(default_factory=_now)
 
 
+def _collections() -> dict[str, tuple[type[BaseModel], str, tuple[str, ...]]]:
+    return {
+        "surfaces": (SurfaceDoc, "surface_id", ("host", "dopant", "kind")),
+        "sites": (SiteDoc, "site_id", ("surface_id", "host", "dopant", "kind")),
+        "hops": (HopDoc, "hop_id", ("surface_id", "host", "dopant", "kind")),
+        "calculations": (CalculationDoc, "calc_id", ("kind", "engine", "surface_id")),
+        "li_references": (LiReferenceDoc, "reference_id", ("engine",)),
+        "valleys": (ValleyDoc, "valley_id", ("surface_id", "engine")),
+        "nebs": (NebDoc, "neb_id", ("surface_id", "hop_id", "engine")),
+    }
+
+
 #: collection name -> (document class, key field, indexed fields)
-COLLECTIONS: dict[str, tuple[type[BaseModel], str, tuple[str, ...]]] = {
-    "surfaces": (SurfaceDoc, "surface_id", ("host", "dopant", "kind")),
-    "sites": (SiteDoc, "site_id", ("surface_id", "host", "dopant", "kind")),
-    "hops": (HopDoc, "hop_id", ("surface_id", "host", "dopant", "kind")),
-}
+COLLECTIONS: dict[str, tuple[type[BaseModel], str, tuple[str, ...]]] = _collections()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from workflows.cli import query, surfaces
+from workflows.cli import bench, imports, query, surfaces, vasp
+from workflows.cli.barrier import barrier
 
 app = typer.Typer(
     help="EPDI: Li diffusion on doped TMD monolayers (surfaces, DFT/MLIP, potential images, learning).",
@@ -13,6 +14,10 @@ app = typer.Typer(
 )
 app.add_typer(surfaces.app, name="surfaces")
 app.add_typer(query.app, name="query")
+app.command("barrier")(barrier)
+app.add_typer(bench.app, name="bench")
+app.add_typer(vasp.app, name="vasp")
+app.add_typer(imports.app, name="import")
 
 
 @app.command("quickstart")

@@ -36,3 +36,29 @@ def surfaces(
         sort={"host": 1, "dopant": 1},
     )
     emit_rows(docs, SUMMARY_COLUMNS, as_json, as_csv)
+
+
+#: columns of ``epdi query calculations``
+CALCULATION_COLUMNS = ("calc_id", "kind", "engine", "functional", "final_energy_ev", "source_path")
+
+
+@app.command("calculations")
+@reports_input_errors
+def calculations(
+    kind: Annotated[
+        str | None, typer.Option(help="Only this kind (static, relax, neb, li_reference).")
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="Only this engine (vasp, gpaw, chgnet).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """List stored calculations: id, kind, engine, functional, final energy (eV), source folder."""
+    criteria: dict = {}
+    if kind:
+        criteria["kind"] = kind
+    if engine:
+        criteria["engine"] = engine
+    docs = StoreFacade(get_settings()).query(
+        "calculations", criteria, properties=list(CALCULATION_COLUMNS), sort={"calc_id": 1}
+    )
+    emit_rows(docs, CALCULATION_COLUMNS, as_json, as_csv)

@@ -1,0 +1,122 @@
+"""Pydantic documents for calculations: statics, the Li reference, valley relaxations, CINEB hops.
+
+Energies are in eV, lengths in Angstrom, forces in eV/Angstrom. Big grids (potential, density) do
+not live in these documents: they go to the ``data`` store and the document keeps a
+:class:`GridRef` (shape, units, hash, key in the data store).
+
+Binding-energy convention (DESIGN.md): ``E_b = E(slab) + E(Li atom) - E(slab + Li)``, positive when
+bound. The local barrier of a hop from valley A is ``E_b(A) - E_b(saddle)``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+EngineName = Literal["vasp", "gpaw", "chgnet"]
+CalcKind = Literal["static", "relax", "neb", "li_reference"]
+
+
+def _structure_as_dict(value: Any) -> Any:
+    return value.as_dict() if hasattr(value, "as_dict") else value
+
+
+#: a pymatgen Structure kept as its ``as_dict()``; a Structure object given is converted (jobflow
+#: decodes MSONable dicts back into objects when it resolves references)
+StructureDict = Annotated[dict, BeforeValidator(_structure_as_dict)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class GridRef(BaseModel):
+    """A volumetric grid stored in the ``data`` store (or on disk)."""
+
+    key: str = Field(..., description="Id of the blob in the data store")
+    shape: tuple[int, int, int]
+    units: str = Field(..., description="e.g. 'eV' for potentials, 'e/bohr^3' for densities")
+    sha256: str = Field(..., description="SHA-256 of the float64 C-order array bytes")
+
+
+class CalculationDoc(BaseModel):
+    """One calculation, computed by an engine or imported from a VASP folder.
+
+    ``epdi query calculations`` lists these: final energy, engine, functional, source path.
+    """
+
+    calc_id: str
+    kind: CalcKind
+    engine: EngineName
+    functional: str = Field(..., description="e.g. 'PBE+D3(zero)', 'CHGNet+D3(zero)'")
+    source: Literal["computed", "imported"] = "computed"
+    source_path: str | None = Field(None, description="Folder the calculation was run in / read from")
+    surface_id: str | None = None
+    formula: str
+    natoms: int
+    final_energy_ev: float
+    structure: StructureDict = Field(..., description="Final pymatgen Structure.as_dict()")
+    settings: dict = Field(default_factory=dict, description="Engine settings (INCAR, basis, fmax...)")
+    potential: GridRef | None = Field(None, description="Electrostatic potential grid (eV)")
+    density: GridRef | None = Field(None, description="Electron density grid")
+    vacuum_level_ev: float | None = None
+    image_energies_ev: list[float] | None = Field(None, description="NEB image energies (eV)")
+    converged: bool | None = None
+    force_calls: int | None = None
+    wall_time_s: float | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class LiReferenceDoc(BaseModel):
+    """Energy of the isolated, spin-polarised Li atom for one engine and its settings."""
+
+    reference_id: str
+    engine: EngineName
+    settings: dict
+    energy_ev: float
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class ValleyDoc(BaseModel):
+    """Li relaxed from a valley class representative."""
+
+    valley_id: str = Field(..., description="Id of the relaxation (surface, site, engine settings)")
+    surface_id: str
+    site_id: str
+    site_index: int
+    label: str = Field(..., description="Label of the starting valley (T_M or H)")
+    engine: EngineName
+    binding_energy_ev: float = Field(..., description="E_b, positive = bound (eV)")
+    energy_ev: float = Field(..., description="E(slab + Li) after relaxation (eV)")
+    final_li_cart_ang: list[float]
+    final_site_index: int = Field(..., description="Valley nearest to Li after relaxation")
+    left_valley: bool = Field(..., description="Li ended nearer another valley than its start")
+    displacement_ang: float = Field(..., description="In-plane distance Li moved (Angstrom)")
+    force_calls: int
+    converged: bool
+    structure: StructureDict
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class NebDoc(BaseModel):
+    """A CINEB hop between two relaxed valleys."""
+
+    neb_id: str
+    surface_id: str
+    hop_id: str
+    engine: EngineName
+    valley_ids: tuple[str, str] = Field(..., description="Relaxation ids of the two end points")
+    image_energies_ev: list[float]
+    saddle_binding_energy_ev: float = Field(..., description="E_b at the highest image (eV)")
+    forward_barrier_ev: float = Field(..., description="E(max) - E(first end point) (eV)")
+    reverse_barrier_ev: float = Field(..., description="E(max) - E(last end point) (eV)")
+    climbing_image: int
+    converged: bool
+    fmax_ev_ang: float = Field(..., description="Largest image force at the end (eV/Angstrom)")
+    force_calls: int
+    n_images: int
+    wall_time_s: float | None = None
+    updated_at: datetime = Field(default_factory=_now)

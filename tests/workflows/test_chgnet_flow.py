@@ -1,0 +1,95 @@
+"""CHGNet engine and the hop flow on a tiny pristine 2x2x1 MoS2 cell (loose fmax, few images)."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from stores.facade import StoreFacade
+from stores.settings import get_settings
+from workflows.barrier import run_barrier
+from workflows.cli.app import app
+from workflows.engines.chgnet_engine import ChgnetSettings, cineb, make_calculator, relax
+from workflows.hosts import get_host
+from workflows.li_sites import add_li
+from workflows.surfaces import describe_surface
+
+LOOSE = ChgnetSettings(fmax_ev_ang=0.1, max_steps=150)
+
+
+@pytest.fixture(scope="module")
+def barrier_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("chgnet") / "epdi-data"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EPDI_DATA_DIR", str(folder))
+    get_settings.cache_clear()
+    bundle = describe_surface(get_host("MoS2"), None, size=2)
+    result = run_barrier(bundle, "chgnet", LOOSE, n_images=3)
+    yield result, StoreFacade()
+    mp.undo()
+    get_settings.cache_clear()
+
+
+def test_pristine_barrier_is_in_the_literature_band(barrier_run):
+    result, _ = barrier_run
+    summary = result.summary()
+    # Li on pristine 2H-MoS2: 0.23-0.24 eV in PBE studies; MX2 band 0.15-0.30 eV
+    assert 0.15 <= summary["barrier_ev"] <= 0.30
+    assert summary["lowest_valley"] == "T_M"  # Li prefers the Mo-top site (Ersan et al. 2015)
+    assert summary["neb_converged"]
+    energies = summary["image_energies_rel_ev"]
+    assert energies[0] == 0 and max(energies) == pytest.approx(summary["forward_barrier_ev"], abs=1e-3)
+
+
+def test_binding_energies_are_positive_and_li_stays(barrier_run):
+    result, _ = barrier_run
+    for valley in result.valleys:
+        assert 1.5 < valley.binding_energy_ev < 4.0  # bound, eV (DESIGN: E_b > 0 means bound)
+        assert not valley.left_valley
+        assert valley.displacement_ang < 0.5
+    saddle = result.neb.saddle_binding_energy_ev
+    assert saddle < min(v.binding_energy_ev for v in result.valleys)
+
+
+def test_documents_are_in_the_store_and_the_li_reference_is_cached(barrier_run, monkeypatch):
+    result, facade = barrier_run
+    monkeypatch.setenv("EPDI_DATA_DIR", str(facade.settings.data_dir))  # jobs read the settings
+    get_settings.cache_clear()
+    assert facade.count("valleys") == 2
+    assert facade.count("nebs") == 1
+    assert facade.count("li_references") == 1
+    (neb,) = facade.query("nebs")
+    assert neb["hop_id"] == result.neb.hop_id and len(neb["image_energies_ev"]) == 5
+    # a second run reuses the cached Li reference and updates, not duplicates, every document
+    run_barrier(result.bundle, "chgnet", LOOSE, n_images=3)
+    assert (facade.count("li_references"), facade.count("valleys"), facade.count("nebs")) == (1, 2, 1)
+    # the jobflow JobStore holds the job outputs as well
+    job_store = facade.job_store()
+    job_store.connect()
+    assert job_store.count({"name": "hop cineb"}) == 2
+    job_store.close()
+
+
+def test_one_calculator_per_image_counts_its_own_calls():
+    spec = get_host("MoS2")
+    bundle = describe_surface(spec, None, size=2)
+    slab = relax(bundle.structure, LOOSE)
+    ends = [
+        relax(add_li(slab.structure, bundle.graph.valleys[v].cart_coords), LOOSE)
+        for v in bundle.graph.hops[0].valleys
+    ]
+    result = cineb(
+        ends[0].structure, ends[1].structure, ends[0].energy_ev, ends[1].energy_ev, LOOSE, n_images=1
+    )
+    # one image: every optimiser step is exactly one force call (plus the final check)
+    assert result.steps + 1 <= result.force_calls <= result.steps + 2
+    assert len(result.images) == 3
+    a, b = make_calculator(LOOSE), make_calculator(LOOSE)
+    assert a is not b and a.force_calls == 0
+    moved = np.linalg.norm(result.images[1][-1].coords[:2] - result.images[0][-1].coords[:2])
+    assert moved > 0.3  # the image lies between the two valleys, not on an end point
+
+
+def test_barrier_cli_rejects_unknown_engine():
+    result = CliRunner().invoke(app, ["barrier", "MoS2", "--size", "2", "--engine", "abinit"])
+    assert result.exit_code == 2
+    assert "unknown engine 'abinit'" in result.stderr

@@ -1,0 +1,50 @@
+"""``epdi import``: bring finished calculations from other codes into the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stores.facade import StoreFacade
+from stores.settings import get_settings
+from stores.vasp_import import VaspImportError, import_vasp
+from workflows.cli.common import fail, reports_input_errors
+
+app = typer.Typer(help="Import finished calculations into the store.", no_args_is_help=True)
+
+#: exit code when a file of the imported folder is bad. Not 2: the command line was fine, the data
+#: was not (2 stays reserved for usage errors, as click uses it).
+EXIT_BAD_FILE = 1
+
+IMPORT_COLUMNS = ("calc_id", "kind", "formula", "natoms", "final_energy_ev", "functional", "source_path")
+
+
+@app.command("vasp")
+@reports_input_errors
+def vasp(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, file_okay=False, help="Static/relax folder, or NEB folder with 00..0N image folders."
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the stored document (without the structure).")
+    ] = False,
+) -> None:
+    """Import one finished VASP folder (energy, structure, LOCPOT/CHGCAR grids) into ``calculations``."""
+    try:
+        doc = import_vasp(directory, StoreFacade(get_settings()))
+    except VaspImportError as exc:
+        fail(str(exc), code=EXIT_BAD_FILE)
+    data = doc.model_dump(mode="json", exclude={"structure"})
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    for key in IMPORT_COLUMNS:
+        typer.echo(f"{key:>16}: {data[key]}")
+    for warning in doc.settings.get("warnings", []):
+        typer.echo(f"{'warning':>16}: {warning}")

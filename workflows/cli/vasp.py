@@ -1,0 +1,95 @@
+"""``epdi vasp``: write VASP inputs (no POTCARs: ``POTCAR.spec``) for a surface's static, relax or CINEB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from pymatgen.core import Structure
+
+from stores.settings import get_settings
+from workflows.cli.common import reports_input_errors
+from workflows.engines.vasp_engine import DEFAULT_NEB_IMAGES, VASP_KINDS, idpp_images, write_vasp_inputs
+from workflows.hosts import InputError, check_dopant, get_host, load_hosts
+from workflows.li_sites import LI_HEIGHT_ANG, add_li, hop_nearest_dopant
+from workflows.structures import DEFAULT_SIZE
+from workflows.surfaces import SurfaceBundle, describe_surface
+
+app = typer.Typer(
+    help="VASP inputs for the EPDI steps (POTCAR.spec instead of POTCARs).", no_args_is_help=True
+)
+
+
+def nearest_dopant_valley(bundle: SurfaceBundle) -> int:
+    """Index of the valley nearest the dopant (the first valley when pristine)."""
+    valleys = [s for s in bundle.sites if s.kind == "valley"]
+    distances = [s.dopant_distance_ang for s in valleys]
+    if any(d is None for d in distances):
+        return 0
+    return int(np.argmin(distances))
+
+
+def vasp_structures(bundle: SurfaceBundle, kind: str, images: int) -> list[Structure]:
+    """Structures for a ``kind`` job on ``bundle``.
+
+    ``static``: the bare slab. ``relax``: Li at the valley nearest the dopant. ``neb``: Li at both
+    valleys of the hop nearest the dopant, with ``images`` IDPP images between them.
+    """
+    valleys = [s for s in bundle.sites if s.kind == "valley"]
+    if kind == "static":
+        return [bundle.structure]
+    if kind == "relax":
+        site = valleys[nearest_dopant_valley(bundle)]
+        return [add_li(bundle.structure, site.cart_coords_ang, LI_HEIGHT_ANG)]
+    hop = bundle.hops[hop_nearest_dopant(bundle)]
+    start, end = (
+        add_li(bundle.structure, valleys[i].cart_coords_ang, LI_HEIGHT_ANG) for i in hop.valley_indices
+    )
+    return idpp_images(start, end, images)
+
+
+@app.command("inputs")
+@reports_input_errors
+def inputs(
+    host: Annotated[str, typer.Argument(help="Host monolayer, e.g. MoS2.")],
+    kind: Annotated[str, typer.Option(help="static (bare slab), relax (Li at a valley) or neb (CINEB).")],
+    out: Annotated[Path, typer.Option(help="Folder to write the inputs into.")],
+    dopant: Annotated[str | None, typer.Option(help="Substituted metal; omit for pristine.")] = None,
+    size: Annotated[int, typer.Option(help="n of the n x n x 1 supercell (>= 2).")] = DEFAULT_SIZE,
+    images: Annotated[
+        int, typer.Option(help="Intermediate CINEB images (neb only, >= 1).")
+    ] = DEFAULT_NEB_IMAGES,
+    kpoints: Annotated[
+        int | None, typer.Option(help="In-plane k divisions of the Gamma k x k x 1 mesh (default ceil(6/n)).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Write INCAR, KPOINTS, POSCAR(s) and POTCAR.spec for one surface (no VASP or POTCARs needed)."""
+    if kind not in VASP_KINDS:
+        raise InputError(f"unknown --kind {kind!r}; accepted: {', '.join(VASP_KINDS)}")
+    if images < 1:
+        raise InputError(f"--images {images}: a CINEB needs at least 1 intermediate image")
+    if kpoints is not None and kpoints < 1:
+        raise InputError(f"--kpoints {kpoints}: k divisions must be >= 1")
+    settings = get_settings()
+    spec = get_host(host, load_hosts(settings.hosts_file))
+    bundle = describe_surface(spec, check_dopant(dopant), size)
+    structures = vasp_structures(bundle, kind, images)
+    written = write_vasp_inputs(kind, structures, out, size=size, kpoints=kpoints)
+    summary = {
+        "kind": kind,
+        "surface_id": bundle.surface.surface_id,
+        "formula": structures[0].composition.formula,
+        "natoms": len(structures[0]),
+        "n_images": len(structures) - 2 if kind == "neb" else None,
+        "out_dir": str(out),
+        "files": len(written),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        typer.echo(f"{key:>12}: {value}")

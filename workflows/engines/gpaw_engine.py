@@ -1,0 +1,454 @@
+"""GPAW (PBE, LCAO or plane waves) + DFT-D3 (zero damping) statics with real potential grids.
+
+The ``gpaw`` engine gives what the EPDI images are cut from: the electrostatic potential of the
+bare slab and its all-electron density on one real-space grid. GPAW is built from source
+(``deploy/install_gpaw.sh .venv/bin/pip`` or ``make install``); its PAW setups and dzp basis sets
+come from the ``gpaw-data`` package, which GPAW finds on its own (``gpaw.setup_paths`` holds
+``gpaw_data.datapath()``), so no ``GPAW_SETUP_PATH`` and no download at run time.
+
+Slab conventions
+----------------
+- The cell is periodic in x and y and non-periodic along z (``pbc = (True, True, False)``), as
+  GPAW's dipole layer requires; ``poissonsolver={'dipolelayer': 'xy'}`` removes the spurious field
+  of an asymmetric slab. GPAW then holds the potential at zero on the two z faces of the cell, and
+  the dipole correction adds opposite offsets to the two faces, so the vacuum levels above and
+  below the slab can differ. The slab must sit inside the cell (the builders in
+  :mod:`workflows.structures` centre it at ``z = c/2``).
+- ``potential_ev`` is GPAW's electrostatic (Hartree + nuclear, via compensation charges)
+  potential energy of an electron, in eV: negative at the nuclei, about zero in the vacuum. VASP's
+  LOCPOT has the same sign but a cell-average-zero reference; subtract ``cell_average_potential_ev``
+  to compare with it.
+- Energies from GPAW are relative to its isolated-atom PAW references, so only differences of
+  energies computed with the same settings are meaningful (binding energies, barriers).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase.units import Bohr
+from pydantic import BaseModel, ConfigDict, Field
+from pymatgen.core import Structure
+
+from workflows.engines import EngineUnavailable
+
+INSTALL_HINT = "run `deploy/install_gpaw.sh .venv/bin/pip` (or `make install`)"
+
+#: Bohr radius in Angstrom: ``ase.units.Bohr`` (ASE's default CODATA 2014 value, 0.52917721067),
+#: the same constant GPAW uses to turn its atomic-unit density into 1/Angstrom^3
+#: (``gpaw/densities.py``: ``n_sR.scaled(Bohr, Bohr**-3)``).
+BOHR_ANG: float = float(Bohr)
+
+#: Starting magnetic moments (Bohr magnetons) for spin-polarised runs, by element: high-spin d
+#: counts of the 3d metals that EPDI uses as dopants (or hosts, V in VS2/VSe2).
+DEFAULT_INITIAL_MAGMOMS: dict[str, float] = {
+    "V": 3.0,
+    "Cr": 4.0,
+    "Mn": 5.0,
+    "Fe": 4.0,
+    "Co": 3.0,
+    "Ni": 2.0,
+    "Cu": 1.0,
+}
+
+
+class GpawSettings(BaseModel):
+    """Settings of a GPAW static.
+
+    Attributes
+    ----------
+    mode
+        ``"lcao"`` (localised basis, fast; the embedded default) or ``"pw"`` (plane waves).
+    basis
+        LCAO basis set name; ``gpaw-data`` ships ``"dzp"`` for every element.
+    ecut_ev
+        Plane-wave cutoff (eV) in ``"pw"`` mode; DESIGN.md's ENCUT is 500 eV.
+    h_ang
+        Target spacing of the coarse real-space grid (Angstrom). The potential and density are
+        returned on the fine grid, twice as dense along each axis.
+    kpts
+        Gamma-centred ``(k1, k2, k3)`` mesh; the default is Gamma only. Like the VASP engine, a
+        ``k x k x 1`` mesh follows the supercell: ``k = max(1, ceil(6 / n))`` for an ``n x n x 1``
+        supercell (:func:`kpts_for_supercell`), i.e. 2x2x1 for 3x3x1 and Gamma for 6x6x1.
+    spin_polarized
+        Collinear spin polarisation, with starting moments from ``initial_magmoms`` on the atoms
+        of those elements (magnetic dopants) and zero on all others.
+    initial_magmoms
+        Starting magnetic moment per element (Bohr magnetons).
+    d3
+        Add DFT-D3 (PBE parameters, zero damping: VASP ``IVDW = 11``) from the ``dftd3`` package.
+    xc
+        Exchange-correlation functional.
+    smearing_ev
+        Fermi-Dirac smearing width (eV).
+    convergence
+        GPAW SCF criteria: ``energy`` (eV per valence electron), ``density`` (electrons per
+        valence electron), ``eigenstates`` (eV^2 per valence electron).
+    maxiter
+        SCF iteration limit; beyond it :class:`GpawScfNotConverged` is raised.
+    txt
+        GPAW text log; relative paths are taken inside the work directory, ``None`` for no log.
+
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: str = Field("lcao", pattern="^(lcao|pw)$")
+    basis: str = "dzp"
+    ecut_ev: float = Field(500.0, gt=0)
+    h_ang: float = Field(0.2, gt=0.05, le=0.4)
+    kpts: tuple[int, int, int] = (1, 1, 1)
+    spin_polarized: bool = False
+    initial_magmoms: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_INITIAL_MAGMOMS))
+    d3: bool = True
+    xc: str = "PBE"
+    smearing_ev: float = Field(0.05, ge=0)
+    convergence: dict[str, float] = Field(
+        default_factory=lambda: {"energy": 5.0e-5, "density": 1.0e-5, "eigenstates": 4.0e-8}
+    )
+    maxiter: int = Field(200, ge=1)
+    txt: str | None = "gpaw.txt"
+
+    @property
+    def functional(self) -> str:
+        """Name of the level of theory."""
+        return f"{self.xc}+D3(zero)" if self.d3 else self.xc
+
+
+def kpts_for_supercell(size: int) -> tuple[int, int, int]:
+    """Gamma-centred ``k x k x 1`` mesh for an ``size x size x 1`` supercell: ``k = max(1, ceil(6/size))``."""
+    if size < 1:
+        raise ValueError(f"supercell size {size} must be >= 1")
+    k = max(1, math.ceil(6 / size))
+    return (k, k, 1)
+
+
+class GpawScfNotConverged(RuntimeError):
+    """GPAW's SCF loop reached ``maxiter`` without meeting the convergence criteria."""
+
+
+def _setup_paths() -> list[Path]:
+    from gpaw import setup_paths
+
+    return [Path(p) for p in setup_paths]
+
+
+def _find_data_file(name: str) -> Path | None:
+    for folder in _setup_paths():
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def require_gpaw(elements: tuple[str, ...] = ("Mo", "S"), settings: GpawSettings | None = None) -> None:
+    """Raise :class:`EngineUnavailable` unless GPAW, dftd3 and the needed PAW data are here.
+
+    Parameters
+    ----------
+    elements
+        Elements whose PAW setups (and LCAO basis sets) must be found.
+    settings
+        Settings that decide the functional, mode and basis; defaults when ``None``.
+
+    """
+    settings = settings or GpawSettings()
+    try:
+        import gpaw  # noqa: F401
+        import gpaw.cgpaw  # noqa: F401  (the compiled extension)
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"engine 'gpaw' needs GPAW built for this Python ({exc.name or exc} cannot be imported): "
+            f"{INSTALL_HINT}"
+        ) from None
+    if settings.d3:
+        try:
+            import dftd3.ase  # noqa: F401
+        except ImportError:
+            raise EngineUnavailable(
+                "engine 'gpaw' needs the dftd3 package for D3: `pip install dftd3` (or `make install`)"
+            ) from None
+    missing = []
+    for element in sorted(set(elements)):
+        if _find_data_file(f"{element}.{settings.xc}") is None:
+            missing.append(f"{element}.{settings.xc} (PAW setup)")
+        if settings.mode == "lcao" and _find_data_file(f"{element}.{settings.basis}.basis") is None:
+            missing.append(f"{element}.{settings.basis}.basis (LCAO basis)")
+    if missing:
+        searched = ", ".join(str(p) for p in _setup_paths()) or "nothing (no gpaw-data, no GPAW_SETUP_PATH)"
+        raise EngineUnavailable(
+            f"engine 'gpaw' cannot find {', '.join(missing)}; searched {searched}: {INSTALL_HINT} "
+            "(it installs gpaw-data) or point GPAW_SETUP_PATH at a folder with these files"
+        )
+
+
+@dataclass
+class GpawStaticResult:
+    """Outcome of a GPAW(+D3) static on a slab.
+
+    Grids are indexed ``[i, j, k]`` over the cell vectors ``a, b, c``; point ``(i, j, k)`` sits at
+    fractional coordinates ``(i/N1, j/N2, k/N3)``.
+
+    Attributes
+    ----------
+    formula
+        Reduced formula of the structure.
+    energy_ev
+        Total energy, DFT + D3 (eV).
+    dft_energy_ev
+        GPAW's energy (eV, extrapolated to zero smearing, relative to GPAW's atomic references).
+    d3_energy_ev
+        D3 dispersion energy (eV); 0 when D3 is off.
+    fermi_level_ev
+        Fermi level (eV, same reference as ``potential_ev``).
+    potential_ev
+        Electrostatic potential energy of an electron on the fine grid (eV).
+    density_e_per_bohr3
+        All-electron density (core included) on the same grid (electrons/bohr^3).
+    vacuum_level_ev
+        Vacuum level above the slab (+z side, where Li sits), see :func:`vacuum_levels`.
+    vacuum_level_bottom_ev
+        Vacuum level below the slab (-z side).
+    vacuum_flatness_ev
+        Peak-to-peak spread of the planar-averaged potential in the window used for
+        ``vacuum_level_ev`` (eV).
+    cell_average_potential_ev
+        Mean of ``potential_ev`` over the cell (eV); subtract it for VASP's LOCPOT reference.
+    grid_spacing_ang
+        Spacing of the returned grids along ``a, b, c`` (Angstrom).
+    scf_iterations
+        SCF iterations GPAW needed.
+    magnetic_moment_mub
+        Total magnetic moment (Bohr magnetons); 0 without spin polarisation.
+    wall_time_s
+        Wall time of the SCF and the D3 and grid evaluations (s).
+    settings
+        The settings used, as a dict.
+
+    """
+
+    formula: str
+    energy_ev: float
+    dft_energy_ev: float
+    d3_energy_ev: float
+    fermi_level_ev: float
+    potential_ev: np.ndarray
+    density_e_per_bohr3: np.ndarray
+    vacuum_level_ev: float
+    vacuum_level_bottom_ev: float
+    vacuum_flatness_ev: float
+    cell_average_potential_ev: float
+    grid_spacing_ang: tuple[float, float, float]
+    scf_iterations: int
+    magnetic_moment_mub: float
+    wall_time_s: float
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def grid_shape(self) -> tuple[int, int, int]:
+        """Shape of the potential and density grids."""
+        return tuple(int(n) for n in self.potential_ev.shape)
+
+    @property
+    def work_function_ev(self) -> float:
+        """Vacuum level above the slab minus the Fermi level (eV)."""
+        return self.vacuum_level_ev - self.fermi_level_ev
+
+
+def _flattest_window(values: np.ndarray, width: int) -> tuple[float, float]:
+    """Mean and peak-to-peak spread of the ``width``-point window of ``values`` with least spread."""
+    width = max(1, min(width, len(values)))
+    windows = np.lib.stride_tricks.sliding_window_view(values, width)
+    spread = windows.max(axis=1) - windows.min(axis=1)
+    best = int(np.argmin(spread))
+    return float(windows[best].mean()), float(spread[best])
+
+
+def vacuum_levels(
+    potential_ev: np.ndarray, atom_z_frac: np.ndarray, window_ang: float, c_ang: float
+) -> tuple[float, float, float, float]:
+    """Vacuum levels above and below a slab from the planar-averaged potential.
+
+    Rule: average the potential over each ``k`` plane (along the cell's third axis). The vacuum
+    above the slab is the run of planes strictly between the highest atom and the top face of the
+    cell; the vacuum below is the run between the bottom face and the lowest atom (with GPAW's
+    non-periodic z and dipole layer, the two faces carry the two vacuum levels). In each run the
+    window of ``window_ang`` (or the whole run when shorter) with the smallest peak-to-peak spread
+    is taken, which lands far from the slab where the potential is flattest; its mean is the
+    vacuum level.
+
+    Parameters
+    ----------
+    potential_ev
+        3D potential grid (eV), point ``k`` at fractional ``z = k / N3``.
+    atom_z_frac
+        Fractional z of every atom, all inside ``[0, 1)``.
+    window_ang
+        Width of the averaging window (Angstrom).
+    c_ang
+        Length of the third cell vector (Angstrom).
+
+    Returns
+    -------
+    tuple
+        ``(top_ev, top_spread_ev, bottom_ev, bottom_spread_ev)``.
+
+    """
+    planar = potential_ev.mean(axis=(0, 1))
+    n3 = planar.shape[0]
+    z = np.arange(n3) / n3
+    z_lo, z_hi = float(np.min(atom_z_frac)), float(np.max(atom_z_frac))
+    if z_lo < 0 or z_hi >= 1:
+        raise ValueError("atoms must lie inside the cell along z (fractional z in [0, 1))")
+    width = max(1, round(window_ang / c_ang * n3))
+    top = planar[z > z_hi]
+    # Point k = 0 is the lower face itself; the top face (k = N3) is not stored separately.
+    bottom = planar[z < z_lo]
+    if len(top) < 2 or len(bottom) < 2:
+        raise ValueError(
+            "no vacuum on one side of the slab: centre the slab in z with several Angstrom of vacuum"
+        )
+    top_ev, top_spread = _flattest_window(top, width)
+    bottom_ev, bottom_spread = _flattest_window(bottom, width)
+    return top_ev, top_spread, bottom_ev, bottom_spread
+
+
+def _initial_magmoms(symbols: list[str], settings: GpawSettings) -> list[float]:
+    return [float(settings.initial_magmoms.get(symbol, 0.0)) for symbol in symbols]
+
+
+def run_gpaw_static(
+    structure: Structure,
+    settings: GpawSettings | None = None,
+    workdir: str | Path = ".",
+    vacuum_window_ang: float = 1.0,
+) -> GpawStaticResult:
+    """Run a GPAW (+D3) static on a slab and return energies and the potential/density grids.
+
+    Parameters
+    ----------
+    structure
+        Slab with its normal along the third cell vector, which must be along z and orthogonal to
+        the other two (the builders in :mod:`workflows.structures` make such cells).
+    settings
+        Engine settings; defaults when ``None``.
+    workdir
+        Folder for GPAW's text log.
+    vacuum_window_ang
+        Width of the window for the vacuum level (Angstrom), see :func:`vacuum_levels`.
+
+    Returns
+    -------
+    GpawStaticResult
+        Energies, Fermi and vacuum levels, and the potential (eV) and all-electron density
+        (e/bohr^3) on the same fine grid.
+
+    Raises
+    ------
+    EngineUnavailable
+        GPAW, dftd3 or PAW data are missing.
+    GpawScfNotConverged
+        The SCF did not converge within ``settings.maxiter`` iterations.
+
+    """
+    settings = settings or GpawSettings()
+    elements = tuple(sorted({site.specie.symbol for site in structure}))
+    require_gpaw(elements, settings)
+
+    from gpaw import GPAW, ConvergenceError
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    formula = structure.composition.reduced_formula
+    lattice = structure.lattice.matrix
+    if np.abs(lattice[2, :2]).max() > 1e-6 or np.abs(lattice[:2, 2]).max() > 1e-6:
+        raise ValueError(
+            f"{formula}: the dipole layer needs c along z and a, b in the xy plane; got lattice {lattice}"
+        )
+
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    atoms.wrap()
+    atoms.pbc = (True, True, False)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    txt = None if settings.txt is None else str(workdir / settings.txt)
+
+    mode: str | dict = "lcao" if settings.mode == "lcao" else {"name": "pw", "ecut": settings.ecut_ev}
+    kwargs: dict = {
+        "mode": mode,
+        "xc": settings.xc,
+        "h": settings.h_ang,
+        "kpts": {"size": tuple(settings.kpts), "gamma": True},
+        "occupations": {"name": "fermi-dirac", "width": settings.smearing_ev},
+        "poissonsolver": {"dipolelayer": "xy"},
+        "convergence": dict(settings.convergence),
+        "maxiter": settings.maxiter,
+        "txt": txt,
+    }
+    if settings.mode == "lcao":
+        kwargs["basis"] = settings.basis
+    if settings.spin_polarized:
+        kwargs["spinpol"] = True
+        atoms.set_initial_magnetic_moments(_initial_magmoms(atoms.get_chemical_symbols(), settings))
+
+    start = time.perf_counter()
+    calc = GPAW(**kwargs)
+    atoms.calc = calc
+    try:
+        dft_energy = float(atoms.get_potential_energy())
+    except ConvergenceError as exc:
+        raise GpawScfNotConverged(
+            f"GPAW SCF for {formula} did not converge in {settings.maxiter} iterations "
+            f"({type(exc).__name__}); raise `maxiter`, loosen `convergence`, increase `smearing_ev`, "
+            f"or check the structure and the initial magnetic moments (log: {txt})"
+        ) from exc
+    scf_iterations = int(calc.get_number_of_iterations())
+    fermi = float(calc.get_fermi_level())
+    magmom = float(calc.get_magnetic_moment()) if settings.spin_polarized else 0.0
+
+    potential = np.asarray(calc.get_electrostatic_potential(), dtype=float)
+    density_per_ang3 = np.asarray(calc.get_all_electron_density(gridrefinement=2), dtype=float)
+    if potential.shape != density_per_ang3.shape:
+        raise RuntimeError(
+            f"{formula}: GPAW returned the electrostatic potential on a {potential.shape} grid but the "
+            f"all-electron density (gridrefinement=2) on {density_per_ang3.shape}; they must match "
+            "for potential-on-isosurface maps (check the GPAW version and the grid settings)"
+        )
+    # GPAW returns the density in electrons/Angstrom^3; 1 bohr^3 = BOHR_ANG^3 Angstrom^3.
+    density = density_per_ang3 * BOHR_ANG**3
+
+    d3_energy = 0.0
+    if settings.d3:
+        from dftd3.ase import DFTD3
+
+        d3_atoms = atoms.copy()
+        d3_atoms.calc = DFTD3(method="PBE", damping="d3zero")
+        d3_energy = float(d3_atoms.get_potential_energy())
+
+    cell_lengths = np.linalg.norm(atoms.cell.array, axis=1)
+    spacing = tuple(float(length / n) for length, n in zip(cell_lengths, potential.shape, strict=True))
+    top, spread, bottom, _ = vacuum_levels(
+        potential, atoms.get_scaled_positions(wrap=True)[:, 2], vacuum_window_ang, float(cell_lengths[2])
+    )
+    wall = time.perf_counter() - start
+    return GpawStaticResult(
+        formula=formula,
+        energy_ev=dft_energy + d3_energy,
+        dft_energy_ev=dft_energy,
+        d3_energy_ev=d3_energy,
+        fermi_level_ev=fermi,
+        potential_ev=potential,
+        density_e_per_bohr3=density,
+        vacuum_level_ev=top,
+        vacuum_level_bottom_ev=bottom,
+        vacuum_flatness_ev=spread,
+        cell_average_potential_ev=float(potential.mean()),
+        grid_spacing_ang=spacing,
+        scf_iterations=scf_iterations,
+        magnetic_moment_mub=magmom,
+        wall_time_s=wall,
+        settings=settings.model_dump(),
+    )
