@@ -6,6 +6,7 @@ import typer
 
 from workflows.cli import bench, imports, query, surfaces, vasp
 from workflows.cli.barrier import barrier
+from workflows.cli.static import static
 
 app = typer.Typer(
     help="EPDI: Li diffusion on doped TMD monolayers (surfaces, DFT/MLIP, potential images, learning).",
@@ -15,6 +16,7 @@ app = typer.Typer(
 app.add_typer(surfaces.app, name="surfaces")
 app.add_typer(query.app, name="query")
 app.command("barrier")(barrier)
+app.command("static")(static)
 app.add_typer(bench.app, name="bench")
 app.add_typer(vasp.app, name="vasp")
 app.add_typer(imports.app, name="import")

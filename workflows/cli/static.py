@@ -1,0 +1,88 @@
+"""``epdi static``: the DFT-D3 static of a bare surface (energy, potential and density grids)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from jobflow.managers.local import run_locally
+
+from stores.calc_documents import CalculationDoc
+from stores.facade import StoreFacade
+from stores.settings import get_settings
+from workflows.cli.common import fail, reports_input_errors
+from workflows.engines import EngineUnavailable
+from workflows.hosts import InputError, check_dopant, get_host, load_hosts
+from workflows.static_maker import gpaw_settings_for, surface_static
+from workflows.surfaces import SurfaceBundle, describe_surface, store_surfaces
+
+
+def resolve_surface(target: str, dopant: str | None, size: int, facade: StoreFacade) -> SurfaceBundle:
+    """A surface from a stored id (``surf-...``) or from a host name, dopant and size."""
+    table = load_hosts(facade.settings.hosts_file)
+    if target.startswith("surf-"):
+        docs = facade.query("surfaces", {"surface_id": target})
+        if not docs:
+            raise InputError(f"surface {target!r} is not in the store; build it with `epdi surfaces build`")
+        doc = docs[0]
+        bundle = describe_surface(
+            get_host(doc["host"], table), doc["dopant"], doc["supercell"], doc["vacuum_ang"]
+        )
+        if bundle.surface.surface_id != target:
+            raise InputError(f"surface {target!r} was built from another host table; rebuild it")
+        return bundle
+    return describe_surface(get_host(target, table), check_dopant(dopant), size)
+
+
+@reports_input_errors
+def static(
+    target: Annotated[str, typer.Argument(help="Surface id (surf-...) or host name, e.g. MoS2.")],
+    dopant: Annotated[str | None, typer.Option(help="Dopant when TARGET is a host.")] = None,
+    size: Annotated[int, typer.Option(help="Supercell n when TARGET is a host.")] = 6,
+    engine: Annotated[str, typer.Option(help="gpaw (embedded) or vasp.")] = "gpaw",
+    h_ang: Annotated[float, typer.Option(help="GPAW grid spacing (Angstrom).")] = 0.2,
+    basis: Annotated[str, typer.Option(help="GPAW LCAO basis.")] = "dzp",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the document summary as JSON.")] = False,
+) -> None:
+    """Run the surface static and store energy, potential (eV) and density (e/bohr^3) grids."""
+    settings = get_settings()
+    facade = StoreFacade(settings)
+    bundle = resolve_surface(target, dopant, size, facade)
+    store_surfaces([bundle], facade)
+    gpaw = None
+    if engine == "gpaw":
+        from workflows.engines.vasp_engine import magnetic_species
+
+        surface = bundle.surface
+        spin = bool(magnetic_species([surface.metal, surface.dopant or surface.metal]))
+        gpaw = gpaw_settings_for(surface.supercell, spin_polarized=spin, h_ang=h_ang, basis=basis)
+    workdir = settings.data_dir / "calcs" / bundle.surface.surface_id / f"static-{engine}"
+    try:
+        flow = surface_static(bundle, engine, gpaw, workdir=str(workdir))
+    except EngineUnavailable as exc:
+        fail(str(exc))
+    workdir.mkdir(parents=True, exist_ok=True)
+    typer.echo(
+        f"running the {engine} static of {bundle.surface.formula} ({bundle.surface.surface_id})", err=True
+    )
+    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True, root_dir=workdir)
+    (doc,) = facade.query(
+        "calculations", {"surface_id": bundle.surface.surface_id, "kind": "static", "engine": engine}
+    )
+    doc = CalculationDoc(**doc)
+    summary = {
+        "calc_id": doc.calc_id,
+        "surface_id": doc.surface_id,
+        "engine": doc.engine,
+        "functional": doc.functional,
+        "energy_ev": doc.final_energy_ev,
+        "vacuum_level_ev": doc.vacuum_level_ev,
+        "grid_shape": list(doc.potential.shape) if doc.potential else None,
+        "wall_time_s": doc.wall_time_s,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            typer.echo(f"{key:>16}: {value}")
