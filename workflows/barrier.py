@@ -13,7 +13,7 @@ from workflows.engines import require_engine
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.hosts import InputError
 from workflows.li_sites import hop_nearest_dopant
-from workflows.makers import HopBarrierMaker
+from workflows.makers import SurfaceHopsMaker
 from workflows.surfaces import SurfaceBundle, store_surfaces
 
 #: Li hop barriers on pristine MX2 monolayers (M = Mo, W; X = O, S, Se, Te): 0.15-0.30 eV
@@ -91,10 +91,12 @@ def run_barrier(
     facade = facade or StoreFacade()
     store_surfaces([bundle], facade)
     hop_index = hop_nearest_dopant(bundle)
-    flow = HopBarrierMaker(settings=settings or ChgnetSettings(), n_images=n_images).make(bundle, hop_index)
+    maker = SurfaceHopsMaker(settings=settings or ChgnetSettings(), n_images=n_images, valley_classes=False)
+    flow = maker.make(bundle, [hop_index])
     start = time.perf_counter()
     responses = run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
     elapsed = time.perf_counter() - start
-    outputs = {job.name: responses[job.uuid][1].output for job in flow.jobs}
-    valleys = [responses[job.uuid][1].output for job in flow.jobs if job.name == "valley relax"]
-    return BarrierResult(bundle, hop_index, valleys, outputs["hop cineb"], elapsed)
+    outputs = [responses[job.uuid][1].output for job in flow.jobs]
+    valleys = [doc for doc in outputs if isinstance(doc, ValleyDoc)]
+    (neb,) = [doc for doc in outputs if isinstance(doc, NebDoc)]
+    return BarrierResult(bundle, hop_index, valleys, neb, elapsed)

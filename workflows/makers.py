@@ -34,6 +34,12 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _stored(collection: str, key: str, value: str, cls):
+    """The stored document ``cls`` with ``key == value``, or ``None``; reruns reuse finished jobs."""
+    docs = StoreFacade().query(collection, {key: value})
+    return cls(**docs[0]) if docs else None
+
+
 def binding_energy_ev(slab_energy_ev: float, li_energy_ev: float, total_energy_ev: float) -> float:
     """E_b = E(slab) + E(Li atom) - E(slab + Li) in eV; positive means bound (DESIGN.md)."""
     return slab_energy_ev + li_energy_ev - total_energy_ev
@@ -45,20 +51,24 @@ class SlabRelaxMaker(Maker):
 
     name: str = "slab relax"
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
+    reuse: bool = True
 
     @job
     def make(self, structure: Structure | dict, surface_id: str | None = None) -> CalculationDoc:
-        """Return a :class:`CalculationDoc` of the relaxed slab."""
+        """Return a :class:`CalculationDoc` of the relaxed slab (a stored one when ``reuse``)."""
         structure = _as_structure(structure)
+        calc_id = stable_id(
+            "calc",
+            kind="relax",
+            engine="chgnet",
+            structure=structure.as_dict()["sites"],
+            settings=self.settings.as_dict(),
+        )
+        if self.reuse and (done := _stored("calculations", "calc_id", calc_id, CalculationDoc)):
+            return done
         result = relax(structure, self.settings, desc="slab")
         doc = CalculationDoc(
-            calc_id=stable_id(
-                "calc",
-                kind="relax",
-                engine="chgnet",
-                structure=structure.as_dict()["sites"],
-                settings=self.settings.as_dict(),
-            ),
+            calc_id=calc_id,
             kind="relax",
             engine="chgnet",
             functional=self.settings.functional,
@@ -83,15 +93,15 @@ class LiReferenceMaker(Maker):
 
     name: str = "li reference"
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
+    reuse: bool = True
 
     @job
     def make(self) -> LiReferenceDoc:
         """Return the cached reference, computing it the first time."""
         reference_id = stable_id("liref", engine="chgnet", d3=self.settings.d3)
+        if self.reuse and (done := _stored("li_references", "reference_id", reference_id, LiReferenceDoc)):
+            return done
         facade = StoreFacade()
-        cached = facade.query("li_references", {"reference_id": reference_id})
-        if cached:
-            return LiReferenceDoc(**cached[0])
         doc = LiReferenceDoc(
             reference_id=reference_id,
             engine="chgnet",
@@ -108,6 +118,7 @@ class ValleyRelaxMaker(Maker):
 
     name: str = "valley relax"
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
+    reuse: bool = True
 
     @job
     def make(
@@ -127,6 +138,15 @@ class ValleyRelaxMaker(Maker):
         ``valley_frac_xy`` holds the fractional in-plane coordinates of every valley of the surface,
         to find the valley nearest to where Li ended.
         """
+        valley_id = stable_id(
+            "valley",
+            surface_id=surface_id,
+            site_id=site_id,
+            engine="chgnet",
+            settings=self.settings.as_dict(),
+        )
+        if self.reuse and (done := _stored("valleys", "valley_id", valley_id, ValleyDoc)):
+            return done
         slab = _as_structure(slab)
         result = relax(add_li(slab, site_cart_ang), self.settings, desc=f"valley {label}")
         li = result.structure[-1]
@@ -135,13 +155,7 @@ class ValleyRelaxMaker(Maker):
         final = int(dist.argmin())
         start = in_plane_distances(result.structure, li.frac_coords[None, :2], valleys[[site_index]])[0, 0]
         doc = ValleyDoc(
-            valley_id=stable_id(
-                "valley",
-                surface_id=surface_id,
-                site_id=site_id,
-                engine="chgnet",
-                settings=self.settings.as_dict(),
-            ),
+            valley_id=valley_id,
             surface_id=surface_id,
             site_id=site_id,
             site_index=site_index,
@@ -168,6 +182,7 @@ class HopNebMaker(Maker):
     name: str = "hop cineb"
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     n_images: int = 3
+    reuse: bool = True
 
     @job
     def make(
@@ -179,6 +194,11 @@ class HopNebMaker(Maker):
         hop_id: str,
     ) -> NebDoc:
         """Return the :class:`NebDoc` of the hop; unconverged runs are kept and flagged."""
+        neb_id = stable_id(
+            "neb", hop_id=hop_id, engine="chgnet", settings=self.settings.as_dict(), n_images=self.n_images
+        )
+        if self.reuse and (done := _stored("nebs", "neb_id", neb_id, NebDoc)):
+            return done
         start, end = _as_valley(start), _as_valley(end)
         result = cineb(
             Structure.from_dict(start.structure),
@@ -191,13 +211,7 @@ class HopNebMaker(Maker):
         )
         top = max(result.energies_ev)
         doc = NebDoc(
-            neb_id=stable_id(
-                "neb",
-                hop_id=hop_id,
-                engine="chgnet",
-                settings=self.settings.as_dict(),
-                n_images=self.n_images,
-            ),
+            neb_id=neb_id,
             surface_id=start.surface_id,
             hop_id=hop_id,
             engine="chgnet",
@@ -226,38 +240,54 @@ def _as_valley(value: ValleyDoc | dict) -> ValleyDoc:
 
 
 @dataclass
-class HopBarrierMaker(Maker):
-    """Flow for one hop: slab relax, Li reference, both valley relaxations, CINEB."""
+class SurfaceHopsMaker(Maker):
+    """Flow for hops of one surface: slab relax, Li reference, valley relaxations, one CINEB per hop.
 
-    name: str = "hop barrier"
+    With ``hop_indices=None`` it computes every symmetry-distinct hop (the class representatives) and
+    every valley class, i.e. the full set of labels of a surface; equivalent hops and valleys share
+    these labels through their symmetry class.
+    """
+
+    name: str = "surface hops"
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     n_images: int = 3
+    valley_classes: bool = True
 
-    def make(self, bundle, hop_index: int) -> Flow:
-        """Build the flow for hop ``hop_index`` of a :class:`workflows.surfaces.SurfaceBundle`."""
+    def make(self, bundle, hop_indices: list[int] | None = None) -> Flow:
+        """Build the flow for ``hop_indices`` (default: the hop class representatives) of ``bundle``."""
         sid = bundle.surface.surface_id
-        hop = bundle.hops[hop_index]
         valley_docs = [s for s in bundle.sites if s.kind == "valley"]
         valley_xy = [list(v.frac_coords[:2]) for v in valley_docs]
+        if hop_indices is None:
+            hop_indices = sorted({h.symmetry.representative_index for h in bundle.hops})
+        needed = {v for i in hop_indices for v in bundle.hops[i].valley_indices}
+        if self.valley_classes:
+            needed |= {v.symmetry.representative_index for v in valley_docs}
         slab = SlabRelaxMaker(settings=self.settings).make(bundle.structure, sid)
         li = LiReferenceMaker(settings=self.settings).make()
-        ends = []
-        for v in hop.valley_indices:
+        valleys = {}
+        for v in sorted(needed):
             site = valley_docs[v]
-            ends.append(
-                ValleyRelaxMaker(settings=self.settings).make(
-                    slab.output.structure,
-                    slab.output.final_energy_ev,
-                    li.output.energy_ev,
-                    sid,
-                    site.site_id,
-                    v,
-                    site.label,
-                    site.cart_coords_ang,
-                    valley_xy,
-                )
+            valleys[v] = ValleyRelaxMaker(settings=self.settings).make(
+                slab.output.structure,
+                slab.output.final_energy_ev,
+                li.output.energy_ev,
+                sid,
+                site.site_id,
+                v,
+                site.label,
+                site.cart_coords_ang,
+                valley_xy,
             )
-        neb = HopNebMaker(settings=self.settings, n_images=self.n_images).make(
-            ends[0].output, ends[1].output, slab.output.final_energy_ev, li.output.energy_ev, hop.hop_id
-        )
-        return Flow([slab, li, *ends, neb], output=neb.output, name=f"{self.name} {sid} hop {hop_index}")
+            valleys[v].name = f"valley relax {site.label} {v}"
+        nebs = []
+        for i in hop_indices:
+            hop = bundle.hops[i]
+            start, end = (valleys[v].output for v in hop.valley_indices)
+            neb = HopNebMaker(settings=self.settings, n_images=self.n_images).make(
+                start, end, slab.output.final_energy_ev, li.output.energy_ev, hop.hop_id
+            )
+            neb.name = f"hop cineb {i}"
+            nebs.append(neb)
+        output = {"valleys": [j.output for j in valleys.values()], "nebs": [j.output for j in nebs]}
+        return Flow([slab, li, *valleys.values(), *nebs], output=output, name=f"{self.name} {sid}")

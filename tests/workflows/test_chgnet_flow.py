@@ -59,13 +59,15 @@ def test_documents_are_in_the_store_and_the_li_reference_is_cached(barrier_run, 
     assert facade.count("li_references") == 1
     (neb,) = facade.query("nebs")
     assert neb["hop_id"] == result.neb.hop_id and len(neb["image_energies_ev"]) == 5
-    # a second run reuses the cached Li reference and updates, not duplicates, every document
-    run_barrier(result.bundle, "chgnet", LOOSE, n_images=3)
+    # a second run reuses every finished job (nothing recomputed) and duplicates no document
+    again = run_barrier(result.bundle, "chgnet", LOOSE, n_images=3)
+    assert again.neb.image_energies_ev == result.neb.image_energies_ev
+    assert again.wall_time_s < result.wall_time_s
     assert (facade.count("li_references"), facade.count("valleys"), facade.count("nebs")) == (1, 2, 1)
     # the jobflow JobStore holds the job outputs as well
     job_store = facade.job_store()
     job_store.connect()
-    assert job_store.count({"name": "hop cineb"}) == 2
+    assert job_store.count({"name": f"hop cineb {result.hop_index}"}) == 2
     job_store.close()
 
 
@@ -93,3 +95,25 @@ def test_barrier_cli_rejects_unknown_engine():
     result = CliRunner().invoke(app, ["barrier", "MoS2", "--size", "2", "--engine", "abinit"])
     assert result.exit_code == 2
     assert "unknown engine 'abinit'" in result.stderr
+
+
+def test_surface_hops_maker_labels_every_distinct_hop(monkeypatch):
+    from jobflow.managers.local import run_locally
+
+    from workflows.makers import SurfaceHopsMaker
+
+    bundle = describe_surface(get_host("MoS2"), "Zn", size=2)
+    flow = SurfaceHopsMaker(settings=LOOSE, n_images=1).make(bundle)
+    facade = StoreFacade()
+    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+    n_hop_classes = bundle.surface.n_distinct_hops
+    assert facade.count("nebs") == n_hop_classes
+    nebs = facade.query("nebs")
+    assert {n["hop_id"] for n in nebs} == {
+        bundle.hops[i].hop_id for i in set(h.symmetry.representative_index for h in bundle.hops)
+    }
+    valleys = facade.query("valleys")
+    reps = {v.symmetry.representative_index for v in bundle.sites if v.kind == "valley"}
+    assert reps <= {v["site_index"] for v in valleys}
+    for neb in nebs:
+        assert neb["forward_barrier_ev"] >= 0 and neb["reverse_barrier_ev"] >= 0
