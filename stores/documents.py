@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from stores.calc_documents import CalculationDoc, LiReferenceDoc, NebDoc, StructureDict, ValleyDoc
+from stores.fragment_documents import ColourScaleDoc, FragmentDoc, PotentialMapDoc
 
 SiteKind = Literal["valley", "saddle"]
 SiteLabel = Literal["T_M", "H", "bridge"]
@@ -108,6 +109,9 @@ def _collections() -> dict[str, tuple[type[BaseModel], str, tuple[str, ...]]]:
         "li_references": (LiReferenceDoc, "reference_id", ("engine",)),
         "valleys": (ValleyDoc, "valley_id", ("surface_id", "engine")),
         "nebs": (NebDoc, "neb_id", ("surface_id", "hop_id", "engine")),
+        "potential_maps": (PotentialMapDoc, "map_id", ("surface_id", "calc_id")),
+        "fragments": (FragmentDoc, "fragment_id", ("surface_id", "site_id", "kind", "host", "dopant")),
+        "colour_scales": (ColourScaleDoc, "scale_id", ("dataset",)),
     }
 
 

@@ -6,6 +6,8 @@ import typer
 
 from workflows.cli import bench, imports, query, surfaces, vasp
 from workflows.cli.barrier import barrier
+from workflows.cli.fragments import analyze_app
+from workflows.cli.fragments import app as fragments_app
 from workflows.cli.static import static
 
 app = typer.Typer(
@@ -20,6 +22,8 @@ app.command("static")(static)
 app.add_typer(bench.app, name="bench")
 app.add_typer(vasp.app, name="vasp")
 app.add_typer(imports.app, name="import")
+app.add_typer(fragments_app, name="fragments")
+app.add_typer(analyze_app, name="analyze")
 
 
 @app.command("quickstart")

@@ -1,0 +1,73 @@
+"""n-dimensional arrays (maps, fragment stacks, RGB images) in the ``data`` store.
+
+Like :mod:`stores.grids` but for any shape and dtype: zlib-compressed C-order bytes under a key
+derived from the SHA-256, so storing the same array twice writes one blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+import numpy as np
+
+from stores.facade import StoreFacade
+from stores.fragment_documents import ArrayRef
+from stores.grids import GridIntegrityError
+
+
+def array_hash(array: np.ndarray) -> str:
+    """SHA-256 of the C-order bytes of ``array`` in its own dtype."""
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _ref_and_blob(array: np.ndarray, units: str) -> tuple[ArrayRef, dict]:
+    data = np.ascontiguousarray(array)
+    digest = array_hash(data)
+    ref = ArrayRef(
+        key=f"array-{digest[:24]}", shape=tuple(data.shape), dtype=data.dtype.name, units=units, sha256=digest
+    )
+    blob = {
+        "blob_uuid": ref.key,
+        "shape": list(ref.shape),
+        "dtype": ref.dtype,
+        "units": units,
+        "sha256": digest,
+        "data": zlib.compress(data.tobytes(), level=1),
+    }
+    return ref, blob
+
+
+def put_arrays(facade: StoreFacade, arrays: list[tuple[np.ndarray, str]]) -> list[ArrayRef]:
+    """Store several ``(array, units)`` pairs in one connection; return their references."""
+    pairs = [_ref_and_blob(array, units) for array, units in arrays]
+    if not pairs:
+        return []
+    store = facade.data_store()
+    store.connect()
+    try:
+        store.update([blob for _, blob in pairs], key="blob_uuid")
+    finally:
+        store.close()
+    return [ref for ref, _ in pairs]
+
+
+def put_array(facade: StoreFacade, array: np.ndarray, units: str) -> ArrayRef:
+    """Store one array and return its reference."""
+    return put_arrays(facade, [(array, units)])[0]
+
+
+def get_array(facade: StoreFacade, ref: ArrayRef) -> np.ndarray:
+    """Load an array by reference, checking its hash (raises :class:`GridIntegrityError`)."""
+    store = facade.data_store()
+    store.connect()
+    try:
+        doc = store.query_one({"blob_uuid": ref.key})
+    finally:
+        store.close()
+    if doc is None:
+        raise GridIntegrityError(f"array {ref.key} is not in the data store")
+    array = np.frombuffer(zlib.decompress(doc["data"]), dtype=np.dtype(ref.dtype)).reshape(ref.shape)
+    if array_hash(array) != ref.sha256:
+        raise GridIntegrityError(f"array {ref.key} does not match its SHA-256; rebuild it")
+    return array
