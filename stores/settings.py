@@ -76,6 +76,9 @@ class Settings(BaseSettings):
         None, description="YAML table of host monolayers that extends/overrides the built-in one"
     )
     store: StoreSettings = Field(default_factory=StoreSettings)
+    weights_dir: Path | None = Field(
+        None, description="Pretrained CNN weights cache (EPDI_WEIGHTS_DIR); default <data_dir>/weights"
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

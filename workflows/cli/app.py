@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from workflows.cli import bench, imports, query, surfaces, vasp
+from workflows.cli import bench, imports, learn, query, surfaces, vasp
 from workflows.cli.barrier import barrier
 from workflows.cli.fragments import analyze_app
 from workflows.cli.fragments import app as fragments_app
@@ -22,6 +22,7 @@ app.command("static")(static)
 app.add_typer(bench.app, name="bench")
 app.add_typer(vasp.app, name="vasp")
 app.add_typer(imports.app, name="import")
+app.add_typer(learn.app, name="weights")
 app.add_typer(fragments_app, name="fragments")
 app.add_typer(analyze_app, name="analyze")
 

@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import torch
+
+from epdi_ml.training import (
+    EnsembleResult,
+    FragmentData,
+    TrainConfig,
+    compute_embeddings,
+    group_kfold,
+    predict_ensemble,
+    split_paper_protocol,
+    to_rgb,
+    train_ensemble,
+)
+
+
+def _config(**changes):
+    base = dict(
+        model="small_cnn",
+        pretrained=False,
+        epochs=3,
+        patience=10,
+        folds=2,
+        pixels=32,
+        lr=3e-3,
+        batch_train=8,
+        device="cpu",
+    )
+    return TrainConfig(**(base | changes))
+
+
+def test_paper_split_all_valleys_train_rest_of_saddles_test():
+    kinds = np.array(["valley", "saddle"] * 50)
+    surfaces = np.repeat(np.arange(10).astype(str), 10)
+    train, test = split_paper_protocol(kinds, surfaces, 0.5, seed=3)
+    assert set(np.flatnonzero(kinds == "valley")) <= set(train)
+    assert (kinds[test] == "saddle").all()
+    assert len(set(train) & set(test)) == 0
+    assert len(train) + len(test) == 100
+    assert (kinds[train] == "saddle").sum() == 25
+    _, test0 = split_paper_protocol(kinds, surfaces, 0.0)
+    assert len(test0) == 50
+    again, _ = split_paper_protocol(kinds, surfaces, 0.5, seed=3)
+    np.testing.assert_array_equal(train, again)
+
+
+def test_folds_never_share_a_surface():
+    rng = np.random.default_rng(0)
+    surfaces = rng.choice([f"s{i}" for i in range(13)], 200)
+    folds = group_kfold(surfaces, 5, seed=1)
+    assert len(folds) == 5
+    seen = np.concatenate([val for _, val in folds])
+    assert sorted(seen) == list(range(200))
+    for train, val in folds:
+        assert not set(surfaces[train]) & set(surfaces[val])
+    with pytest.raises(ValueError, match="surfaces"):
+        group_kfold(["a", "b"], 5)
+
+
+def test_training_reduces_loss_and_ensemble_has_spread(fragments, tmp_path):
+    test = fragments.subset(np.arange(6))
+    result = train_ensemble(fragments, _config(), progress=False, test=test)
+    assert result.test_mae_ev is not None and np.isfinite(result.test_mae_ev)
+    assert len(result.folds) == 2
+    for fold in result.folds:
+        assert len(fold.train_loss_ev) == 3 and len(fold.val_mae_ev) == 3
+        assert fold.train_loss_ev[-1] < fold.train_loss_ev[0]
+        assert fold.images_per_second > 0 and fold.seconds_per_epoch > 0
+        assert 0 <= fold.best_epoch < 3
+    assert len(result.state_dicts) == 2 and len(result.val_mae_ev) == 2
+    mean, std = predict_ensemble(result, fragments.images, kinds=fragments.kinds)
+    assert mean.shape == std.shape == (len(fragments),)
+    assert (std > 0).all()
+    assert np.isfinite(mean).all()
+    # the same from state dicts and from modules
+    mean2, std2 = predict_ensemble(
+        result.state_dicts, fragments.images, kinds=fragments.kinds, model_name="small_cnn", pixels=32
+    )
+    np.testing.assert_allclose(mean, mean2, atol=1e-6)
+    mean3, _ = predict_ensemble(result.models(), fragments.images, kinds=fragments.kinds, pixels=32)
+    np.testing.assert_allclose(mean, mean3, atol=1e-6)
+    saved = EnsembleResult.load(result.save(tmp_path / "ensemble.pt"))
+    mean4, std4 = predict_ensemble(saved, fragments.images, kinds=fragments.kinds)
+    np.testing.assert_allclose(mean, mean4, atol=1e-6)
+    np.testing.assert_allclose(std, std4, atol=1e-6)
+    emb = compute_embeddings(result.models()[0], fragments.images, fragments.kinds)
+    assert emb.shape == (len(fragments), 64)
+    summary = result.summary()
+    assert summary["config"]["model"] == "small_cnn" and len(summary["learning_curves"]) == 2
+
+
+def test_resume_continues_from_checkpoint_and_matches(fragments, tmp_path):
+    full = train_ensemble(fragments, _config(checkpoint_dir=tmp_path / "full"), progress=False)
+    part_dir = tmp_path / "part"
+    first = train_ensemble(fragments, _config(epochs=2, checkpoint_dir=part_dir), progress=False)
+    assert len(first.folds[0].train_loss_ev) == 2
+    ckpt = torch.load(part_dir / "fold0" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and {"model", "optimizer", "scaler", "rng", "best_val_mae_ev"} <= set(ckpt)
+    resumed = train_ensemble(fragments, _config(checkpoint_dir=part_dir), progress=False, resume=True)
+    for a, b in zip(full.folds, resumed.folds, strict=True):
+        assert a.train_loss_ev == b.train_loss_ev
+        assert a.val_mae_ev == b.val_mae_ev
+        assert a.best_epoch == b.best_epoch
+        for key in a.state_dict:
+            assert torch.equal(a.state_dict[key], b.state_dict[key]), key
+
+
+def test_densenet_training_path_runs(make_fragments):
+    data = make_fragments(n_surfaces=2, per_surface=4, pixels=32)
+    config = _config(model="densenet121", epochs=1, batch_train=4, lr=5e-5)
+    result = train_ensemble(data, config, progress=False)
+    assert len(result.folds) == 2
+    assert all(np.isfinite(f.train_loss_ev[0]) and np.isfinite(f.val_mae_ev[0]) for f in result.folds)
+
+
+def test_raw_arrays_take_a_fixed_colour_scale():
+    raw = np.linspace(-1.0, 1.0, 2 * 8 * 8).reshape(2, 8, 8)
+    rgb = to_rgb(raw, -1.0, 1.0)
+    assert rgb.shape == (2, 8, 8, 3) and rgb.dtype == np.uint8
+    data = FragmentData.from_raw(raw, [3.0, 3.1], ["saddle", "valley"], ["a", "b"], -1.0, 1.0)
+    np.testing.assert_array_equal(data.images, rgb)
+    with pytest.raises(ValueError, match="vmax"):
+        to_rgb(raw, 1.0, 1.0)
+
+
+def test_config_rejects_unknown_model():
+    with pytest.raises(ValueError, match="unknown model"):
+        TrainConfig(model="alexnet")
