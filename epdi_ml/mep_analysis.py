@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core.periodic_table import Element
 
+from epdi_ml.labels import class_labels, computed_labels
 from stores.facade import StoreFacade
 
 #: host groups of the paper
@@ -85,13 +86,6 @@ def correlations(rows: list[dict]) -> dict:
     return out
 
 
-def _latest(docs: list[dict], key: str) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for doc in sorted(docs, key=lambda d: str(d.get("updated_at", ""))):
-        out[doc[key]] = doc
-    return out
-
-
 def collect_rows(facade: StoreFacade, engine: str | None = None) -> list[dict]:
     """One row per distinct fragment with a binding energy (eV) and its MEP (eV).
 
@@ -101,26 +95,10 @@ def collect_rows(facade: StoreFacade, engine: str | None = None) -> list[dict]:
         There are fragments but none of them has an E_b (or there are no fragments).
 
     """
-    criteria = {"engine": engine} if engine else {}
-    valley_eb = {
-        site: d["binding_energy_ev"]
-        for site, d in _latest(facade.query("valleys", criteria), "site_id").items()
-    }
-    nebs = _latest(facade.query("nebs", criteria), "hop_id")
-    if nebs:
-        hops = facade.query("hops", {"hop_id": {"$in": list(nebs)}}, properties=["hop_id", "saddle_id"])
-        saddle_of = {h["hop_id"]: h["saddle_id"] for h in hops}
-        saddle_eb = {saddle_of[h]: d["saddle_binding_energy_ev"] for h, d in nebs.items() if h in saddle_of}
-    else:
-        saddle_eb = {}
-    eb_of_site = valley_eb | saddle_eb
     fragments = facade.query("fragments")
     if not fragments:
         raise NoBindingEnergies("no fragments in the store: run `epdi fragments build --all` first")
-    class_eb: dict[str, float] = {}
-    for frag in fragments:
-        if frag["site_id"] in eb_of_site:
-            class_eb.setdefault(frag["representative_site_id"], eb_of_site[frag["site_id"]])
+    labels = class_labels(fragments, computed_labels(facade, engine))
     metals = {
         s["surface_id"]: s["metal"] for s in facade.query("surfaces", properties=["surface_id", "metal"])
     }
@@ -128,7 +106,7 @@ def collect_rows(facade: StoreFacade, engine: str | None = None) -> list[dict]:
     for frag in fragments:
         if not frag["is_representative"]:
             continue
-        eb = eb_of_site.get(frag["site_id"], class_eb.get(frag["representative_site_id"]))
+        eb = labels.get(frag["site_id"])
         if eb is None:
             continue
         element = frag["dopant"] or metals.get(frag["surface_id"])

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from stores.calc_documents import CalculationDoc, LiReferenceDoc, NebDoc, StructureDict, ValleyDoc
 from stores.fragment_documents import ColourScaleDoc, FragmentDoc, PotentialMapDoc
+from stores.model_documents import ModelDoc, PredictionDoc
 
 SiteKind = Literal["valley", "saddle"]
 SiteLabel = Literal["T_M", "H", "bridge"]
@@ -112,6 +113,8 @@ def _collections() -> dict[str, tuple[type[BaseModel], str, tuple[str, ...]]]:
         "potential_maps": (PotentialMapDoc, "map_id", ("surface_id", "calc_id")),
         "fragments": (FragmentDoc, "fragment_id", ("surface_id", "site_id", "kind", "host", "dopant")),
         "colour_scales": (ColourScaleDoc, "scale_id", ("dataset",)),
+        "models": (ModelDoc, "model_id", ("name", "version", "status")),
+        "predictions": (PredictionDoc, "prediction_id", ("model_id", "surface_id", "site_id", "kind")),
     }
 
 

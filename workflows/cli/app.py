@@ -8,6 +8,7 @@ from workflows.cli import bench, imports, learn, query, surfaces, vasp
 from workflows.cli.barrier import barrier
 from workflows.cli.fragments import analyze_app
 from workflows.cli.fragments import app as fragments_app
+from workflows.cli.model import predict, profiles, train
 from workflows.cli.static import static
 
 app = typer.Typer(
@@ -23,6 +24,9 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(vasp.app, name="vasp")
 app.add_typer(imports.app, name="import")
 app.add_typer(learn.app, name="weights")
+app.command("train")(train)
+app.command("predict")(predict)
+app.command("profiles")(profiles)
 app.add_typer(fragments_app, name="fragments")
 app.add_typer(analyze_app, name="analyze")
 

@@ -1,0 +1,79 @@
+"""Fragments and their labels from the store, as :class:`epdi_ml.training.FragmentData`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from epdi_ml.labels import class_labels, computed_labels
+from epdi_ml.training import FragmentData
+from stores.arrays import get_array
+from stores.facade import StoreFacade
+from stores.fragment_documents import ArrayRef
+
+
+class NoFragments(LookupError):
+    """The store holds no fragments (or none labelled) for the request."""
+
+
+@dataclass
+class StoreFragments:
+    """Every fragment of a dataset with its document, and labels where computed (NaN elsewhere)."""
+
+    data: FragmentData
+    docs: list[dict]
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Indices of fragments with an E_b label."""
+        return np.flatnonzero(~np.isnan(self.data.energies_ev))
+
+
+def load_fragments(
+    facade: StoreFacade,
+    dataset: str | None = None,
+    engine: str | None = None,
+    surfaces: list[str] | None = None,
+) -> StoreFragments:
+    """Load RGB fragments, kinds, surfaces and E_b labels (eV) from the store.
+
+    Parameters
+    ----------
+    facade
+        The store.
+    dataset
+        Colour-scale dataset name (``None``: every fragment).
+    engine
+        Only labels computed with this engine (``None``: any).
+    surfaces
+        Only these surface ids.
+    """
+    criteria: dict = {}
+    if surfaces:
+        criteria["surface_id"] = {"$in": surfaces}
+    docs = facade.query("fragments", criteria)
+    if dataset is not None:
+        scale_ids = {d["scale_id"] for d in facade.query("colour_scales", {"dataset": dataset})}
+        docs = [d for d in docs if d["colour_scale_id"] in scale_ids]
+    if not docs:
+        raise NoFragments(
+            "no fragments in the store: run `epdi static` and `epdi fragments build --all` first"
+        )
+    docs.sort(key=lambda d: (d["surface_id"], d["kind"], d["site_index"]))
+    stacks: dict[str, np.ndarray] = {}
+    for doc in docs:
+        key = doc["rgb"]["key"]
+        if key not in stacks:
+            stacks[key] = get_array(facade, ArrayRef(**doc["rgb"]))
+    images = np.stack([stacks[d["rgb"]["key"]][d["stack_index"]] for d in docs]).astype(np.uint8)
+    labels = class_labels(docs, computed_labels(facade, engine))
+    energies = np.array([labels.get(d["site_id"], np.nan) for d in docs], dtype=float)
+    data = FragmentData(
+        images=images,
+        energies_ev=energies,
+        kinds=np.array([d["kind"] for d in docs]),
+        surface_ids=np.array([d["surface_id"] for d in docs]),
+        ids=np.array([d["site_id"] for d in docs]),
+    )
+    return StoreFragments(data=data, docs=docs)

@@ -1,0 +1,110 @@
+"""End to end on the store: fragments + labels -> epdi train -> epdi predict -> epdi profiles."""
+
+import json
+
+import numpy as np
+from pymatgen.core import Structure
+from store_helpers import add_binding_energies, build_surface_cli
+from typer.testing import CliRunner
+
+from epdi_ml.registry import get_model, load_ensemble, promote
+from epdi_ml.synthetic import store_synthetic_static
+from stores.facade import StoreFacade
+from workflows.cli.app import app
+
+runner = CliRunner()
+
+
+def _labelled_store(dopants=("none", "Co", "Ni", "Zn")):
+    facade = StoreFacade()
+    ids = []
+    for dopant in dopants:
+        sid = build_surface_cli(dopant)
+        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
+        store_synthetic_static(facade, structure, sid)
+        ids.append(sid)
+    built = runner.invoke(app, ["fragments", "build", "--all", "--pixels", "32"])
+    assert built.exit_code == 0, built.output
+    for i, sid in enumerate(ids):
+        add_binding_energies(facade, sid, offset=0.05 * i)
+    return facade, ids
+
+
+def test_train_predict_profiles(data_dir):
+    facade, ids = _labelled_store()
+    args = [
+        "train",
+        "--model",
+        "small_cnn",
+        "--no-pretrained",
+        "--epochs",
+        "2",
+        "--folds",
+        "2",
+        "--fraction",
+        "0.5",
+        "--pixels",
+        "32",
+        "--json",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["version"] == 1 and summary["status"] == "current"
+    assert summary["n_train"] > 0 and summary["n_test"] > 0
+    assert summary["test_mae_ev"] is not None and summary["cv_mae_ev"] > 0
+    assert all(p.endswith(".png") for p in summary["figures"]) and len(summary["figures"]) == 2
+
+    model = get_model(facade)
+    ensemble = load_ensemble(facade, model)
+    assert len(ensemble.state_dicts) == 2
+    assert set(model.train_site_ids).isdisjoint(model.test_site_ids)
+
+    predicted = runner.invoke(app, ["predict", "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    info = json.loads(predicted.stdout)
+    assert info["n_predictions"] == facade.count("fragments")
+    spreads = np.array([p["std_ev"] for p in facade.query("predictions")])
+    assert (spreads > 0).any()
+
+    profiles = runner.invoke(app, ["profiles", "--surface", ids[1], "--json"])
+    assert profiles.exit_code == 0, profiles.output
+    rows = json.loads(profiles.stdout)
+    assert len(rows) == 3
+    for row in rows:
+        assert row["n_sites"] == 2 * 2 * 3 + 1  # 3x3 cell: back to the start after 6 hops
+        assert row["site_ids"][0] == row["site_ids"][-1]
+        barrier, std = row["global_barrier_ev"]
+        assert barrier >= max(row["local_barriers_ev"]) - 1e-9 and std >= 0
+
+
+def test_second_model_is_a_candidate_and_missing_weights_are_reported(data_dir):
+    _labelled_store(("none", "Co"))
+    args = [
+        "train",
+        "--model",
+        "small_cnn",
+        "--no-pretrained",
+        "--epochs",
+        "1",
+        "--folds",
+        "2",
+        "--pixels",
+        "32",
+    ]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 0
+    versions = {m["version"]: m["status"] for m in StoreFacade().query("models")}
+    assert versions == {1: "current", 2: "candidate"}
+    second = next(m for m in StoreFacade().query("models") if m["version"] == 2)
+    promote(StoreFacade(), second["model_id"])
+    assert {m["version"]: m["status"] for m in StoreFacade().query("models")} == {1: "retired", 2: "current"}
+    assert get_model(StoreFacade()).version == 2
+    missing = runner.invoke(app, ["train", "--model", "densenet121", "--epochs", "1"])
+    assert missing.exit_code == 2
+    assert "epdi weights fetch densenet121" in missing.stderr
+
+
+def test_predict_without_a_model_says_what_to_run(data_dir):
+    result = runner.invoke(app, ["predict"])
+    assert result.exit_code == 1 and "epdi train" in result.stderr

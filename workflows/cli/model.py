@@ -1,0 +1,247 @@
+"""``epdi train``, ``epdi predict``, ``epdi profiles``: the learning half on the stored fragments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from jobflow.managers.local import run_locally
+
+from epdi_ml.labels import class_labels, computed_labels
+from epdi_ml.learning_data import NoFragments, load_fragments
+from epdi_ml.paths import zigzag_path
+from epdi_ml.profiles import (
+    build_profile,
+    learning_curves_plot,
+    mix_labels_and_predictions,
+    parity_plot,
+    plot_profiles,
+)
+from epdi_ml.registry import NoModel, get_model, load_ensemble
+from epdi_ml.training import TrainConfig, predict_ensemble
+from epdi_ml.weights import WeightsError
+from stores.facade import StoreFacade
+from stores.ids import stable_id
+from stores.model_documents import ModelDoc, PredictionDoc
+from stores.settings import get_settings
+from workflows.cli.common import fail, reports_input_errors
+from workflows.learn_makers import TrainMaker
+
+
+def _facade() -> StoreFacade:
+    return StoreFacade(get_settings())
+
+
+@reports_input_errors
+def train(
+    model: Annotated[
+        str,
+        typer.Option(
+            help="densenet121, resnet34/101/152, vgg19, densenet169, "
+            "efficientnet_lite0 (offline ImageNet weights) or small_cnn."
+        ),
+    ] = "densenet121",
+    fraction: Annotated[float, typer.Option(help="Fraction of labelled saddles for training.")] = 0.33,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs per fold (early stopping on the fold).")] = 100,
+    patience: Annotated[int, typer.Option(help="Epochs without validation gain before stopping.")] = 20,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    pixels: Annotated[int, typer.Option(help="Input size in pixels.")] = 64,
+    folds: Annotated[int, typer.Option(help="CV folds (split by surface).")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed for splits, initialisation and augmentation.")] = 0,
+    pretrained: Annotated[
+        bool, typer.Option(help="Start from ImageNet weights (cached; see `epdi weights`).")
+    ] = True,
+    dataset: Annotated[str | None, typer.Option(help="Colour-scale dataset of the fragments.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the model summary as JSON.")] = False,
+) -> None:
+    """Train a fold ensemble on all valley labels + a fraction of saddle labels; register it."""
+    if not 0 <= fraction <= 1:
+        fail(f"fraction {fraction} is outside [0, 1]; accepted: a number from 0 to 1")
+    settings = get_settings()
+    facade = _facade()
+    config = TrainConfig(
+        model=model,
+        pretrained=pretrained,
+        epochs=epochs,
+        patience=patience,
+        device=device,
+        pixels=pixels,
+        folds=folds,
+        seed=seed,
+        checkpoint_dir=settings.data_dir / "checkpoints" / f"{model}-f{fraction}-s{seed}",
+    )
+    try:
+        if pretrained:  # fail before any job starts when the weights are not cached
+            from epdi_ml.models import build_model
+
+            build_model(model, pretrained=True, in_pixels=pixels)
+        job = TrainMaker(config=config, fraction=fraction, dataset=dataset).make()
+        responses = run_locally(job, store=facade.job_store(), log=False, ensure_success=False)
+    except (WeightsError, NoFragments) as exc:
+        fail(str(exc))
+    response = responses.get(job.uuid, {}).get(1)
+    if response is None or response.output is None:
+        fail(
+            "training failed; see the message above (too few labels? run `epdi fragments build` and "
+            "label more hops first)",
+            code=1,
+        )
+    doc: ModelDoc = response.output
+    out = settings.data_dir / "models" / doc.model_id
+    figures = _training_figures(facade, doc, out)
+    summary = {
+        "model_id": doc.model_id,
+        "version": doc.version,
+        "status": doc.status,
+        "architecture": doc.architecture,
+        "cv_mae_ev": doc.cv_mae_ev,
+        "test_mae_ev": doc.test_mae_ev,
+        "n_train": doc.n_train,
+        "n_test": doc.n_test,
+        "device": doc.device,
+        "figures": [str(f) for f in figures],
+    }
+    typer.echo(json.dumps(summary) if as_json else "\n".join(f"{k:>14}: {v}" for k, v in summary.items()))
+
+
+def _training_figures(facade: StoreFacade, doc: ModelDoc, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    figures = [
+        learning_curves_plot(
+            out / "learning_curves.png", doc.curves["train_loss_ev"], doc.curves["val_mae_ev"]
+        )
+    ]
+    if doc.test_site_ids:
+        fragments = load_fragments(facade)
+        index = {sid: i for i, sid in enumerate(fragments.data.ids)}
+        test = fragments.data.subset(np.array([index[s] for s in doc.test_site_ids if s in index]))
+        mean, std = predict_ensemble(load_ensemble(facade, doc), test.images, kinds=test.kinds)
+        figures.append(parity_plot(out / "parity.png", test.energies_ev, mean, std, title="test saddles"))
+    return figures
+
+
+@reports_input_errors
+def predict(
+    model_id: Annotated[
+        str | None, typer.Option(help="Registered model id (default: the current model).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
+) -> None:
+    """Predict E_b (mean and spread of the fold ensemble) for every stored fragment."""
+    facade = _facade()
+    try:
+        doc = get_model(facade, model_id)
+        fragments = load_fragments(facade)
+    except (NoModel, NoFragments) as exc:
+        fail(str(exc), code=1)
+    mean, std = predict_ensemble(
+        load_ensemble(facade, doc), fragments.data.images, kinds=fragments.data.kinds
+    )
+    predictions = [
+        PredictionDoc(
+            prediction_id=stable_id("pred", model_id=doc.model_id, site_id=f["site_id"]),
+            model_id=doc.model_id,
+            surface_id=f["surface_id"],
+            site_id=f["site_id"],
+            kind=f["kind"],
+            mean_ev=float(m),
+            std_ev=float(s),
+        )
+        for f, m, s in zip(fragments.docs, mean, std, strict=True)
+    ]
+    facade.replace_groups("predictions", "model_id", predictions, [doc.model_id])
+    unlabelled = np.isnan(fragments.data.energies_ev) & (fragments.data.kinds == "saddle")
+    summary = {
+        "model_id": doc.model_id,
+        "n_predictions": len(predictions),
+        "n_unlabelled_saddles": int(unlabelled.sum()),
+        "max_spread_unlabelled_saddle_ev": float(std[unlabelled].max()) if unlabelled.any() else None,
+    }
+    typer.echo(json.dumps(summary) if as_json else "\n".join(f"{k:>32}: {v}" for k, v in summary.items()))
+
+
+@reports_input_errors
+def profiles(
+    surface: Annotated[
+        str | None, typer.Option(help="Surface id (default: every surface with fragments).")
+    ] = None,
+    model_id: Annotated[str | None, typer.Option(help="Model whose predictions fill missing labels.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the PNG profiles.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Energy profiles along zigzag paths vp -> sp -> vp through the dopant, with barriers (eV)."""
+    facade = _facade()
+    criteria = {"surface_id": surface} if surface else {}
+    fragments = facade.query(
+        "fragments", criteria, properties=["surface_id", "site_id", "representative_site_id"]
+    )
+    if not fragments:
+        fail(f"no fragments for {surface or 'any surface'}: run `epdi fragments build` first", code=1)
+    labels = class_labels(fragments, computed_labels(facade))
+    try:
+        doc = get_model(facade, model_id)
+        predicted = {
+            p["site_id"]: (p["mean_ev"], p["std_ev"])
+            for p in facade.query("predictions", {"model_id": doc.model_id} | criteria)
+        }
+    except NoModel:
+        predicted = {}
+    folder = out or get_settings().data_dir / "profiles"
+    results = []
+    for sid in sorted({f["surface_id"] for f in fragments}):
+        results += _surface_profiles(facade, sid, labels, predicted, folder)
+    if as_json:
+        typer.echo(json.dumps(results))
+        return
+    for r in results:
+        if "error" in r:
+            typer.echo(f"{r['surface_id']} {r['angle_deg']:>5.0f} deg: {r['error']}")
+            continue
+        g = r["global_barrier_ev"]
+        typer.echo(
+            f"{r['surface_id']} {r['angle_deg']:>5.0f} deg: global barrier {g[0]:.3f} +- {g[1]:.3f} eV "
+            f"({r['n_predicted']} of {r['n_sites']} sites predicted) -> {r['figure']}"
+        )
+
+
+def _surface_profiles(facade, sid, labels, predicted, folder) -> list[dict]:
+    surface = facade.query("surfaces", {"surface_id": sid})[0]
+    sites = facade.query("sites", {"surface_id": sid})
+    hops = facade.query("hops", {"surface_id": sid})
+    lattice = np.array(surface["structure"]["lattice"]["matrix"])[:2, :2]
+    valleys = [s for s in sites if s["kind"] == "valley"]
+    start = min(valleys, key=lambda v: (v["dopant_distance_ang"] or 0.0, v["label"] != "T_M", v["index"]))
+    results = []
+    for angle in (0.0, 120.0, 240.0):
+        path = zigzag_path(sites, hops, lattice, start["site_id"], angle)
+        ids, kinds = [p["site_id"] for p in path], [p["kind"] for p in path]
+        row = {"surface_id": sid, "angle_deg": angle, "n_sites": len(ids)}
+        try:
+            profile = build_profile(mix_labels_and_predictions(ids, kinds, labels, predicted))
+        except KeyError as exc:
+            results.append(row | {"error": f"{exc.args[0]}; run `epdi predict` (or label it)"})
+            continue
+        dft = None
+        if all(i in labels for i in ids):
+            dft = build_profile(mix_labels_and_predictions(ids, kinds, labels, {}))
+        folder.mkdir(parents=True, exist_ok=True)
+        figure = plot_profiles(
+            folder / f"{sid}-{int(angle)}.png", profile, dft, title=f"{sid} {angle:.0f} deg"
+        )
+        g = profile.global_barrier
+        results.append(
+            row
+            | {
+                "site_ids": ids,
+                "energies_ev": profile.energies_ev,
+                "energy_std_ev": profile.energy_std_ev,
+                "local_barriers_ev": [b.barrier_ev for b in profile.local_barriers],
+                "global_barrier_ev": [g.barrier_ev, g.std_ev],
+                "n_predicted": sum(s.source == "predicted" for s in profile.sites),
+                "figure": str(figure),
+            }
+        )
+    return results
