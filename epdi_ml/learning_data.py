@@ -35,6 +35,7 @@ def load_fragments(
     dataset: str | None = None,
     engine: str | None = None,
     surfaces: list[str] | None = None,
+    distinct_only: bool = False,
 ) -> StoreFragments:
     """Load RGB fragments, kinds, surfaces and E_b labels (eV) from the store.
 
@@ -48,6 +49,10 @@ def load_fragments(
         Only labels computed with this engine (``None``: any).
     surfaces
         Only these surface ids.
+    distinct_only
+        Only the representative fragment of each symmetry class. Training uses these: an
+        equivalent fragment is the same image up to a site symmetry, so splitting duplicates
+        between training and test sets would leak labels.
     """
     criteria: dict = {}
     if surfaces:
@@ -56,6 +61,8 @@ def load_fragments(
     if dataset is not None:
         scale_ids = {d["scale_id"] for d in facade.query("colour_scales", {"dataset": dataset})}
         docs = [d for d in docs if d["colour_scale_id"] in scale_ids]
+    if distinct_only:
+        docs = [d for d in docs if d["is_representative"]]
     if not docs:
         raise NoFragments(
             "no fragments in the store: run `epdi static` and `epdi fragments build --all` first"

@@ -15,7 +15,7 @@ from workflows.cli.app import app
 runner = CliRunner()
 
 
-def _labelled_store(dopants=("none", "Co", "Ni", "Zn")):
+def _labelled_store(dopants=("none", "Co", "Ni", "Zn"), offset_step=0.05):
     facade = StoreFacade()
     ids = []
     for dopant in dopants:
@@ -26,7 +26,7 @@ def _labelled_store(dopants=("none", "Co", "Ni", "Zn")):
     built = runner.invoke(app, ["fragments", "build", "--all", "--pixels", "32"])
     assert built.exit_code == 0, built.output
     for i, sid in enumerate(ids):
-        add_binding_energies(facade, sid, offset=0.05 * i)
+        add_binding_energies(facade, sid, offset=offset_step * i)
     return facade, ids
 
 
@@ -108,3 +108,31 @@ def test_second_model_is_a_candidate_and_missing_weights_are_reported(data_dir):
 def test_predict_without_a_model_says_what_to_run(data_dir):
     result = runner.invoke(app, ["predict"])
     assert result.exit_code == 1 and "epdi train" in result.stderr
+
+
+def test_bench_paper_prints_every_fraction_with_baselines(data_dir):
+    _labelled_store(("none", "Co", "Ni"), offset_step=0.0)
+    args = [
+        "bench",
+        "paper",
+        "--model",
+        "small_cnn",
+        "--no-pretrained",
+        "--epochs",
+        "1",
+        "--folds",
+        "2",
+        "--pixels",
+        "32",
+        "--json",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [r["fraction"] for r in rows] == [0.0, 0.17, 0.33, 0.5]
+    assert rows[0]["n_test"] > rows[-1]["n_test"]
+    for r in rows:
+        assert r["test_mae_ev"] >= 0 and r["mep_linear_mae_ev"] >= 0 and r["mean_mae_ev"] >= 0
+        assert r["profile_mae_ev"] is not None  # every site of these surfaces is labelled
+    # labels here are linear in the MEP per kind, so the MEP-linear baseline is exact once it has labels
+    assert rows[-1]["mep_linear_mae_ev"] < 1e-6

@@ -53,7 +53,7 @@ class TrainMaker(Maker):
     @job
     def _train(self) -> ModelDoc:
         facade = StoreFacade()
-        fragments = load_fragments(facade, self.dataset)
+        fragments = load_fragments(facade, self.dataset, distinct_only=True)
         labelled = fragments.labelled
         data = fragments.data.subset(labelled)
         if len(set(data.surface_ids.tolist())) < self.config.folds:

@@ -114,3 +114,61 @@ def fragments(
         return
     for key, value in figures.items():
         typer.echo(f"{key:>20}: {value}")
+
+
+@app.command("paper")
+@reports_input_errors
+def paper(
+    model: Annotated[
+        str, typer.Option(help="Architecture (densenet121 is the paper's best).")
+    ] = "densenet121",
+    pretrained: Annotated[bool, typer.Option(help="Start from cached ImageNet weights.")] = True,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs per fold.")] = 100,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 20,
+    folds: Annotated[int, typer.Option(help="CV folds (split by surface).")] = 5,
+    pixels: Annotated[int, typer.Option(help="Input size in pixels.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Test-saddle and profile MAE (eV) for f = 0, 17, 33, 50 % of saddle labels, with baselines."""
+    from epdi_ml.bench_paper import paper_benchmark
+    from epdi_ml.learning_data import NoFragments
+    from epdi_ml.training import TrainConfig
+    from epdi_ml.weights import WeightsError
+    from workflows.cli.common import fail
+
+    config = TrainConfig(
+        model=model,
+        pretrained=pretrained,
+        epochs=epochs,
+        patience=patience,
+        folds=folds,
+        pixels=pixels,
+        seed=seed,
+        device=device,
+    )
+    try:
+        rows = paper_benchmark(StoreFacade(get_settings()), config, progress=not as_json)
+    except (NoFragments, WeightsError) as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    typer.echo(
+        f"{'f':>5} {'n_train':>7} {'n_test':>6} {'test MAE':>9} {'MEP-linear':>10} {'mean':>7} "
+        f"{'profile MAE':>11} {'spread':>7}   (eV)"
+    )
+    for r in rows:
+        cells = [
+            r["test_mae_ev"],
+            r["mep_linear_mae_ev"],
+            r["mean_mae_ev"],
+            r["profile_mae_ev"],
+            r["mean_spread_ev"],
+        ]
+        text = ["-" if c is None else f"{c:.4f}" for c in cells]
+        typer.echo(
+            f"{r['fraction']:>5.2f} {r['n_train']:>7} {r['n_test']:>6} {text[0]:>9} {text[1]:>10} "
+            f"{text[2]:>7} {text[3]:>11} {text[4]:>7}"
+        )

@@ -1,0 +1,116 @@
+"""The paper's benchmark: test-saddle and profile MAE against the fraction f of saddle labels.
+
+For each f, an ensemble is trained on every valley label plus f of the (distinct) saddle labels;
+the remaining saddles are the test set. Two baselines are scored on the same split: a linear fit
+E_b = a * MEP + b per site kind on the training labels ("MEP-linear"), and the mean training label
+per kind ("mean"). The profile MAE compares, along the zigzag paths of every fully labelled surface,
+the energy profile built from training labels + predictions with the all-DFT profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from epdi_ml.labels import class_labels, computed_labels
+from epdi_ml.learning_data import load_fragments
+from epdi_ml.paths import zigzag_path
+from epdi_ml.profiles import build_profile, mix_labels_and_predictions
+from epdi_ml.training import TrainConfig, predict_ensemble, split_paper_protocol, train_ensemble
+from stores.facade import StoreFacade
+
+PAPER_FRACTIONS = (0.0, 0.17, 0.33, 0.50)
+
+
+@dataclass
+class _Split:
+    train: np.ndarray
+    test: np.ndarray
+
+
+def _baselines(kinds, meps, labels, split: _Split) -> dict[str, np.ndarray]:
+    """Predictions of the MEP-linear and mean baselines for the test indices."""
+    test_kinds = kinds[split.test]
+    linear, mean = np.zeros(len(split.test)), np.zeros(len(split.test))
+    for kind in set(test_kinds.tolist()):
+        train_k = split.train[kinds[split.train] == kind]
+        if len(train_k) == 0:  # f = 0: no saddle labels, fall back to every training label
+            train_k = split.train
+        target = test_kinds == kind
+        mean[target] = labels[train_k].mean()
+        if len(train_k) >= 2 and np.ptp(meps[train_k]) > 0:
+            slope, intercept = np.polyfit(meps[train_k], labels[train_k], 1)
+            linear[target] = slope * meps[split.test][target] + intercept
+        else:
+            linear[target] = mean[target]
+    return {"mep_linear": linear, "mean": mean}
+
+
+def _profile_mae(
+    facade: StoreFacade, dft: dict[str, float], predicted: dict[str, tuple[float, float]]
+) -> float | None:
+    """MAE (eV) of path energies built from training labels + predictions vs all-DFT paths."""
+    errors = []
+    for surface in facade.query("surfaces", properties=["surface_id", "structure"]):
+        sid = surface["surface_id"]
+        sites = facade.query("sites", {"surface_id": sid})
+        if not sites or not all(s["site_id"] in dft for s in sites):
+            continue
+        hops = facade.query("hops", {"surface_id": sid})
+        lattice = np.array(surface["structure"]["lattice"]["matrix"])[:2, :2]
+        start = min(
+            (s for s in sites if s["kind"] == "valley"),
+            key=lambda v: (v["dopant_distance_ang"] or 0, v["index"]),
+        )
+        for angle in (0.0, 120.0, 240.0):
+            path = zigzag_path(sites, hops, lattice, start["site_id"], angle)
+            ids, kinds = [p["site_id"] for p in path], [p["kind"] for p in path]
+            truth = build_profile(mix_labels_and_predictions(ids, kinds, dft, {}))
+            known = {i: dft[i] for i in ids if i not in predicted}
+            guess = build_profile(mix_labels_and_predictions(ids, kinds, known, predicted))
+            errors += list(np.abs(np.array(guess.energies_ev) - np.array(truth.energies_ev))[1:])
+    return float(np.mean(errors)) if errors else None
+
+
+def paper_benchmark(
+    facade: StoreFacade, config: TrainConfig, fractions=PAPER_FRACTIONS, progress: bool = True
+) -> list[dict]:
+    """Train one ensemble per fraction and score it with the baselines (all MAEs in eV)."""
+    fragments = load_fragments(facade, distinct_only=True)
+    labelled = fragments.labelled
+    data = fragments.data.subset(labelled)
+    docs = [fragments.docs[i] for i in labelled]
+    meps = np.array([d["mep_ev"] for d in docs])
+    kinds = np.asarray(data.kinds).astype(str)
+    all_docs = facade.query("fragments", properties=["site_id", "representative_site_id"])
+    dft = class_labels(all_docs, computed_labels(facade))
+    rows = []
+    for fraction in fractions:
+        train_idx, test_idx = split_paper_protocol(kinds, data.surface_ids, fraction, config.seed)
+        split = _Split(train_idx, test_idx)
+        result = train_ensemble(data.subset(train_idx), config, progress=progress)
+        test = data.subset(test_idx)
+        mean, std = predict_ensemble(result, test.images, kinds=test.kinds, batch_size=config.batch_test)
+        truth = data.energies_ev[test_idx]
+        baselines = _baselines(kinds, meps, data.energies_ev, split)
+        # predictions of the test saddles are shared with their symmetry-equivalent sites
+        rep_of = {d["site_id"]: d["representative_site_id"] for d in all_docs}
+        test_pred = {data.ids[i]: (float(m), float(s)) for i, m, s in zip(test_idx, mean, std, strict=True)}
+        predicted = {sid: test_pred[rep] for sid, rep in rep_of.items() if rep in test_pred}
+        rows.append(
+            {
+                "fraction": fraction,
+                "n_train": len(train_idx),
+                "n_test": len(test_idx),
+                "test_mae_ev": float(np.mean(np.abs(mean - truth))) if len(test_idx) else None,
+                "mep_linear_mae_ev": float(np.mean(np.abs(baselines["mep_linear"] - truth)))
+                if len(test_idx)
+                else None,
+                "mean_mae_ev": float(np.mean(np.abs(baselines["mean"] - truth))) if len(test_idx) else None,
+                "profile_mae_ev": _profile_mae(facade, dft, predicted),
+                "mean_spread_ev": float(np.mean(std)) if len(test_idx) else None,
+                "cv_mae_ev": float(np.mean(result.val_mae_ev)),
+            }
+        )
+    return rows
