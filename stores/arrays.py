@@ -13,7 +13,10 @@ import numpy as np
 
 from stores.facade import StoreFacade
 from stores.fragment_documents import ArrayRef
-from stores.grids import GridIntegrityError
+
+
+class GridIntegrityError(RuntimeError):
+    """A stored array or grid is missing or its bytes do not match the recorded hash."""
 
 
 def array_hash(array: np.ndarray) -> str:

@@ -67,17 +67,20 @@ class StoreFacade:
                 storage="sqlite",
                 key=key,
             )
-        return MongoStore(
-            database=cfg.database,
-            collection_name=collection,
-            host=cfg.host,
-            port=cfg.port,
-            username=cfg.username or "",
-            password=cfg.password or "",
-            auth_source=cfg.auth_source,
-            uri=cfg.uri,
-            key=key,
-        )
+        return MongoStore(collection_name=collection, key=key, **self._mongo_connection())
+
+    def _mongo_connection(self) -> dict[str, Any]:
+        """Server, database and credentials shared by the MongoDB and GridFS stores."""
+        cfg = self.settings.store
+        return {
+            "database": cfg.database,
+            "host": cfg.host,
+            "port": cfg.port,
+            "username": cfg.username or "",
+            "password": cfg.password or "",
+            "auth_source": cfg.auth_source,
+            "uri": cfg.uri,
+        }
 
     def data_store(self) -> Store:
         """An unconnected maggma store for big arrays (the jobflow ``data`` store)."""
@@ -94,16 +97,7 @@ class StoreFacade:
                 endpoint_url=cfg.s3_endpoint_url,
                 key="blob_uuid",
             )
-        return GridFSStore(
-            database=cfg.database,
-            collection_name=DATA_COLLECTION,
-            host=cfg.host,
-            port=cfg.port,
-            username=cfg.username or "",
-            password=cfg.password or "",
-            auth_source=cfg.auth_source,
-            uri=cfg.uri,
-        )
+        return GridFSStore(collection_name=DATA_COLLECTION, **self._mongo_connection())
 
     def job_store(self) -> JobStore:
         """The jobflow ``JobStore``: outputs collection plus the ``data`` additional store."""

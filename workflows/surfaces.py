@@ -18,7 +18,7 @@ from pymatgen.io.vasp import Poscar
 from stores.documents import HopDoc, SiteDoc, SurfaceDoc, SymmetryClass
 from stores.facade import StoreFacade
 from stores.ids import stable_id
-from workflows.hosts import HostSpec, InputError
+from workflows.hosts import HostSpec, InputError, check_dopant, get_host, load_hosts
 from workflows.site_graph import SiteGraph, build_site_graph, in_plane_distances
 from workflows.structures import DEFAULT_SIZE, DEFAULT_VACUUM_ANG, build_surface, ordered_formula
 from workflows.symmetry import Classes, GraphClasses, isometry_classes, symmetry_classes
@@ -192,6 +192,22 @@ def describe_surface(
         n_valleys_by_label=graph.count_labels(),
     )
     return SurfaceBundle(structure, graph, classes, surface, sites, hops)
+
+
+def surface_from_request(
+    host: str,
+    dopant: str | None = None,
+    size: int = DEFAULT_SIZE,
+    vacuum_ang: float = DEFAULT_VACUUM_ANG,
+    check_symmetry: bool = False,
+    hosts_file: Path | None = None,
+) -> SurfaceBundle:
+    """Validate a user's host name and dopant, then :func:`describe_surface`.
+
+    Raises :class:`workflows.hosts.InputError` naming the bad value and what is accepted.
+    """
+    spec = get_host(host, load_hosts(hosts_file))
+    return describe_surface(spec, check_dopant(dopant), size, vacuum_ang, check_symmetry=check_symmetry)
 
 
 def write_surface_files(bundle: SurfaceBundle, out_dir: Path) -> list[Path]:

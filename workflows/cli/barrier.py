@@ -13,8 +13,7 @@ from workflows.barrier import LITERATURE_PRISTINE_BAND_EV, run_barrier
 from workflows.cli.common import fail, reports_input_errors
 from workflows.engines import EngineUnavailable
 from workflows.engines.chgnet_engine import ChgnetSettings
-from workflows.hosts import check_dopant, get_host, load_hosts
-from workflows.surfaces import describe_surface
+from workflows.surfaces import surface_from_request
 
 
 @reports_input_errors
@@ -30,8 +29,7 @@ def barrier(
 ) -> None:
     """Relax the valleys of the hop nearest the dopant, run its CINEB, print E_b and the barrier (eV)."""
     settings = get_settings()
-    spec = get_host(host, load_hosts(settings.hosts_file))
-    bundle = describe_surface(spec, check_dopant(dopant), size)
+    bundle = surface_from_request(host, dopant, size, hosts_file=settings.hosts_file)
     chgnet = ChgnetSettings(fmax_ev_ang=fmax, device=None if device == "auto" else device, show_progress=True)
     try:
         result = run_barrier(bundle, engine, chgnet, n_images=images, facade=StoreFacade(settings))

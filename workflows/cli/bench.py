@@ -12,8 +12,7 @@ from stores.settings import get_settings
 from workflows.barrier import run_barrier
 from workflows.cli.common import reports_input_errors
 from workflows.engines.chgnet_engine import ChgnetSettings
-from workflows.hosts import check_dopant, get_host, load_hosts
-from workflows.surfaces import describe_surface
+from workflows.surfaces import surface_from_request
 
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
@@ -32,7 +31,7 @@ def hop(
 ) -> None:
     """Force calls and wall time of the hop nearest the dopant (embedded engine: CHGNet + D3)."""
     settings = get_settings()
-    bundle = describe_surface(get_host(host, load_hosts(settings.hosts_file)), check_dopant(dopant), size)
+    bundle = surface_from_request(host, dopant, size, hosts_file=settings.hosts_file)
     result = run_barrier(bundle, "chgnet", ChgnetSettings(show_progress=True), images, StoreFacade(settings))
     s = result.summary()
     figures = {
@@ -81,8 +80,7 @@ def fragments(
         torch.set_num_threads(1)
     except ImportError:  # torch is optional here
         pass
-    spec = get_host(host, load_hosts(get_settings().hosts_file))
-    bundle = describe_surface(spec, check_dopant(dopant), size)
+    bundle = surface_from_request(host, dopant, size, hosts_file=get_settings().hosts_file)
     sites = [s.model_dump() for s in sorted(bundle.sites, key=lambda s: (s.kind != "valley", s.index))]
     hops = [h.model_dump() for h in bundle.hops]
     # map on a ~0.1 Angstrom mesh, like a GPAW/VASP grid of a 6x6x1 cell

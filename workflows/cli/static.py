@@ -13,9 +13,9 @@ from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.common import fail, reports_input_errors
 from workflows.engines import EngineUnavailable
-from workflows.hosts import InputError, check_dopant, get_host, load_hosts
+from workflows.hosts import InputError, get_host, load_hosts
 from workflows.static_maker import gpaw_settings_for, surface_static
-from workflows.surfaces import SurfaceBundle, describe_surface, store_surfaces
+from workflows.surfaces import SurfaceBundle, describe_surface, store_surfaces, surface_from_request
 
 
 def resolve_surface(target: str, dopant: str | None, size: int, facade: StoreFacade) -> SurfaceBundle:
@@ -32,7 +32,7 @@ def resolve_surface(target: str, dopant: str | None, size: int, facade: StoreFac
         if bundle.surface.surface_id != target:
             raise InputError(f"surface {target!r} was built from another host table; rebuild it")
         return bundle
-    return describe_surface(get_host(target, table), check_dopant(dopant), size)
+    return surface_from_request(target, dopant, size, hosts_file=facade.settings.hosts_file)
 
 
 @reports_input_errors

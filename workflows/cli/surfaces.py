@@ -15,7 +15,7 @@ from stores.settings import get_settings
 from workflows.cli.common import emit_rows, reports_input_errors
 from workflows.hosts import PAPER_DOPANTS, check_dopant, get_host, load_hosts
 from workflows.structures import DEFAULT_SIZE, DEFAULT_VACUUM_ANG
-from workflows.surfaces import describe_surface, store_surfaces, write_surface_files
+from workflows.surfaces import describe_surface, store_surfaces, surface_from_request, write_surface_files
 
 app = typer.Typer(help="Build doped TMD monolayer supercells and their Li site graphs.", no_args_is_help=True)
 
@@ -56,8 +56,9 @@ def build(
 ) -> None:
     """Build one surface, write POSCAR + sites.json, and store its documents."""
     settings = get_settings()
-    spec = get_host(host, load_hosts(settings.hosts_file))
-    bundle = describe_surface(spec, check_dopant(dopant), size, vacuum, check_symmetry=check)
+    bundle = surface_from_request(
+        host, dopant, size, vacuum, check_symmetry=check, hosts_file=settings.hosts_file
+    )
     folder = out or settings.data_dir / "surfaces" / bundle.surface.surface_id
     write_surface_files(bundle, folder)
     store_surfaces([bundle], StoreFacade(settings))

@@ -13,10 +13,10 @@ from pymatgen.core import Structure
 from stores.settings import get_settings
 from workflows.cli.common import reports_input_errors
 from workflows.engines.vasp_engine import DEFAULT_NEB_IMAGES, VASP_KINDS, idpp_images, write_vasp_inputs
-from workflows.hosts import InputError, check_dopant, get_host, load_hosts
+from workflows.hosts import InputError
 from workflows.li_sites import LI_HEIGHT_ANG, add_li, hop_nearest_dopant
 from workflows.structures import DEFAULT_SIZE
-from workflows.surfaces import SurfaceBundle, describe_surface
+from workflows.surfaces import SurfaceBundle, surface_from_request
 
 app = typer.Typer(
     help="VASP inputs for the EPDI steps (POTCAR.spec instead of POTCARs).", no_args_is_help=True
@@ -75,8 +75,7 @@ def inputs(
     if kpoints is not None and kpoints < 1:
         raise InputError(f"--kpoints {kpoints}: k divisions must be >= 1")
     settings = get_settings()
-    spec = get_host(host, load_hosts(settings.hosts_file))
-    bundle = describe_surface(spec, check_dopant(dopant), size)
+    bundle = surface_from_request(host, dopant, size, hosts_file=settings.hosts_file)
     structures = vasp_structures(bundle, kind, images)
     written = write_vasp_inputs(kind, structures, out, size=size, kpoints=kpoints)
     summary = {
