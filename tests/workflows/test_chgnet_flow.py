@@ -117,3 +117,20 @@ def test_surface_hops_maker_labels_every_distinct_hop(monkeypatch):
     assert reps <= {v["site_index"] for v in valleys}
     for neb in nebs:
         assert neb["forward_barrier_ev"] >= 0 and neb["reverse_barrier_ev"] >= 0
+
+
+def test_hops_compute_cli_lists_every_distinct_hop_and_resumes():
+    import json
+
+    args = ["hops", "compute", "MoS2", "--dopant", "Zn", "--size", "2", "--images", "1", "--fmax", "0.1"]
+    args.append("--json")
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    rows = json.loads(first.stdout)
+    bundle = describe_surface(get_host("MoS2"), "Zn", size=2)
+    assert len(rows) == bundle.surface.n_distinct_hops
+    assert sum(r["multiplicity"] for r in rows) == len(bundle.hops)
+    for r in rows:
+        assert r["forward_barrier_ev"] == pytest.approx(r["start_eb_ev"] - r["saddle_eb_ev"], abs=2e-3)
+    again = CliRunner().invoke(app, args)  # finished jobs are reused: same numbers
+    assert json.loads(again.stdout) == rows
