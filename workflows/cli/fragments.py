@@ -48,6 +48,9 @@ def build(
     rescale: Annotated[
         bool, typer.Option(help="Recompute the dataset colour scale from every stored map.")
     ] = False,
+    symmetry_tol: Annotated[
+        float, typer.Option(help="Largest pixel difference (eV) allowed between symmetry duplicates.")
+    ] = fb.SYMMETRY_TOLERANCE_EV,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Compute the potential map and the valley/saddle fragments of surfaces and store them."""
@@ -66,7 +69,7 @@ def build(
     results = []
     try:
         for sid in tqdm(ids, desc="maps and fragments", unit="surface", disable=len(ids) < 2):
-            results.append(fb.cut_surface(facade, sid, size_ang, pixels))
+            results.append(fb.cut_surface(facade, sid, size_ang, pixels, tolerance_ev=symmetry_tol))
     except fb.MissingInputError as exc:
         fail(str(exc), EXIT_MISSING)
     except (NoVacuumError, fb.SymmetryCheckError) as exc:
