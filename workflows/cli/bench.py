@@ -10,7 +10,7 @@ import typer
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.barrier import run_barrier
-from workflows.cli.common import reports_input_errors
+from workflows.cli.common import emit_mapping, reports_input_errors
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.surfaces import surface_from_request
 
@@ -45,11 +45,7 @@ def hop(
         "barrier_ev": s["barrier_ev"],
         "neb_converged": s["neb_converged"],
     }
-    if as_json:
-        typer.echo(json.dumps(figures))
-        return
-    for key, value in figures.items():
-        typer.echo(f"{key:>24}: {value}")
+    emit_mapping(figures, as_json)
 
 
 @app.command("fragments")
@@ -107,11 +103,7 @@ def fragments(
         "fragments_per_s": round(count / elapsed, 1),
         "target_per_s": 1000,
     }
-    if as_json:
-        typer.echo(json.dumps(figures))
-        return
-    for key, value in figures.items():
-        typer.echo(f"{key:>20}: {value}")
+    emit_mapping(figures, as_json)
 
 
 @app.command("paper")

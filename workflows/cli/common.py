@@ -39,6 +39,16 @@ def reports_input_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def emit_mapping(mapping: dict[str, Any], as_json: bool) -> None:
+    """Print one mapping as a JSON object, or as aligned ``key: value`` lines."""
+    if as_json:
+        typer.echo(json.dumps(mapping, default=str))
+        return
+    width = max((len(k) for k in mapping), default=0)
+    for key, value in mapping.items():
+        typer.echo(f"{key:>{width}}: {value}")
+
+
 def emit_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, as_csv: bool) -> None:
     """Print ``rows`` as JSON (a list), CSV, or an aligned text table."""
     if as_json:

@@ -27,7 +27,7 @@ from stores.facade import StoreFacade
 from stores.ids import stable_id
 from stores.model_documents import ModelDoc, PredictionDoc
 from stores.settings import get_settings
-from workflows.cli.common import fail, reports_input_errors
+from workflows.cli.common import emit_mapping, fail, reports_input_errors
 from workflows.learn_makers import TrainMaker
 
 
@@ -104,7 +104,7 @@ def train(
         "device": doc.device,
         "figures": [str(f) for f in figures],
     }
-    typer.echo(json.dumps(summary) if as_json else "\n".join(f"{k:>14}: {v}" for k, v in summary.items()))
+    emit_mapping(summary, as_json)
 
 
 def _training_figures(facade: StoreFacade, doc: ModelDoc, out: Path) -> list[Path]:
@@ -160,7 +160,7 @@ def predict(
         "n_unlabelled_saddles": int(unlabelled.sum()),
         "max_spread_unlabelled_saddle_ev": float(std[unlabelled].max()) if unlabelled.any() else None,
     }
-    typer.echo(json.dumps(summary) if as_json else "\n".join(f"{k:>32}: {v}" for k, v in summary.items()))
+    emit_mapping(summary, as_json)
 
 
 @reports_input_errors

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -11,7 +10,7 @@ from jobflow.managers.local import run_locally
 from stores.calc_documents import CalculationDoc
 from stores.facade import StoreFacade
 from stores.settings import get_settings
-from workflows.cli.common import fail, reports_input_errors
+from workflows.cli.common import emit_mapping, fail, reports_input_errors
 from workflows.engines import EngineUnavailable
 from workflows.hosts import InputError, get_host, load_hosts
 from workflows.static_maker import gpaw_settings_for, surface_static
@@ -81,8 +80,4 @@ def static(
         "grid_shape": list(doc.potential.shape) if doc.potential else None,
         "wall_time_s": doc.wall_time_s,
     }
-    if as_json:
-        typer.echo(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            typer.echo(f"{key:>16}: {value}")
+    emit_mapping(summary, as_json)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from stores.facade import StoreFacade
 from stores.settings import get_settings
-from workflows.cli.common import emit_rows, reports_input_errors
+from workflows.cli.common import emit_mapping, emit_rows, reports_input_errors
 from workflows.hosts import PAPER_DOPANTS, check_dopant, get_host, load_hosts
 from workflows.structures import DEFAULT_SIZE, DEFAULT_VACUUM_ANG
 from workflows.surfaces import describe_surface, store_surfaces, surface_from_request, write_surface_files
@@ -63,11 +63,7 @@ def build(
     write_surface_files(bundle, folder)
     store_surfaces([bundle], StoreFacade(settings))
     summary = bundle.summary() | {"out_dir": str(folder), "symmetry_checked": check}
-    if as_json:
-        typer.echo(json.dumps(summary))
-        return
-    for key, value in summary.items():
-        typer.echo(f"{key:>20}: {value}")
+    emit_mapping(summary, as_json)
 
 
 @app.command("campaign-set")
