@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from workflows.cli import bench, hops, imports, learn, query, surfaces, vasp
+from workflows.cli import bench, dataset, hops, imports, learn, query, surfaces, vasp
 from workflows.cli.barrier import barrier
 from workflows.cli.fragments import analyze_app
 from workflows.cli.fragments import app as fragments_app
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(surfaces.app, name="surfaces")
 app.add_typer(hops.app, name="hops")
+app.add_typer(dataset.app, name="dataset")
 app.add_typer(query.app, name="query")
 app.command("barrier")(barrier)
 app.command("static")(static)

@@ -1,0 +1,134 @@
+"""Export a dataset (documents + the arrays they reference) to one archive, and load it into any store.
+
+The archive is a gzipped tar holding ``manifest.json``, one JSON-lines file per collection and one
+file per data-store blob (its zlib-compressed bytes as stored). Loading upserts every document by
+its deterministic key and writes every blob, so loading twice changes nothing and an archive made
+on the embedded store loads into MongoDB/GridFS unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from stores.documents import COLLECTIONS
+from stores.facade import StoreFacade
+
+FORMAT = "epdi-dataset/1"
+
+#: collections that make up a dataset, and whether they carry ``surface_id``
+DATASET_COLLECTIONS: dict[str, bool] = {
+    "surfaces": True,
+    "sites": True,
+    "hops": True,
+    "calculations": True,
+    "li_references": False,
+    "valleys": True,
+    "nebs": True,
+    "potential_maps": True,
+    "fragments": True,
+    "colour_scales": False,
+}
+
+#: document fields holding references to data-store blobs
+_BLOB_FIELDS = ("potential", "density", "values", "z_iso", "array", "rgb")
+
+
+class DatasetFormatError(ValueError):
+    """An archive is not a dataset export, or it is damaged; the message names the file."""
+
+
+def _blob_keys(docs: list[dict]) -> set[str]:
+    return {
+        doc[f]["key"]
+        for doc in docs
+        for f in _BLOB_FIELDS
+        if isinstance(doc.get(f), dict) and "key" in doc[f]
+    }
+
+
+def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    tar.addfile(info, io.BytesIO(payload))
+
+
+def export_dataset(facade: StoreFacade, path: Path, surface_ids: list[str] | None = None) -> dict[str, Any]:
+    """Write the dataset (optionally only ``surface_ids``) to ``path``; return the manifest."""
+    docs: dict[str, list[dict]] = {}
+    for name, per_surface in DATASET_COLLECTIONS.items():
+        criteria = {"surface_id": {"$in": surface_ids}} if surface_ids and per_surface else {}
+        docs[name] = facade.query(name, criteria)
+    keys = sorted(set().union(*(_blob_keys(d) for d in docs.values())))
+    store = facade.data_store()
+    store.connect()
+    try:
+        blobs = {doc["blob_uuid"]: doc for doc in store.query({"blob_uuid": {"$in": keys}})}
+    finally:
+        store.close()
+    missing = sorted(set(keys) - set(blobs))
+    if missing:
+        raise DatasetFormatError(
+            f"{len(missing)} referenced arrays are missing from the data store, e.g. {missing[0]}"
+        )
+    manifest = {
+        "format": FORMAT,
+        "created": datetime.now(UTC).isoformat(),
+        "counts": {name: len(d) for name, d in docs.items()},
+        "blobs": len(blobs),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        _add(tar, "manifest.json", json.dumps(manifest, indent=1).encode())
+        for name, rows in docs.items():
+            _add(tar, f"{name}.jsonl", "\n".join(json.dumps(r, default=str) for r in rows).encode())
+        for key, blob in blobs.items():
+            meta = {k: v for k, v in blob.items() if k not in ("_id", "data")}
+            _add(tar, f"blobs/{key}.json", json.dumps(meta).encode())
+            _add(tar, f"blobs/{key}.zlib", bytes(blob["data"]))
+    return manifest
+
+
+def load_dataset(facade: StoreFacade, path: Path) -> dict[str, Any]:
+    """Load an archive written by :func:`export_dataset` into the store; return its manifest."""
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            if "manifest.json" not in members:
+                raise DatasetFormatError(f"{path} has no manifest.json: not an EPDI dataset export")
+            manifest = json.loads(tar.extractfile(members["manifest.json"]).read())
+            if manifest.get("format") != FORMAT:
+                raise DatasetFormatError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+            rows = {}
+            for name in manifest["counts"]:
+                text = tar.extractfile(members[f"{name}.jsonl"]).read().decode()
+                rows[name] = [json.loads(line) for line in text.splitlines() if line.strip()]
+            blobs = []
+            for name in members:
+                if name.startswith("blobs/") and name.endswith(".json"):
+                    meta = json.loads(tar.extractfile(members[name]).read())
+                    data = tar.extractfile(members[name[: -len(".json")] + ".zlib"]).read()
+                    blobs.append(meta | {"data": data})
+    except (tarfile.TarError, OSError, KeyError, json.JSONDecodeError, EOFError) as exc:
+        raise DatasetFormatError(
+            f"{path} is damaged or not a dataset export ({type(exc).__name__}: {exc})"
+        ) from None
+    if blobs:
+        store = facade.data_store()
+        store.connect()
+        try:
+            store.update(blobs, key="blob_uuid")
+        finally:
+            store.close()
+    for name, docs in rows.items():
+        model = COLLECTIONS[name][0]
+        parsed = [model(**{k: v for k, v in d.items() if k != "_id"}) for d in docs]
+        if DATASET_COLLECTIONS.get(name):  # one bulk replace per collection (montydb scans per upsert)
+            facade.replace_groups(name, "surface_id", parsed, sorted({d["surface_id"] for d in docs}))
+        else:
+            facade.upsert(name, parsed)
+    return manifest
