@@ -15,7 +15,7 @@ import numpy as np
 
 from epdi_ml.labels import class_labels, computed_labels
 from epdi_ml.learning_data import load_fragments
-from epdi_ml.paths import zigzag_path
+from epdi_ml.paths import surface_paths
 from epdi_ml.profiles import build_profile, mix_labels_and_predictions
 from epdi_ml.training import TrainConfig, predict_ensemble, split_paper_protocol, train_ensemble
 from stores.facade import StoreFacade
@@ -59,12 +59,7 @@ def _profile_mae(
             continue
         hops = facade.query("hops", {"surface_id": sid})
         lattice = np.array(surface["structure"]["lattice"]["matrix"])[:2, :2]
-        start = min(
-            (s for s in sites if s["kind"] == "valley"),
-            key=lambda v: (v["dopant_distance_ang"] or 0, v["index"]),
-        )
-        for angle in (0.0, 120.0, 240.0):
-            path = zigzag_path(sites, hops, lattice, start["site_id"], angle)
+        for _, path in surface_paths(sites, hops, lattice):
             ids, kinds = [p["site_id"] for p in path], [p["kind"] for p in path]
             truth = build_profile(mix_labels_and_predictions(ids, kinds, dft, {}))
             known = {i: dft[i] for i in ids if i not in predicted}

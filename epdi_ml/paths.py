@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: directions of the three zigzag paths through the start valley (degrees from the x axis)
+PATH_ANGLES_DEG = (0.0, 120.0, 240.0)
+
 
 def _min_image(delta_cart: np.ndarray, lattice_2d: np.ndarray) -> np.ndarray:
     frac = delta_cart @ np.linalg.inv(lattice_2d)
@@ -59,3 +62,18 @@ def zigzag_path(
         if current == start:
             break
     return path
+
+
+def surface_paths(
+    sites: list[dict], hops: list[dict], lattice_2d: np.ndarray
+) -> list[tuple[float, list[dict]]]:
+    """The three zigzag paths of a surface, as ``(angle_deg, path)``.
+
+    They start at the valley nearest the dopant (the T_M valley on top of it when doped; on a
+    pristine surface the first T_M valley) and run along :data:`PATH_ANGLES_DEG`.
+    """
+    valleys = [s for s in sites if s["kind"] == "valley"]
+    start = min(valleys, key=lambda v: (v["dopant_distance_ang"] or 0.0, v["label"] != "T_M", v["index"]))
+    return [
+        (angle, zigzag_path(sites, hops, lattice_2d, start["site_id"], angle)) for angle in PATH_ANGLES_DEG
+    ]

@@ -223,18 +223,23 @@ def _check_cell(path: Path, grid_structure: Structure, structure: Structure) -> 
         )
 
 
-def read_potential_grid(path: Path) -> tuple[np.ndarray, Structure]:
-    """Electrostatic potential (eV) and structure from a LOCPOT (written with ``LVHAR``)."""
-    from pymatgen.io.vasp import Locpot
-
+def _read_volumetric(path: Path, reader) -> tuple[np.ndarray, Structure]:
+    """Total grid and structure of a LOCPOT/CHGCAR (``reader``: pymatgen's Locpot or Chgcar)."""
     try:
-        locpot = Locpot.from_file(str(path))
-        data = np.asarray(locpot.data["total"], dtype=np.float64)
+        volumetric = reader.from_file(str(path))
+        data = np.asarray(volumetric.data["total"], dtype=np.float64)
     except Exception as exc:
         raise VaspImportError(f"cannot parse {path}: {type(exc).__name__}: {exc}") from exc
     if data.ndim != 3 or data.size == 0 or not np.all(np.isfinite(data)):
         raise VaspImportError(f"{path} holds no complete 3D grid (shape {data.shape})")
-    return data, locpot.structure
+    return data, volumetric.structure
+
+
+def read_potential_grid(path: Path) -> tuple[np.ndarray, Structure]:
+    """Electrostatic potential (eV) and structure from a LOCPOT (written with ``LVHAR``)."""
+    from pymatgen.io.vasp import Locpot
+
+    return _read_volumetric(path, Locpot)
 
 
 def read_density_grid(path: Path) -> tuple[np.ndarray, Structure]:
@@ -245,14 +250,8 @@ def read_density_grid(path: Path) -> tuple[np.ndarray, Structure]:
     """
     from pymatgen.io.vasp import Chgcar
 
-    try:
-        chgcar = Chgcar.from_file(str(path))
-        data = np.asarray(chgcar.data["total"], dtype=np.float64)
-    except Exception as exc:
-        raise VaspImportError(f"cannot parse {path}: {type(exc).__name__}: {exc}") from exc
-    if data.ndim != 3 or data.size == 0 or not np.all(np.isfinite(data)):
-        raise VaspImportError(f"{path} holds no complete 3D grid (shape {data.shape})")
-    return data / chgcar.structure.volume * BOHR3_ANG3, chgcar.structure
+    data, structure = _read_volumetric(path, Chgcar)
+    return data / structure.volume * BOHR3_ANG3, structure
 
 
 def vacuum_level(potential_ev: np.ndarray, structure: Structure) -> float | None:

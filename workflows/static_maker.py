@@ -21,6 +21,7 @@ from jobflow import Flow, Job, Maker, job
 from pymatgen.core import Structure
 
 from stores.calc_documents import CalculationDoc
+from stores.documents import SurfaceDoc
 from stores.facade import StoreFacade
 from stores.grids import put_grid
 from stores.ids import stable_id
@@ -116,11 +117,7 @@ def surface_static(
     require_engine(engine)
     surface = bundle.surface
     if engine == "gpaw":
-        if gpaw is None:
-            from workflows.engines.vasp_engine import magnetic_species
-
-            magnetic = bool(magnetic_species([surface.metal, surface.dopant or surface.metal]))
-            gpaw = gpaw_settings_for(surface.supercell, spin_polarized=magnetic)
+        gpaw = gpaw or gpaw_settings_for(surface)
         return GpawStaticMaker(settings=gpaw).make(
             bundle.structure, surface.surface_id, surface.supercell, workdir=workdir
         )
@@ -134,6 +131,14 @@ def surface_static(
     raise ValueError(f"engine {engine!r} has no potential grid; use gpaw or vasp for the static")
 
 
-def gpaw_settings_for(size: int, spin_polarized: bool = False, **overrides) -> GpawSettings:
-    """GPAW settings with the supercell's k-mesh and any field overridden."""
-    return GpawSettings(**({"kpts": kpts_for_supercell(size), "spin_polarized": spin_polarized} | overrides))
+def gpaw_settings_for(surface: SurfaceDoc, **overrides) -> GpawSettings:
+    """GPAW settings for a surface; any field can be overridden.
+
+    The k-mesh follows the supercell; spin polarisation is on when the host metal or the dopant is
+    magnetic (the VASP engine's rule, :func:`workflows.engines.vasp_engine.magnetic_species`).
+    """
+    from workflows.engines.vasp_engine import magnetic_species
+
+    magnetic = bool(magnetic_species([surface.metal, surface.dopant or surface.metal]))
+    defaults = {"kpts": kpts_for_supercell(surface.supercell), "spin_polarized": magnetic}
+    return GpawSettings(**(defaults | overrides))

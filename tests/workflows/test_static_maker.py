@@ -18,7 +18,7 @@ from workflows.surfaces import describe_surface
 def test_gpaw_static_stores_grids_and_document(tmp_path):
     pytest.importorskip("gpaw")
     bundle = describe_surface(get_host("MoS2"), None, size=2, vacuum_ang=8.0)
-    settings = gpaw_settings_for(2, h_ang=0.3, kpts=(1, 1, 1))
+    settings = gpaw_settings_for(bundle.surface, h_ang=0.3, kpts=(1, 1, 1))
     job = surface_static(bundle, "gpaw", settings, workdir=str(tmp_path))
     facade = StoreFacade()
     run_locally(job, store=facade.job_store(), log=False, ensure_success=True, root_dir=tmp_path)

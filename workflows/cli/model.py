@@ -12,7 +12,7 @@ from jobflow.managers.local import run_locally
 
 from epdi_ml.labels import class_labels, computed_labels
 from epdi_ml.learning_data import NoFragments, load_fragments
-from epdi_ml.paths import zigzag_path
+from epdi_ml.paths import surface_paths
 from epdi_ml.profiles import (
     build_profile,
     learning_curves_plot,
@@ -212,11 +212,8 @@ def _surface_profiles(facade, sid, labels, predicted, folder) -> list[dict]:
     sites = facade.query("sites", {"surface_id": sid})
     hops = facade.query("hops", {"surface_id": sid})
     lattice = np.array(surface["structure"]["lattice"]["matrix"])[:2, :2]
-    valleys = [s for s in sites if s["kind"] == "valley"]
-    start = min(valleys, key=lambda v: (v["dopant_distance_ang"] or 0.0, v["label"] != "T_M", v["index"]))
     results = []
-    for angle in (0.0, 120.0, 240.0):
-        path = zigzag_path(sites, hops, lattice, start["site_id"], angle)
+    for angle, path in surface_paths(sites, hops, lattice):
         ids, kinds = [p["site_id"] for p in path], [p["kind"] for p in path]
         row = {"surface_id": sid, "angle_deg": angle, "n_sites": len(ids)}
         try:

@@ -49,13 +49,7 @@ def static(
     facade = StoreFacade(settings)
     bundle = resolve_surface(target, dopant, size, facade)
     store_surfaces([bundle], facade)
-    gpaw = None
-    if engine == "gpaw":
-        from workflows.engines.vasp_engine import magnetic_species
-
-        surface = bundle.surface
-        spin = bool(magnetic_species([surface.metal, surface.dopant or surface.metal]))
-        gpaw = gpaw_settings_for(surface.supercell, spin_polarized=spin, h_ang=h_ang, basis=basis)
+    gpaw = gpaw_settings_for(bundle.surface, h_ang=h_ang, basis=basis) if engine == "gpaw" else None
     workdir = settings.data_dir / "calcs" / bundle.surface.surface_id / f"static-{engine}"
     try:
         flow = surface_static(bundle, engine, gpaw, workdir=str(workdir))
