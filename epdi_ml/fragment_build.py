@@ -58,6 +58,10 @@ class SymmetryCheckError(RuntimeError):
     """A duplicate fragment differs from its representative beyond the tolerance."""
 
 
+class RebuildMismatchError(RuntimeError):
+    """Fragments cut again from a loaded map do not match the archived fragment documents."""
+
+
 @dataclass
 class SurfaceFragments:
     """Map, crops and documents of one surface (before or after storing)."""
@@ -218,7 +222,7 @@ def cut_surface(
     isovalue: float = DEFAULT_ISOVALUE,
     tolerance_ev: float = SYMMETRY_TOLERANCE_EV,
 ) -> SurfaceFragments:
-    """Map and fragments of one surface (map stored; fragments not yet coloured nor stored).
+    """Map and fragments of one surface from its static (map stored; fragments not yet stored).
 
     Raises
     ------
@@ -238,6 +242,21 @@ def cut_surface(
         )
     pmap, map_doc = map_from_calculation(facade, calc, isovalue)
     facade.upsert("potential_maps", [map_doc])
+    return cut_from_map(surface, sites, hops, pmap, map_doc, size_ang, pixels, tolerance_ev)
+
+
+def cut_from_map(
+    surface: dict,
+    sites: list[dict],
+    hops: list[dict],
+    pmap: PotentialMap,
+    map_doc: PotentialMapDoc,
+    size_ang: float | None = None,
+    pixels: int = DEFAULT_PIXELS,
+    tolerance_ev: float = SYMMETRY_TOLERANCE_EV,
+) -> SurfaceFragments:
+    """Crop every valley and saddle of a surface from its map and check the symmetry duplicates."""
+    surface_id = surface["surface_id"]
     structure = Structure.from_dict(surface["structure"])
     size = float(size_ang) if size_ang else DEFAULT_SIZE_IN_ANION_SPACINGS * float(surface["a_ang"])
     cutter = FragmentCutter(size, pixels)
@@ -277,6 +296,64 @@ def cut_surface(
         size_ang=size,
         symmetry_diff_ev=diffs,
     )
+
+
+def rebuild_fragments(
+    facade: StoreFacade, surface_ids: list[str], dataset: str = DEFAULT_DATASET, mep_tol_ev: float = 1e-4
+) -> dict[str, float]:
+    """Cut the fragments of surfaces again from their stored maps (after loading a compact archive).
+
+    The crop size and pixels come from the surface's stored fragment documents, the colour scale
+    covers every map of these surfaces (kept if the dataset already has one). Each recut MEP is
+    compared with the stored one; returns the largest MEP difference (eV) per surface.
+
+    Raises
+    ------
+    MissingInputError
+        A surface has no stored map or no fragment documents.
+    RebuildMismatchError
+        A recut fragment's MEP differs from the stored one by more than ``mep_tol_ev``.
+
+    """
+    results = []
+    for sid in surface_ids:
+        surface, sites, hops = load_surface(facade, sid)
+        frags = facade.query("fragments", {"surface_id": sid})
+        if not frags:
+            raise MissingInputError(f"surface {sid} has no fragment documents to rebuild")
+        maps = facade.query("potential_maps", {"map_id": frags[0]["map_id"]})
+        if not maps:
+            raise MissingInputError(f"surface {sid}: potential map {frags[0]['map_id']} is not in the store")
+        result = cut_from_map(
+            surface,
+            sites,
+            hops,
+            load_map(facade, maps[0]),
+            PotentialMapDoc(**maps[0]),
+            frags[0]["size_ang"],
+            frags[0]["pixels"],
+            tolerance_ev=np.inf,
+        )
+        result.symmetry_diff_ev = {
+            f["site_id"]: f["symmetry_max_diff_ev"]
+            for f in frags
+            if f.get("symmetry_max_diff_ev") is not None
+        }
+        results.append((result, {f["site_id"]: f["mep_ev"] for f in frags}))
+    scale, _ = choose_colour_scale(facade, [r.map_doc for r, _ in results], dataset)
+    worst = {}
+    for result, stored_mep in results:
+        diff = max(
+            abs(float(m) - stored_mep[s["site_id"]]) for s, m in zip(result.sites, result.meps, strict=True)
+        )
+        if diff > mep_tol_ev:
+            raise RebuildMismatchError(
+                f"surface {result.surface['surface_id']}: fragments cut from the loaded map differ from "
+                f"the archived ones (MEP by {diff:.2e} eV > {mep_tol_ev} eV); archive and code differ"
+            )
+        store_fragments(facade, result, scale)
+        worst[result.surface["surface_id"]] = diff
+    return worst
 
 
 def scale_id(dataset: str) -> str:

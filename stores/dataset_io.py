@@ -4,6 +4,12 @@ The archive is a gzipped tar holding ``manifest.json``, one JSON-lines file per 
 file per data-store blob (its zlib-compressed bytes as stored). Loading upserts every document by
 its deterministic key and writes every blob, so loading twice changes nothing and an archive made
 on the embedded store loads into MongoDB/GridFS unchanged.
+
+A *compact* archive (``compact=True``, the form the packaged reference dataset ships in) leaves out
+what can be recomputed from what it keeps: the 3D potential/density grids of the statics (the
+documents keep their shape and SHA-256), the fragment stacks and RGB images (cut again from the
+stored potential maps on load, see :func:`epdi_ml.fragment_build.rebuild_fragments`) and the
+colour scale. The manifest lists them under ``omitted``.
 """
 
 from __future__ import annotations
@@ -37,17 +43,21 @@ DATASET_COLLECTIONS: dict[str, bool] = {
 #: document fields holding references to data-store blobs
 _BLOB_FIELDS = ("potential", "density", "values", "z_iso", "array", "rgb")
 
+#: what a compact archive leaves out: (collection, blob fields) and whole collections
+COMPACT_OMITTED_BLOBS = {"calculations": ("potential", "density"), "fragments": ("array", "rgb")}
+COMPACT_OMITTED_COLLECTIONS = ("colour_scales",)
+
 
 class DatasetFormatError(ValueError):
     """An archive is not a dataset export, or it is damaged; the message names the file."""
 
 
-def _blob_keys(docs: list[dict]) -> set[str]:
+def _blob_keys(docs: list[dict], skip: tuple[str, ...] = ()) -> set[str]:
     return {
         doc[f]["key"]
         for doc in docs
         for f in _BLOB_FIELDS
-        if isinstance(doc.get(f), dict) and "key" in doc[f]
+        if f not in skip and isinstance(doc.get(f), dict) and "key" in doc[f]
     }
 
 
@@ -57,13 +67,21 @@ def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
     tar.addfile(info, io.BytesIO(payload))
 
 
-def export_dataset(facade: StoreFacade, path: Path, surface_ids: list[str] | None = None) -> dict[str, Any]:
-    """Write the dataset (optionally only ``surface_ids``) to ``path``; return the manifest."""
+def export_dataset(
+    facade: StoreFacade, path: Path, surface_ids: list[str] | None = None, compact: bool = False
+) -> dict[str, Any]:
+    """Write the dataset (optionally only ``surface_ids``) to ``path``; return the manifest.
+
+    ``compact`` leaves out the grids, fragment stacks and colour scale (see the module docstring).
+    """
     docs: dict[str, list[dict]] = {}
     for name, per_surface in DATASET_COLLECTIONS.items():
+        if compact and name in COMPACT_OMITTED_COLLECTIONS:
+            continue
         criteria = {"surface_id": {"$in": surface_ids}} if surface_ids and per_surface else {}
         docs[name] = facade.query(name, criteria)
-    keys = sorted(set().union(*(_blob_keys(d) for d in docs.values())))
+    skips = COMPACT_OMITTED_BLOBS if compact else {}
+    keys = sorted(set().union(*(_blob_keys(d, skips.get(name, ())) for name, d in docs.items())))
     store = facade.data_store()
     store.connect()
     try:
@@ -80,6 +98,13 @@ def export_dataset(facade: StoreFacade, path: Path, surface_ids: list[str] | Non
         "created": datetime.now(UTC).isoformat(),
         "counts": {name: len(d) for name, d in docs.items()},
         "blobs": len(blobs),
+        "surface_ids": sorted({d["surface_id"] for d in docs["surfaces"]}),
+        "omitted": (
+            [f"{name}.{f}" for name, fields in COMPACT_OMITTED_BLOBS.items() for f in fields]
+            + list(COMPACT_OMITTED_COLLECTIONS)
+            if compact
+            else []
+        ),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from stores.calc_documents import CalculationDoc, LiReferenceDoc, NebDoc, StructureDict, ValleyDoc
+from stores.campaign_documents import CampaignDoc, RoundDoc
 from stores.fragment_documents import ColourScaleDoc, FragmentDoc, PotentialMapDoc
 from stores.model_documents import ModelDoc, PredictionDoc
 
@@ -115,6 +116,8 @@ def _collections() -> dict[str, tuple[type[BaseModel], str, tuple[str, ...]]]:
         "colour_scales": (ColourScaleDoc, "scale_id", ("dataset",)),
         "models": (ModelDoc, "model_id", ("name", "version", "status")),
         "predictions": (PredictionDoc, "prediction_id", ("model_id", "surface_id", "site_id", "kind")),
+        "campaigns": (CampaignDoc, "campaign_id", ("name", "status")),
+        "campaign_rounds": (RoundDoc, "round_id", ("campaign_id", "round")),
     }
 
 

@@ -10,6 +10,7 @@ from epdi_ml.learning_data import load_fragments
 from epdi_ml.synthetic import store_synthetic_static
 from stores.facade import StoreFacade
 from stores.settings import get_settings
+from workflows.cli import dataset as dataset_cli
 from workflows.cli.app import app
 
 runner = CliRunner()
@@ -50,7 +51,8 @@ def test_export_load_round_trip_and_summary(tmp_path, data_dir, monkeypatch):
     assert report["outliers"] == []
 
 
-def test_bad_archives_are_named(tmp_path, data_dir):
+def test_bad_archives_are_named(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setattr(dataset_cli, "REFERENCE_DIR", tmp_path / "empty")
     broken = tmp_path / "broken.tar.gz"
     broken.write_bytes(b"not a tar file")
     result = runner.invoke(app, ["dataset", "load", str(broken)])

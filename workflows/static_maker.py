@@ -53,17 +53,18 @@ class GpawStaticMaker(Maker):
         """Run the static and return its :class:`CalculationDoc`."""
         structure = structure if isinstance(structure, Structure) else Structure.from_dict(structure)
         settings = self.settings or GpawSettings(kpts=kpts_for_supercell(size))
+        settings_json = settings.model_dump(mode="json")
+        calc_id = stable_id(
+            "calc", kind="static", engine="gpaw", surface_id=surface_id, settings=settings_json
+        )
+        facade = StoreFacade()
+        stored = facade.query("calculations", {"calc_id": calc_id})
+        if stored and stored[0].get("potential") and stored[0].get("density"):
+            return CalculationDoc(**stored[0])  # a rerun reuses the finished static
         folder = Path(workdir or ".").resolve()
         result = run_gpaw_static(structure, settings, workdir=folder)
-        facade = StoreFacade()
         doc = CalculationDoc(
-            calc_id=stable_id(
-                "calc",
-                kind="static",
-                engine="gpaw",
-                surface_id=surface_id,
-                settings=settings.model_dump(mode="json"),
-            ),
+            calc_id=calc_id,
             kind="static",
             engine="gpaw",
             functional=f"{settings.xc}+D3(zero)" if settings.d3 else settings.xc,

@@ -6,17 +6,69 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from tqdm import tqdm
 
+from epdi_ml import fragment_build as fb
 from epdi_ml.dataset_summary import dataset_summary
 from stores.dataset_io import DatasetFormatError, export_dataset, load_dataset
 from stores.facade import StoreFacade
 from stores.settings import get_settings
+from workflows.campaign_spec import load_spec
 from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_errors
+from workflows.dataset_generation import STEPS, generate
 
 app = typer.Typer(help="Datasets: export to one archive, load into any store, summary.", no_args_is_help=True)
 
-#: where the packaged reference dataset lives (shipped once it has been generated)
-REFERENCE_ARCHIVE = Path(__file__).resolve().parents[2] / "epdi_ml" / "data" / "reference.tar.gz"
+#: the packaged reference dataset: one compact archive per surface (``epdi dataset generate reference``)
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "epdi_ml" / "data" / "reference"
+
+
+@app.command("generate")
+@reports_input_errors
+def generate_cmd(
+    spec: Annotated[str, typer.Argument(help="Campaign spec YAML, or a packaged spec name (reference).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the per-surface archives (default DATA_DIR/datasets/NAME)."),
+    ] = None,
+    steps: Annotated[
+        str, typer.Option(help=f"Comma-separated steps to run, in order: {','.join(STEPS)}.")
+    ] = ",".join(STEPS),
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Only this surface, e.g. MoS2-Co (repeatable).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bars of each optimisation.")] = True,
+) -> None:
+    """Compute a labelled dataset: statics, every distinct hop by CINEB, fragments; one archive per surface.
+
+    Rerun the same command to resume: finished jobs are reused from the store and surfaces whose
+    archive exists are skipped. Failures are listed at the end; the other surfaces go on.
+    """
+    campaign = load_spec(spec, get_settings().hosts_file)
+    chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in STEPS]
+    if unknown:
+        fail(f"unknown step(s) {', '.join(unknown)}; accepted: {', '.join(STEPS)}")
+    settings = get_settings()
+    folder = out or settings.data_dir / "datasets" / campaign.name
+    outcomes = generate(
+        campaign,
+        StoreFacade(settings),
+        folder,
+        chosen,
+        only,
+        progress,
+        echo=lambda m: typer.echo(m, err=True),
+    )
+    rows = [
+        {"surface": o.name, "status": o.status, "seconds": sum(o.seconds.values()), "message": o.message}
+        for o in outcomes
+    ]
+    emit_rows(rows, ("surface", "status", "seconds", "message"), False, False)
+    failed = [o.name for o in outcomes if o.status == "failed"]
+    typer.echo(f"archives in {folder}; failed: {', '.join(failed) or 'none'}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("export")
@@ -26,36 +78,79 @@ def export(
     surface: Annotated[
         list[str] | None, typer.Option("--surface", help="Only these surfaces (repeatable).")
     ] = None,
+    compact: Annotated[
+        bool, typer.Option(help="Leave out 3D grids and fragment stacks (recut from the maps on load).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Write surfaces, calculations, labels, maps, fragments and their arrays to one archive."""
     try:
-        manifest = export_dataset(StoreFacade(get_settings()), path, surface)
+        manifest = export_dataset(StoreFacade(get_settings()), path, surface, compact=compact)
     except DatasetFormatError as exc:
         fail(str(exc), code=1)
     emit_mapping(manifest | {"path": str(path), "size_mb": round(path.stat().st_size / 1e6, 2)}, as_json)
 
 
+def _archives(source: str) -> list[Path]:
+    if source == "reference":
+        found = sorted(REFERENCE_DIR.glob("*.tar.gz"))
+        if not found:
+            fail(
+                f"{REFERENCE_DIR} holds no archives: the reference dataset is not packaged in this version; "
+                "generate it with `epdi dataset generate reference`",
+                code=1,
+            )
+        return found
+    path = Path(source)
+    if path.is_dir():
+        found = sorted(path.glob("*.tar.gz"))
+        if not found:
+            fail(f"{path} holds no .tar.gz archives", code=1)
+        return found
+    if not path.is_file():
+        fail(f"{path}: no such file; export one with `epdi dataset export PATH`", code=1)
+    return [path]
+
+
 @app.command("load")
 @reports_input_errors
 def load(
-    source: Annotated[str, typer.Argument(help="An archive path, or 'reference' for the packaged dataset.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    source: Annotated[
+        str, typer.Argument(help="An archive, a folder of archives, or 'reference' for the packaged dataset.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the totals as JSON.")] = False,
 ) -> None:
-    """Load an exported dataset into the configured store (loading twice changes nothing)."""
-    path = REFERENCE_ARCHIVE if source == "reference" else Path(source)
-    if not path.is_file():
-        hint = (
-            "the reference dataset is not packaged in this version"
-            if source == "reference"
-            else "no such file"
-        )
-        fail(f"{path}: {hint}; export one with `epdi dataset export PATH`", code=1)
+    """Load exported datasets into the configured store (loading twice changes nothing).
+
+    Compact archives have their fragments cut again from the loaded maps, checked against the
+    archived MEPs, and coloured on the dataset's colour scale.
+    """
+    archives = _archives(source)
+    facade = StoreFacade(get_settings())
+    totals: dict[str, int] = {}
+    rebuild: list[str] = []
     try:
-        manifest = load_dataset(StoreFacade(get_settings()), path)
+        for path in tqdm(archives, desc="loading", unit="archive", disable=len(archives) < 2):
+            manifest = load_dataset(facade, path)
+            for name, count in manifest["counts"].items():
+                totals[name] = totals.get(name, 0) + count
+            if "fragments.array" in manifest.get("omitted", []):
+                rebuild += manifest.get("surface_ids", [])
     except DatasetFormatError as exc:
         fail(str(exc), code=1)
-    emit_mapping(manifest, as_json)
+    worst = 0.0
+    if rebuild:
+        dataset = "reference" if source == "reference" else fb.DEFAULT_DATASET
+        try:
+            worst = max(fb.rebuild_fragments(facade, sorted(set(rebuild)), dataset).values(), default=0.0)
+        except (fb.MissingInputError, fb.RebuildMismatchError) as exc:
+            fail(str(exc), code=1)
+    emit_mapping(
+        {"archives": len(archives)}
+        | totals
+        | {"fragments_recut_surfaces": len(set(rebuild)), "recut_max_mep_diff_ev": worst},
+        as_json,
+    )
 
 
 @app.command("summary")

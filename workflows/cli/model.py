@@ -13,6 +13,7 @@ from jobflow.managers.local import run_locally
 from epdi_ml.labels import class_labels, computed_labels
 from epdi_ml.learning_data import NoFragments, load_fragments
 from epdi_ml.paths import surface_paths
+from epdi_ml.predictions import predict_and_store
 from epdi_ml.profiles import (
     build_profile,
     learning_curves_plot,
@@ -24,8 +25,7 @@ from epdi_ml.registry import NoModel, get_model, load_ensemble
 from epdi_ml.training import TrainConfig, predict_ensemble
 from epdi_ml.weights import WeightsError
 from stores.facade import StoreFacade
-from stores.ids import stable_id
-from stores.model_documents import ModelDoc, PredictionDoc
+from stores.model_documents import ModelDoc
 from stores.settings import get_settings
 from workflows.cli.common import emit_mapping, fail, reports_input_errors
 from workflows.learn_makers import TrainMaker
@@ -137,26 +137,11 @@ def predict(
         fragments = load_fragments(facade)
     except (NoModel, NoFragments) as exc:
         fail(str(exc), code=1)
-    mean, std = predict_ensemble(
-        load_ensemble(facade, doc), fragments.data.images, kinds=fragments.data.kinds
-    )
-    predictions = [
-        PredictionDoc(
-            prediction_id=stable_id("pred", model_id=doc.model_id, site_id=f["site_id"]),
-            model_id=doc.model_id,
-            surface_id=f["surface_id"],
-            site_id=f["site_id"],
-            kind=f["kind"],
-            mean_ev=float(m),
-            std_ev=float(s),
-        )
-        for f, m, s in zip(fragments.docs, mean, std, strict=True)
-    ]
-    facade.replace_groups("predictions", "model_id", predictions, [doc.model_id])
+    mean, std = predict_and_store(facade, doc, fragments)
     unlabelled = np.isnan(fragments.data.energies_ev) & (fragments.data.kinds == "saddle")
     summary = {
         "model_id": doc.model_id,
-        "n_predictions": len(predictions),
+        "n_predictions": len(mean),
         "n_unlabelled_saddles": int(unlabelled.sum()),
         "max_spread_unlabelled_saddle_ev": float(std[unlabelled].max()) if unlabelled.any() else None,
     }

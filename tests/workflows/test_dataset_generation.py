@@ -1,0 +1,104 @@
+"""`epdi dataset generate` on a tiny spec (real GPAW + CHGNet), compact archives, load with recut crops."""
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from epdi_ml.learning_data import load_fragments
+from stores.facade import StoreFacade
+from stores.settings import get_settings
+from workflows.campaign_spec import load_spec
+from workflows.cli.app import app
+from workflows.dataset_generation import LOG_NAME, missing_parts
+from workflows.hosts import InputError
+from workflows.surfaces import surface_from_request
+
+runner = CliRunner()
+
+TINY = """
+name: tinyset
+hosts: [MoS2]
+dopants: [pristine, Zn]
+supercell: 2
+static: {engine: gpaw, h_ang: 0.3, basis: dzp, kpts: [1, 1, 1]}
+neb: {images: 3, fmax_ev_ang: 0.2}
+fragments: {pixels: 16, symmetry_tol_ev: 0.15}
+selection: {strategy: all}
+"""
+
+
+def test_spec_errors_name_the_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nhosts: [MoS2]\ndopants: [Xx]\n")
+    with pytest.raises(InputError, match="Xx"):
+        load_spec(bad)
+    bad.write_text("name: x\nhosts: [FooS2]\n")
+    with pytest.raises(InputError, match="FooS2"):
+        load_spec(bad)
+    bad.write_text("name: x\nhosts: [MoS2]\nneb: {images: 1}\n")
+    with pytest.raises(InputError, match=r"neb\.images"):
+        load_spec(bad)
+    bad.write_text("name: x\nhosts: [MoS2]\ncolour: red\n")
+    with pytest.raises(InputError, match="colour"):
+        load_spec(bad)
+    with pytest.raises(InputError, match="reference"):
+        load_spec("no-such-spec")
+    reference = load_spec("reference")
+    assert reference.supercell >= 4 and set(reference.hosts) >= {"MoS2", "WS2", "TiS2"}
+    assert len(reference.surfaces()) == 30 and reference.surfaces()[:3] == [
+        ("MoS2", None),
+        ("WS2", None),
+        ("TiS2", None),
+    ]
+
+
+def test_generate_resume_export_and_load(tmp_path, monkeypatch):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    out = tmp_path / "archives"
+    first = runner.invoke(app, ["dataset", "generate", str(spec), "--out", str(out), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    archives = sorted(p.name for p in out.glob("*.tar.gz"))
+    assert archives == ["MoS2-Zn-2x2.tar.gz", "MoS2-pristine-2x2.tar.gz"]
+    log = [json.loads(line) for line in (out / LOG_NAME).read_text().splitlines()]
+    assert {(r["surface"], r["step"]) for r in log if r["status"] == "done"} >= {
+        ("MoS2-Zn", "static"),
+        ("MoS2-Zn", "labels"),
+        ("MoS2-Zn", "export"),
+    }
+    facade = StoreFacade()
+    zn = surface_from_request("MoS2", "Zn", 2)
+    assert missing_parts(zn, facade) == []
+    n_nebs = facade.count("nebs")
+    assert n_nebs == zn.surface.n_distinct_hops + 1  # every distinct hop of both surfaces
+
+    again = runner.invoke(app, ["dataset", "generate", str(spec), "--out", str(out), "--no-progress"])
+    assert again.exit_code == 0 and again.output.count("exists, skipped") == 2
+    assert facade.count("nebs") == n_nebs
+
+    with tarfile.open(out / "MoS2-Zn-2x2.tar.gz") as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+        names = tar.getnames()
+    assert "calculations.potential" in manifest["omitted"]
+    assert len([n for n in names if n.endswith(".zlib")]) == 2  # the map and its isosurface heights
+    before = load_fragments(facade, "tinyset")
+
+    monkeypatch.setenv("EPDI_DATA_DIR", str(tmp_path / "fresh"))
+    get_settings.cache_clear()
+    loaded = runner.invoke(app, ["dataset", "load", str(out), "--json"])
+    assert loaded.exit_code == 0, loaded.output
+    totals = json.loads(loaded.stdout)
+    assert totals["archives"] == 2 and totals["fragments_recut_surfaces"] == 2
+    assert totals["recut_max_mep_diff_ev"] < 1e-6
+    fresh = StoreFacade()
+    assert fresh.count("nebs") == n_nebs
+    after = load_fragments(fresh)
+    assert list(after.data.ids) == list(before.data.ids)
+    labelled = ~np.isnan(before.data.energies_ev)
+    assert labelled.all()  # every valley class relaxed and every distinct hop computed
+    assert (after.data.energies_ev[labelled] == before.data.energies_ev[labelled]).all()
+    summary = runner.invoke(app, ["dataset", "summary", "--json"])
+    assert json.loads(summary.stdout)["hosts"]["MoS2"]["surfaces"] == 2

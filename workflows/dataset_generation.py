@@ -1,0 +1,203 @@
+"""Labelled datasets from a campaign spec: every surface, its static, every distinct hop, its fragments.
+
+``epdi dataset generate SPEC`` runs, surface by surface (dopant-major, so a partial run covers every
+host), the steps of :data:`STEPS`:
+
+``static``
+    the bare-slab static (GPAW or VASP) with potential and density grids;
+``labels``
+    every valley class relaxed and **every** distinct hop by CINEB (CHGNet + D3);
+``fragments``
+    the potential map and the valley/saddle fragments;
+``export``
+    one compact archive per surface (:func:`stores.dataset_io.export_dataset` with
+    ``compact=True``) in the output folder, named ``<host>-<dopant>-<n>x<n>.tar.gz``.
+
+Resuming is built in: each job reuses its stored document (nothing is recomputed), and a surface
+whose archive exists is skipped. A surface that fails is reported with its message and the run goes
+on with the next one; each step's wall time is appended to ``generation-log.jsonl`` in the output
+folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jobflow.managers.local import run_locally
+
+from epdi_ml import fragment_build as fb
+from stores.dataset_io import export_dataset
+from stores.facade import StoreFacade
+from workflows.campaign_spec import CampaignSpec
+from workflows.engines.chgnet_engine import ChgnetSettings
+from workflows.makers import SurfaceHopsMaker
+from workflows.static_maker import gpaw_settings_for, surface_static
+from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
+
+STEPS: tuple[str, ...] = ("static", "labels", "fragments", "export")
+
+#: name of the per-step timing log written beside the archives
+LOG_NAME = "generation-log.jsonl"
+
+
+@dataclass
+class SurfaceOutcome:
+    """What happened to one surface in a generation run."""
+
+    name: str
+    surface_id: str
+    status: str = "pending"  # done | skipped | failed
+    seconds: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+def archive_name(host: str, dopant: str | None, size: int) -> str:
+    """File name of one surface's archive, e.g. ``MoS2-Co-4x4.tar.gz``."""
+    return f"{host}-{dopant or 'pristine'}-{size}x{size}.tar.gz"
+
+
+def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
+    if fb.find_static(facade, bundle.surface.surface_id) is not None:
+        return
+    gpaw = None
+    if spec.static.engine == "gpaw":
+        overrides = {"h_ang": spec.static.h_ang, "basis": spec.static.basis}
+        if spec.static.kpts is not None:
+            overrides["kpts"] = tuple(spec.static.kpts)
+        gpaw = gpaw_settings_for(bundle.surface, **overrides)
+    workdir = facade.settings.data_dir / "calcs" / bundle.surface.surface_id / f"static-{spec.static.engine}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    flow = surface_static(bundle, spec.static.engine, gpaw, workdir=str(workdir))
+    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True, root_dir=workdir)
+
+
+def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, progress: bool) -> None:
+    settings = ChgnetSettings(fmax_ev_ang=spec.neb.fmax_ev_ang, show_progress=progress)
+    flow = SurfaceHopsMaker(settings=settings, n_images=spec.neb.images).make(bundle)
+    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+
+
+def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
+    cut = spec.fragments
+    result = fb.cut_surface(
+        facade, bundle.surface.surface_id, pixels=cut.pixels, tolerance_ev=cut.symmetry_tol_ev
+    )
+    scale, _ = fb.choose_colour_scale(facade, [result.map_doc], spec.name)
+    fb.store_fragments(facade, result, scale)
+
+
+def missing_parts(bundle: SurfaceBundle, facade: StoreFacade) -> list[str]:
+    """What a surface still lacks before its archive is complete (empty when complete)."""
+    sid = bundle.surface.surface_id
+    missing = []
+    if fb.find_static(facade, sid) is None:
+        missing.append("static")
+    valley_classes = {s.symmetry.representative_index for s in bundle.sites if s.kind == "valley"}
+    relaxed = {
+        d["site_index"] for d in facade.query("valleys", {"surface_id": sid}, properties=["site_index"])
+    }
+    if lost := valley_classes - relaxed:
+        missing.append(f"{len(lost)} valley relaxations")
+    hop_ids = {bundle.hops[h.symmetry.representative_index].hop_id for h in bundle.hops}
+    done = {d["hop_id"] for d in facade.query("nebs", {"surface_id": sid}, properties=["hop_id"])}
+    if lost := hop_ids - done:
+        missing.append(f"{len(lost)} hop CINEBs")
+    if not facade.query("fragments", {"surface_id": sid}, properties=["fragment_id"]):
+        missing.append("fragments")
+    return missing
+
+
+def _export(bundle: SurfaceBundle, facade: StoreFacade, archive: Path) -> None:
+    missing = missing_parts(bundle, facade)
+    if missing:
+        raise RuntimeError(f"not exported, the surface lacks {', '.join(missing)}; run those steps first")
+    export_dataset(facade, archive, [bundle.surface.surface_id], compact=True)
+
+
+def _log(out_dir: Path, record: dict) -> None:
+    with (out_dir / LOG_NAME).open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def generate(
+    spec: CampaignSpec,
+    facade: StoreFacade,
+    out_dir: Path,
+    steps: tuple[str, ...] = STEPS,
+    only: list[str] | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> list[SurfaceOutcome]:
+    """Run ``steps`` for every surface of ``spec`` (or the ``only`` names, e.g. ``MoS2-Co``).
+
+    Returns one :class:`SurfaceOutcome` per surface; failures do not stop the run.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    pairs = spec.surfaces()
+    for n, (host, dopant) in enumerate(pairs, start=1):
+        name = f"{host}-{dopant or 'pristine'}"
+        if only and name not in only:
+            continue
+        archive = out_dir / archive_name(host, dopant, spec.supercell)
+        bundle = surface_from_request(
+            host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=facade.settings.hosts_file
+        )
+        outcome = SurfaceOutcome(name, bundle.surface.surface_id)
+        outcomes.append(outcome)
+        if archive.is_file():
+            outcome.status = "skipped"
+            echo(f"[{n}/{len(pairs)}] {name}: {archive.name} exists, skipped")
+            continue
+        store_surfaces([bundle], facade)
+        echo(
+            f"[{n}/{len(pairs)}] {name} ({bundle.surface.formula}, {bundle.surface.n_distinct_hops} distinct "
+            f"hops, {bundle.surface.n_distinct_valleys} valley classes)"
+        )
+        actions = {
+            "static": lambda b=bundle: _static(spec, b, facade),
+            "labels": lambda b=bundle: _labels(spec, b, facade, progress),
+            "fragments": lambda b=bundle: _fragments(spec, b, facade),
+            "export": lambda b=bundle, a=archive: _export(b, facade, a),
+        }
+        for step in steps:
+            start = time.perf_counter()
+            try:
+                actions[step]()
+            except Exception as exc:  # one surface failing must not stop the others
+                outcome.status = "failed"
+                outcome.message = f"{step}: {type(exc).__name__}: {exc}"
+                echo(f"  {step} failed: {type(exc).__name__}: {exc}")
+                _log(
+                    out_dir,
+                    {
+                        "surface": name,
+                        "step": step,
+                        "status": "failed",
+                        "error": outcome.message,
+                        "traceback": traceback.format_exc(limit=3),
+                    },
+                )
+                break
+            outcome.seconds[step] = round(time.perf_counter() - start, 1)
+            echo(f"  {step}: {outcome.seconds[step]} s")
+            _log(
+                out_dir,
+                {
+                    "surface": name,
+                    "surface_id": outcome.surface_id,
+                    "step": step,
+                    "status": "done",
+                    "wall_s": outcome.seconds[step],
+                    "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+            )
+        else:
+            outcome.status = "done"
+    return outcomes
