@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -162,3 +163,126 @@ def paper(
             f"{r['fraction']:>5.2f} {r['n_train']:>7} {r['n_test']:>6} {text[0]:>9} {text[1]:>10} "
             f"{text[2]:>7} {text[3]:>11} {text[4]:>7}"
         )
+
+
+def _selection_report(result: dict) -> None:
+    """Print the selection benchmark as text: setup, MAE table, fraction to match, goal."""
+    typer.echo(
+        f"dataset {result['dataset']}: {result['n_surfaces']} surfaces, {result['n_valleys']} valleys "
+        f"(all labelled), {result['n_saddles']} distinct saddles in the pool; {len(result['seeds'])} seeds, "
+        f"{result['folds']} folds"
+    )
+    typer.echo(f"learner: {result['features']}")
+    typer.echo(f"test set: {result['test_set']}")
+    names = list(result["strategies"])
+    typer.echo(f"{'labelled':>8}  " + "  ".join(f"{n:>17}" for n in names) + "   (test MAE, eV, mean +- std)")
+    for i, fraction in enumerate(result["labelled_fractions"]):
+        cells = [
+            f"{info['mae_mean_ev'][i]:.4f} +- {info['mae_std_ev'][i]:.4f}"
+            for info in result["strategies"].values()
+        ]
+        typer.echo(f"{100 * fraction:>7.1f}%  " + "  ".join(f"{c:>17}" for c in cells))
+    baseline = result["strategies"]["random"]["mean_baseline_mae_ev"]
+    typer.echo(
+        "mean-label baseline (random picks): " + ", ".join(f"{b:.4f}" for b in baseline) + " eV per fraction"
+    )
+    match = 100 * result["match_fraction"]
+    typer.echo(
+        f"fraction needed to reach random's MAE at {match:.0f} % ({result['random_mae_at_match_ev']:.4f} eV):"
+    )
+    first = result["labelled_fractions"][0]
+    for name, info in result["strategies"].items():
+        f = info["fraction_to_match"]
+        text = "not reached" if f is None else f"{100 * f:.1f} %"
+        if f is not None and f == first:
+            text += " (already at the first point)"
+        typer.echo(f"  {name:<12} {text}")
+    best, best_f = result["best_strategy"], result["best_fraction_to_match"]
+    verdict = "met" if result["goal_met"] else "not met"
+    found = "no strategy reaches it" if best is None else f"best {best} at {100 * best_f:.1f} %"
+    typer.echo(f"goal: <= {100 * result['goal_fraction']:.0f} % for the best strategy; {found} ({verdict})")
+    typer.echo(f"plot: {result['plot']}")
+
+
+@app.command("selection")
+@reports_input_errors
+def selection(
+    dataset: Annotated[str, typer.Option(help="Colour-scale dataset of the fragments.")] = "reference",
+    seeds: Annotated[int, typer.Option(help="Seeds per strategy.")] = 5,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", help="Strategy to run (repeatable; default all; random always runs)."),
+    ] = None,
+    initial: Annotated[float, typer.Option(help="Initial random fraction of saddles.")] = 0.05,
+    max_fraction: Annotated[float, typer.Option(help="Last labelled fraction.")] = 0.6,
+    step: Annotated[float, typer.Option(help="Fraction added per round.")] = 0.05,
+    match_fraction: Annotated[float, typer.Option(help="Random's fraction whose MAE must be matched.")] = 0.5,
+    learner: Annotated[
+        str, typer.Option(help="ridge: heads on frozen CNN embeddings (CPU); cnn: retrain the CNN ensemble.")
+    ] = "ridge",
+    model: Annotated[
+        str | None,
+        typer.Option(help="CNN (default efficientnet_lite0, small_cnn with --no-pretrained)."),
+    ] = None,
+    pretrained: Annotated[bool, typer.Option(help="ImageNet weights for the CNN.")] = True,
+    pixels: Annotated[int, typer.Option(help="CNN input size in pixels.")] = 64,
+    folds: Annotated[int, typer.Option(help="Ensemble members (folds split by surface).")] = 5,
+    mep: Annotated[bool, typer.Option(help="Ridge learner: add the fragment MEP as a feature.")] = True,
+    components: Annotated[int, typer.Option(help="Ridge learner: principal components kept.")] = 64,
+    hybrid_weight: Annotated[float, typer.Option(help="Weight of the spread in the hybrid score.")] = 0.5,
+    epochs: Annotated[int, typer.Option(help="CNN learner: epochs per fold and round.")] = 10,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    plot: Annotated[
+        Path | None, typer.Option(help="Plot file (default DATA_DIR/bench/selection.png).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Active selection of saddles: test-saddle MAE vs labelled fraction per strategy (reference set)."""
+    from pydantic import ValidationError
+
+    from epdi_ml.bench_selection import (
+        SelectionBenchConfig,
+        SelectionBenchError,
+        plot_selection,
+        selection_benchmark,
+    )
+    from epdi_ml.learning_data import NoFragments
+    from epdi_ml.selection import STRATEGIES
+    from epdi_ml.weights import WeightsError
+    from workflows.cli.common import fail
+
+    settings = get_settings()
+    try:
+        config = SelectionBenchConfig(
+            dataset=dataset,
+            strategies=tuple(strategy) if strategy else STRATEGIES,
+            seeds=seeds,
+            initial_fraction=initial,
+            max_fraction=max_fraction,
+            step=step,
+            match_fraction=match_fraction,
+            learner=learner,
+            model=model,
+            pretrained=pretrained,
+            weights_dir=settings.weights_dir,
+            pixels=pixels,
+            folds=folds,
+            use_mep=mep,
+            n_components=components,
+            hybrid_weight=hybrid_weight,
+            epochs=epochs,
+            device=device,
+        )
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
+    try:
+        result = selection_benchmark(StoreFacade(settings), config, progress=not as_json)
+    except NoFragments as exc:
+        fail(str(exc), code=1)
+    except (WeightsError, SelectionBenchError, ValueError) as exc:
+        fail(str(exc))
+    result["plot"] = str(plot_selection(result, plot or settings.data_dir / "bench" / "selection.png"))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    _selection_report(result)

@@ -1,0 +1,139 @@
+"""``epdi bench selection`` on a small labelled store (4 surfaces of 3x3 MoS2, synthetic statics)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+from pymatgen.core import Structure
+from store_helpers import add_binding_energies, build_surface_cli
+from typer.testing import CliRunner
+
+from epdi_ml.learning_data import load_fragments
+from epdi_ml.selection import STRATEGIES
+from epdi_ml.synthetic import store_synthetic_static
+from stores.facade import StoreFacade
+from stores.settings import get_settings
+from workflows.cli.app import app
+
+runner = CliRunner()
+
+TINY_GRID = ["--initial", "0.2", "--max-fraction", "0.6", "--step", "0.2", "--folds", "2"]
+
+
+@pytest.fixture(scope="module")
+def reference_store(tmp_path_factory):
+    """A store whose fragments sit on the 'reference' colour scale, every valley and hop class labelled.
+
+    Labels are exactly linear in the fragment MEP per site kind (offset 0 on every surface).
+    """
+    folder = tmp_path_factory.mktemp("selection") / "epdi-data"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EPDI_DATA_DIR", str(folder))
+        get_settings.cache_clear()
+        facade = StoreFacade()
+        ids = []
+        for dopant in ("none", "Co", "Ni", "Zn"):
+            sid = build_surface_cli(dopant)
+            structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
+            store_synthetic_static(facade, structure, sid)
+            ids.append(sid)
+        build = ["fragments", "build", "--all", "--pixels", "16", "--dataset", "reference"]
+        built = runner.invoke(app, build)
+        assert built.exit_code == 0, built.output
+        for sid in ids:
+            add_binding_energies(facade, sid, offset=0.0)
+        pool = load_fragments(facade, dataset="reference", distinct_only=True)
+        n_saddles = int(np.sum(pool.data.kinds[pool.labelled] == "saddle"))
+    get_settings.cache_clear()
+    return folder, n_saddles
+
+
+@pytest.fixture
+def store(reference_store, data_dir):
+    """A private copy of the module's store in this test's data folder."""
+    folder, n_saddles = reference_store
+    shutil.copytree(folder, data_dir)
+    get_settings.cache_clear()
+    return n_saddles
+
+
+def _json(result) -> dict:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_ridge_on_random_embeddings_reports_every_strategy(store, data_dir, tmp_path):
+    plot = tmp_path / "sel.png"
+    args = ["bench", "selection", "--seeds", "2", *TINY_GRID, "--no-pretrained", "--plot", str(plot)]
+    args.append("--json")
+    report = _json(runner.invoke(app, args))
+    assert list(report["strategies"]) == list(STRATEGIES)
+    assert report["n_surfaces"] == 4 and report["n_saddles"] == store and report["seeds"] == [0, 1]
+    assert report["model"] == "small_cnn" and report["learner"] == "ridge"
+    labelled = report["labelled_fractions"]
+    assert len(labelled) == 3 and np.all(np.diff(labelled) > 0)
+    assert report["n_labelled_saddles"] == [round(f * store) for f in (0.2, 0.4, 0.6)]
+    for name, info in report["strategies"].items():
+        maes = np.array(info["mae_per_seed_ev"])
+        assert maes.shape == (2, 3) and np.all(np.isfinite(maes)) and np.all(maes >= 0), name
+        assert np.allclose(info["mae_mean_ev"], maes.mean(axis=0))
+        # labels are linear in the MEP, a feature here: the learner beats the mean-label baseline
+        assert np.all(np.array(info["mae_mean_ev"]) < 0.5 * np.array(info["mean_baseline_mae_ev"])), name
+        f = info["fraction_to_match"]
+        assert f is None or labelled[0] <= f <= labelled[-1]
+    # every strategy starts from the same seeded random set, so the first point is shared
+    firsts = {info["mae_mean_ev"][0] for info in report["strategies"].values()}
+    assert max(firsts) - min(firsts) < 1e-12
+    random_mean = report["strategies"]["random"]["mae_mean_ev"]
+    assert report["random_mae_at_match_ev"] == pytest.approx(np.interp(0.5, labelled, random_mean))
+    assert report["goal_fraction"] == 0.25 and isinstance(report["goal_met"], bool)
+    assert plot.is_file() and plot.stat().st_size > 10_000 and report["plot"] == str(plot)
+
+
+def test_pretrained_embeddings_print_the_table_and_the_goal(store, data_dir):
+    start = time.perf_counter()
+    result = runner.invoke(app, ["bench", "selection", "--seeds", "2", *TINY_GRID, "--no-mep"])
+    elapsed = time.perf_counter() - start
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "efficientnet_lite0 embeddings (ImageNet weights" in out and "+ MEP" not in out
+    assert f"{store} distinct saddles" in out and "4 surfaces" in out
+    rows = [line for line in out.splitlines() if line.strip().endswith(tuple("0123456789")) and "+-" in line]
+    assert len(rows) == 3 and all(line.count("+-") == 4 for line in rows)
+    assert "fraction needed to reach random's MAE at 50 %" in out
+    assert "goal: <= 25 % for the best strategy" in out
+    assert (data_dir / "bench" / "selection.png").is_file()
+    assert elapsed < 60
+
+
+def test_cnn_learner_retrains_each_round(store):
+    args = ["bench", "selection", "--learner", "cnn", "--no-pretrained", "--epochs", "1", "--pixels", "16"]
+    args += ["--seeds", "1", "--strategy", "hybrid", *TINY_GRID, "--device", "cpu", "--json"]
+    report = _json(runner.invoke(app, args))
+    assert list(report["strategies"]) == ["random", "hybrid"]  # random always runs: it sets the target
+    assert report["learner"] == "cnn" and "retrained each round" in report["features"]
+    for info in report["strategies"].values():
+        assert np.all(np.isfinite(info["mae_mean_ev"])) and np.all(np.array(info["mean_spread_ev"]) > 0)
+
+
+def test_bad_options_exit_2_with_the_reason(store):
+    cases = [
+        (["--strategy", "greedy"], "unknown strategy greedy"),
+        (["--initial", "0.5", "--max-fraction", "0.3"], "must exceed initial_fraction"),
+        (["--folds", "5"], "lower --folds"),
+        (["--learner", "svm"], "learner"),
+    ]
+    for extra, message in cases:
+        result = runner.invoke(app, ["bench", "selection", "--seeds", "1", "--no-pretrained", *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_dataset_names_the_load_command(data_dir):
+    result = runner.invoke(app, ["bench", "selection"])
+    assert result.exit_code == 1
+    assert "epdi dataset load reference" in result.stderr and len(result.stderr.strip().splitlines()) == 1
