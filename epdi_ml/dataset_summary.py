@@ -10,12 +10,18 @@ from stores.facade import StoreFacade
 
 #: Li hop barriers on pristine hosts from the literature (eV): 2H-MoS2 0.24 eV (Nasr Esfahani et al.,
 #: J. Phys. Chem. C 119, 10602, 2015) and 0.23 eV (Shi et al., Mater. Chem. Phys. 2016); MX2
-#: (M = Mo, W; X = O, S, Se, Te) 0.15-0.30 eV (Appl. Surf. Sci. 2017, doi 10.1016/j.apsusc.2017.07.004).
+#: (M = Mo, W; X = O, S, Se, Te) 0.15-0.28 eV (Appl. Surf. Sci. 2017, doi 10.1016/j.apsusc.2017.07.004).
+#: No monolayer-surface value for 1T-TiS2 is on file: the bulk Li_xTiS2 intercalation hops of Van der Ven
+#: et al. (Phys. Rev. B 78, 104306, 2008) pass through a tetrahedral site between layers and do not compare.
 LITERATURE_BARRIERS_EV: dict[str, dict[str, Any]] = {
     "MoS2": {"range_ev": (0.23, 0.24), "source": "Nasr Esfahani et al. 2015; Shi et al. 2016"},
-    "MoSe2": {"range_ev": (0.15, 0.30), "source": "MX2 band, Appl. Surf. Sci. 2017"},
-    "WS2": {"range_ev": (0.15, 0.30), "source": "MX2 band, Appl. Surf. Sci. 2017"},
-    "WSe2": {"range_ev": (0.15, 0.30), "source": "MX2 band, Appl. Surf. Sci. 2017"},
+    "MoSe2": {"range_ev": (0.15, 0.28), "source": "MX2 band, Appl. Surf. Sci. 2017"},
+    "WS2": {"range_ev": (0.15, 0.28), "source": "MX2 band, Appl. Surf. Sci. 2017"},
+    "WSe2": {"range_ev": (0.15, 0.28), "source": "MX2 band, Appl. Surf. Sci. 2017"},
+    "TiS2": {
+        "range_ev": None,
+        "source": "no monolayer value on file (bulk Li_xTiS2, Van der Ven et al. 2008, is not comparable)",
+    },
 }
 
 
@@ -46,7 +52,7 @@ def dataset_summary(facade: StoreFacade) -> dict[str, Any]:
             "valley_eb_range_ev": [round(min(eb), 4), round(max(eb), 4)] if eb else None,
             "hop_barrier_range_ev": [round(min(barriers), 4), round(max(barriers), 4)] if barriers else None,
             "pristine_barrier_ev": round(float(np.max(pristine)), 4) if pristine else None,
-            "literature_ev": list(literature["range_ev"]) if literature else None,
+            "literature_ev": list(literature["range_ev"]) if literature and literature["range_ev"] else None,
             "literature_source": literature["source"] if literature else "no value on file",
         }
     outliers = [

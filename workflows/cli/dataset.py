@@ -61,7 +61,12 @@ def generate_cmd(
         echo=lambda m: typer.echo(m, err=True),
     )
     rows = [
-        {"surface": o.name, "status": o.status, "seconds": sum(o.seconds.values()), "message": o.message}
+        {
+            "surface": o.name,
+            "status": o.status,
+            "seconds": round(sum(o.seconds.values()), 1),
+            "message": o.message,
+        }
         for o in outcomes
     ]
     emit_rows(rows, ("surface", "status", "seconds", "message"), False, False)

@@ -1,0 +1,232 @@
+"""Campaign report: files and links, barrier table against `epdi profiles`, rounds, missing inputs."""
+
+import json
+import re
+
+import pytest
+from PIL import Image
+from pymatgen.core import Structure
+from store_helpers import add_binding_energies, build_surface_cli
+from typer.testing import CliRunner
+
+from epdi_ml.registry import get_model
+from epdi_ml.report import (
+    UnknownCampaign,
+    barrier_table,
+    build_report,
+    hop_class_nebs,
+    labelled_rounds,
+    write_report,
+)
+from epdi_ml.synthetic import store_synthetic_static
+from stores.campaign_documents import CampaignDoc, RoundDoc
+from stores.facade import StoreFacade
+from stores.settings import get_settings
+from workflows.cli.app import app
+
+runner = CliRunner()
+
+#: Zn-doped surface: hop classes that keep their CINEB label (the others are removed)
+ZN_KEPT_CLASSES = 2
+
+
+def _representatives(facade, surface_id):
+    hops = facade.query("hops", {"surface_id": surface_id})
+    return sorted(
+        (h for h in hops if h["symmetry"]["representative_index"] == h["index"]), key=lambda h: h["index"]
+    )
+
+
+def _build_store() -> dict:
+    """3x3 MoS2 pristine/Co/Zn, 16 px fragments, labels (Zn partly), tiny ensemble, predictions, campaign."""
+    facade = StoreFacade()
+    ids = {}
+    for dopant in ("none", "Co", "Zn"):
+        sid = build_surface_cli(dopant)
+        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
+        store_synthetic_static(facade, structure, sid)
+        ids[dopant] = sid
+    assert runner.invoke(app, ["fragments", "build", "--all", "--pixels", "16"]).exit_code == 0
+    for i, sid in enumerate(ids.values()):
+        add_binding_energies(facade, sid, offset=0.05 * i)
+    zn = _representatives(facade, ids["Zn"])
+    facade.remove("nebs", {"hop_id": {"$in": [h["hop_id"] for h in zn[ZN_KEPT_CLASSES:]]}})
+    train = ["train", "--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2"]
+    trained = runner.invoke(app, [*train, "--fraction", "0.5", "--pixels", "16"])
+    assert trained.exit_code == 0, trained.output
+    assert runner.invoke(app, ["predict"]).exit_code == 0
+    model = get_model(facade)
+    first = [h["hop_id"] for sid in (ids["none"], ids["Co"]) for h in _representatives(facade, sid)]
+    later = [h["hop_id"] for h in zn[:ZN_KEPT_CLASSES]]
+    n_classes = len(first) + len(zn)
+    campaign = CampaignDoc(
+        campaign_id="campaign-test",
+        name="demo",
+        spec={"name": "demo", "hosts": ["MoS2"], "dopants": [None, "Co", "Zn"], "selection": {"rounds": 1}},
+        surface_ids=list(ids.values()),
+        n_hop_classes=n_classes,
+        status="finished",
+        stop_reason="budget reached",
+        current_model_id=model.model_id,
+    )
+    rounds = [
+        RoundDoc(
+            round_id="round-0",
+            campaign_id="campaign-test",
+            round=0,
+            strategy="random",
+            labelled_hop_ids=[],
+            selected_hop_ids=first,
+            n_hop_classes=n_classes,
+            fraction_labelled=0.0,
+            wall_time_s=1.5,
+        ),
+        RoundDoc(
+            round_id="round-1",
+            campaign_id="campaign-test",
+            round=1,
+            strategy="hybrid",
+            labelled_hop_ids=first,
+            selected_hop_ids=later,
+            n_hop_classes=n_classes,
+            fraction_labelled=len(first) / n_classes,
+            model_id=model.model_id,
+            cv_mae_ev=model.cv_mae_ev,
+            max_spread_ev=0.04,
+            mean_spread_ev=0.02,
+            wall_time_s=3.0,
+        ),
+    ]
+    facade.upsert("campaigns", [campaign])
+    facade.upsert("campaign_rounds", rounds)
+    return {"ids": ids, "model_id": model.model_id, "n_classes": n_classes, "zn": zn}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report-store") / "epdi-data"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EPDI_DATA_DIR", str(folder))
+        mp.delenv("EPDI_SETTINGS_FILE", raising=False)
+        mp.chdir(folder.parent)
+        get_settings.cache_clear()
+        info = _build_store()
+    get_settings.cache_clear()
+    return folder, info
+
+
+@pytest.fixture
+def store(built, monkeypatch):
+    folder, info = built
+    monkeypatch.setenv("EPDI_DATA_DIR", str(folder))
+    get_settings.cache_clear()
+    return StoreFacade(), info
+
+
+def test_report_files_link_every_png(store, tmp_path):
+    facade, info = store
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "profile-stale-0.png").write_bytes(b"from an earlier report")
+    (folder / "notes.png").write_bytes(b"not a report figure")
+    result = build_report(facade, "demo", folder)
+    html = result.index.read_text()
+    linked = set(re.findall(r'<img src="([^"]+)"', html))
+    assert (folder / "notes.png").exists() and not (folder / "profile-stale-0.png").exists()
+    pngs = {p.name for p in folder.glob("*.png")} - {"notes.png"}
+    assert linked == pngs == {f.name for f in result.figures}
+    for sid in info["ids"].values():
+        assert {f"map-{sid}.png", f"rounds-{sid}.png", f"profile-{sid}-0.png"} <= pngs
+    assert {"rounds.png", "parity-out.png", "parity-train.png", "training-curves.png"} <= pngs
+    for name in pngs:
+        with Image.open(tmp_path / "report" / name) as image:
+            image.verify()
+            assert image.format == "PNG" and min(image.size) > 100
+    assert "http://" not in html and "https://" not in html
+    for text in ("Campaign demo", "finished", "budget reached", info["model_id"], "selection.rounds"):
+        assert text in html
+    assert json.loads((tmp_path / "report" / "barriers.json").read_text()) == result.barriers
+
+
+def test_barrier_table_matches_profiles(store, tmp_path):
+    facade, info = store
+    rows = {r["surface_id"]: r for r in barrier_table(facade, "campaign-test")}
+    out = runner.invoke(app, ["profiles", "--model-id", info["model_id"], "--out", str(tmp_path), "--json"])
+    assert out.exit_code == 0, out.output
+    paths = json.loads(out.stdout)
+    for sid, row in rows.items():
+        mine = [p for p in paths if p["surface_id"] == sid]
+        worst = max(mine, key=lambda p: p["global_barrier_ev"][0])
+        assert row["barrier_ev"] == pytest.approx(worst["global_barrier_ev"][0], abs=1e-12)
+        assert row["barrier_std_ev"] == pytest.approx(worst["global_barrier_ev"][1], abs=1e-12)
+        assert row["path_deg"] == worst["angle_deg"]
+        assert row["n_sites_predicted"] == worst["n_predicted"]
+        assert row["barrier_model_ev"] is not None
+    zn = rows[info["ids"]["Zn"]]
+    assert zn["barrier_labels_ev"] is None and zn["n_sites_predicted"] > 0
+    assert (zn["n_labelled_hops"], zn["n_distinct_hops"]) == (ZN_KEPT_CLASSES, len(info["zn"]))
+    for dopant in ("none", "Co"):
+        row = rows[info["ids"][dopant]]
+        assert row["barrier_labels_ev"] == pytest.approx(row["barrier_ev"])
+        assert row["n_labelled_hops"] == row["n_distinct_hops"] and row["n_sites_predicted"] == 0
+
+
+def test_saddles_take_the_round_that_labelled_them(store):
+    facade, info = store
+    sid = info["ids"]["Zn"]
+    hops = facade.query("hops", {"surface_id": sid})
+    rounds = [RoundDoc(**d) for d in facade.query("campaign_rounds")]
+    by_saddle = labelled_rounds(sorted(rounds, key=lambda r: r.round), hops, hop_class_nebs(facade, [sid]))
+    kept = {h["symmetry"]["class_index"] for h in info["zn"][:ZN_KEPT_CLASSES]}
+    expected = {h["saddle_id"]: 1 for h in hops if h["symmetry"]["class_index"] in kept}
+    assert by_saddle == expected
+    pristine = facade.query("hops", {"surface_id": info["ids"]["none"]})
+    by_saddle = labelled_rounds(rounds, pristine, hop_class_nebs(facade, [info["ids"]["none"]]))
+    assert set(by_saddle.values()) == {0} and len(by_saddle) == len(pristine)
+
+
+def test_labels_before_the_rounds_are_round_minus_one():
+    hop = {"surface_id": "s", "symmetry": {"class_index": 0}}
+    hops = [hop | {"hop_id": "a", "saddle_id": "sa"}, hop | {"hop_id": "b", "saddle_id": "sb"}]
+    rounds = [
+        RoundDoc(
+            round_id="r0",
+            campaign_id="c",
+            round=0,
+            strategy="random",
+            labelled_hop_ids=["a"],
+            selected_hop_ids=[],
+            n_hop_classes=1,
+            fraction_labelled=1.0,
+        ),
+    ]
+    assert labelled_rounds(rounds, hops, {"a": {}, "b": {}}) == {"sa": -1, "sb": -1}
+    assert labelled_rounds([], hops, {}) == {}
+
+
+def test_report_degrades_without_model_maps_or_rounds(tmp_path):
+    facade = StoreFacade()
+    sid = build_surface_cli("Co")
+    facade.upsert(
+        "campaigns",
+        [
+            CampaignDoc(
+                campaign_id="c-bare",
+                name="bare",
+                spec={"name": "bare"},
+                surface_ids=[sid, "surf-missing"],
+                n_hop_classes=6,
+            )
+        ],
+    )
+    assert write_report(facade, "bare", tmp_path) == tmp_path / "index.html"
+    result = build_report(facade, "c-bare", tmp_path)
+    notes = " | ".join(result.notes)
+    for text in ("no rounds", "no model", "no potential map", "surf-missing", "no complete profile"):
+        assert text in notes
+    assert [r["surface_id"] for r in result.barriers] == [sid]
+    assert result.barriers[0]["barrier_ev"] is None and result.barriers[0]["n_labelled_hops"] == 0
+    assert {f.name for f in result.figures} == {f"rounds-{sid}.png"}
+    assert 'class="note"' in result.index.read_text()
+    with pytest.raises(UnknownCampaign, match="bare"):
+        build_report(facade, "nope", tmp_path)

@@ -1,0 +1,72 @@
+"""`epdi campaign run` end to end on a tiny spec (real GPAW + CHGNet + CNN), crash and resume."""
+
+import pytest
+from typer.testing import CliRunner
+
+import workflows.campaign as campaign_module
+from stores.facade import StoreFacade
+from workflows.campaign import campaign_id, run_campaign
+from workflows.campaign_spec import load_spec
+from workflows.cli.app import app
+from workflows.hosts import InputError
+
+runner = CliRunner()
+
+TINY = """
+name: tiny
+hosts: [MoS2]
+dopants: [pristine, Zn]
+supercell: 2
+static: {engine: gpaw, h_ang: 0.3, basis: dzp, kpts: [1, 1, 1]}
+neb: {images: 3, fmax_ev_ang: 0.2}
+fragments: {pixels: 16, symmetry_tol_ev: 0.15}
+model: {arch: small_cnn, pretrained: false, pixels: 16, epochs: 2, folds: 2}
+selection: {strategy: hybrid, initial_fraction: 0.25, batch_size: 1, budget_fraction: 0.75, rounds: 3}
+"""
+
+
+def test_campaign_crash_resume_and_report(tmp_path, monkeypatch):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    spec = load_spec(path)
+    facade = StoreFacade()
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("node lost")
+
+    monkeypatch.setattr(campaign_module, "_train_round", crash)  # the first retrain dies
+    with pytest.raises(RuntimeError):
+        run_campaign(spec, facade)
+    first_nebs = {d["neb_id"]: d["updated_at"] for d in facade.query("nebs")}
+    assert len(first_nebs) == 1  # round 0 labelled 25 % of the 4 distinct hops before the crash
+    monkeypatch.undo()
+
+    result = runner.invoke(app, ["campaign", "run", str(path)])
+    assert result.exit_code == 0, result.output
+    doc = facade.query("campaigns", {"campaign_id": campaign_id(spec)})[0]
+    assert doc["status"] == "finished" and "budget" in doc["stop_reason"]
+    nebs = {d["neb_id"]: d["updated_at"] for d in facade.query("nebs")}
+    assert len(nebs) == 3  # floor(0.75 x 4) distinct hops labelled, one per class
+    assert all(nebs[k] == v for k, v in first_nebs.items())  # nothing computed twice
+    rounds = sorted(facade.query("campaign_rounds"), key=lambda r: r["round"])
+    assert [r["round"] for r in rounds] == [0, 1, 2, 3]
+    assert [len(r["selected_hop_ids"]) for r in rounds] == [1, 1, 1, 0]
+    assert rounds[-1]["model_id"] == doc["current_model_id"] and rounds[-1]["cv_mae_ev"] is not None
+    selected = [h for r in rounds for h in r["selected_hop_ids"]]
+    assert len(set(selected)) == len(selected)
+    assert (tmp_path / "epdi-data" / "reports" / "tiny" / "index.html").is_file()
+    assert "report:" in result.output and "MoS2" in result.output
+
+    n_models = facade.count("models")
+    again = runner.invoke(app, ["campaign", "run", str(path)])
+    assert again.exit_code == 0, again.output
+    assert facade.count("models") == n_models and facade.count("nebs") == 3
+
+
+def test_campaign_needs_two_surfaces(tmp_path):
+    path = tmp_path / "one.yaml"
+    path.write_text("name: one\nhosts: [MoS2]\ndopants: [pristine]\nsupercell: 2\n")
+    with pytest.raises(InputError, match="at least two"):
+        run_campaign(load_spec(path), StoreFacade())
+    result = runner.invoke(app, ["campaign", "run", str(path)])
+    assert result.exit_code == 2 and "at least two" in result.stderr

@@ -1,0 +1,380 @@
+"""The active-learning campaign as one dynamic jobflow flow.
+
+``surfaces -> statics -> valley relaxations -> fragments -> round 0 (initial hops) -> CINEBs ->
+round 1 (train, predict, select) -> CINEBs -> ... -> last round (predictions, report)``
+
+Each round is a job that returns a :class:`jobflow.Response` whose ``addition`` holds the CINEB jobs
+of the hops it selected and the next round, so the same flow runs with ``run_locally`` on one
+machine (:func:`run_campaign`) or as FireWorks workflows on a cluster (``epdi campaign submit``).
+
+Symmetry: candidates are the distinct hop classes of every surface; one CINEB per class labels all
+its equivalent hops (see :mod:`epdi_ml.labels`).
+
+Resuming: every job reuses what the store already holds (statics, valleys and CINEBs by id,
+fragments per surface, rounds by campaign and index with the same labelled set, their models), so a
+rerun after a crash recomputes nothing that finished and makes the same choices.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+from jobflow import Flow, Response, job
+from jobflow.managers.local import run_locally
+
+from epdi_ml import fragment_build as fb
+from epdi_ml.learning_data import load_fragments
+from epdi_ml.predictions import predict_and_store
+from epdi_ml.registry import load_ensemble, promote, register
+from epdi_ml.training import TrainConfig, compute_embeddings, resolve_device, train_ensemble
+from stores.campaign_documents import CampaignDoc, RoundDoc
+from stores.documents import HopDoc
+from stores.facade import StoreFacade
+from stores.ids import stable_id
+from stores.model_documents import ModelDoc
+from workflows.campaign_spec import CampaignSpec
+from workflows.engines import require_engine
+from workflows.engines.chgnet_engine import ChgnetSettings
+from workflows.engines.gpaw_engine import require_gpaw
+from workflows.hosts import InputError
+from workflows.makers import SurfaceHopsMaker
+from workflows.static_maker import gpaw_settings_for, surface_static
+from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
+
+
+def _say(message: str) -> None:
+    print(f"[campaign] {message}", file=sys.stderr, flush=True)
+
+
+def campaign_id(spec: CampaignSpec) -> str:
+    """Deterministic id of a campaign: its name and the content of its spec."""
+    return stable_id("campaign", name=spec.name, spec=spec.model_dump(mode="json"))
+
+
+def campaign_bundles(spec: CampaignSpec, facade: StoreFacade) -> list[SurfaceBundle]:
+    """The surfaces of a campaign (built, not stored)."""
+    return [
+        surface_from_request(
+            host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=facade.settings.hosts_file
+        )
+        for host, dopant in spec.surfaces()
+    ]
+
+
+def candidate_hops(bundles: list[SurfaceBundle]) -> list[tuple[SurfaceBundle, HopDoc]]:
+    """One hop per symmetry class of every surface (the class representative): the CINEB candidates."""
+    return [
+        (bundle, hop)
+        for bundle in bundles
+        for hop in bundle.hops
+        if hop.symmetry.representative_index == hop.index
+    ]
+
+
+def labelled_hop_ids(facade: StoreFacade, hop_ids: list[str]) -> set[str]:
+    """Those of ``hop_ids`` that have a CINEB in the store."""
+    docs = facade.query("nebs", {"hop_id": {"$in": hop_ids}}, properties=["hop_id"])
+    return {d["hop_id"] for d in docs}
+
+
+def _neb_settings(spec: CampaignSpec) -> ChgnetSettings:
+    return ChgnetSettings(fmax_ev_ang=spec.neb.fmax_ev_ang, show_progress=False)
+
+
+def _hops_flows(spec: CampaignSpec, chosen: list[tuple[SurfaceBundle, HopDoc]]) -> list[Flow]:
+    """One flow per surface: its valley relaxations (reused) and the CINEBs of the chosen hops."""
+    by_surface: dict[str, tuple[SurfaceBundle, list[int]]] = {}
+    for bundle, hop in chosen:
+        by_surface.setdefault(bundle.surface.surface_id, (bundle, []))[1].append(hop.index)
+    maker = SurfaceHopsMaker(settings=_neb_settings(spec), n_images=spec.neb.images)
+    return [maker.make(bundle, hop_indices=sorted(indices)) for bundle, indices in by_surface.values()]
+
+
+@job
+def start_campaign(spec: dict, surface_ids: list[str], n_hop_classes: int) -> CampaignDoc:
+    """Record the campaign (kept across reruns: its creation time and report stay)."""
+    campaign = CampaignSpec(**spec)
+    facade = StoreFacade()
+    cid = campaign_id(campaign)
+    stored = facade.query("campaigns", {"campaign_id": cid})
+    base = CampaignDoc(**stored[0]) if stored else None
+    doc = CampaignDoc(
+        campaign_id=cid,
+        name=campaign.name,
+        spec=spec,
+        surface_ids=surface_ids,
+        n_hop_classes=n_hop_classes,
+        status="finished" if base and base.status == "finished" else "running",
+        stop_reason=base.stop_reason if base else None,
+        current_model_id=base.current_model_id if base else None,
+        report_path=base.report_path if base else None,
+        created_at=base.created_at if base else datetime.now(UTC),
+    )
+    facade.upsert("campaigns", [doc])
+    _say(f"{campaign.name}: {len(surface_ids)} surfaces, {n_hop_classes} distinct hops")
+    return doc
+
+
+@job
+def build_fragments(spec: dict, surface_ids: list[str], statics: list | None = None) -> list[str]:
+    """Potential maps and fragments of the surfaces that have none yet, on the campaign's colour scale.
+
+    ``statics`` only orders the job after the static calculations.
+    """
+    campaign = CampaignSpec(**spec)
+    facade = StoreFacade()
+    done = {
+        d["surface_id"]
+        for d in facade.query("fragments", {"surface_id": {"$in": surface_ids}}, ["surface_id"])
+    }
+    todo = [sid for sid in surface_ids if sid not in done]
+    cut = campaign.fragments
+    results = [
+        fb.cut_surface(facade, sid, pixels=cut.pixels, tolerance_ev=cut.symmetry_tol_ev) for sid in todo
+    ]
+    if results:
+        scale, _ = fb.choose_colour_scale(facade, [r.map_doc for r in results], campaign.name)
+        for result in results:
+            fb.store_fragments(facade, result, scale)
+    _say(f"fragments: {len(todo)} surfaces cut, {len(done)} reused")
+    return surface_ids
+
+
+def _train_round(
+    spec: CampaignSpec, facade: StoreFacade, surface_ids: list[str], round_index: int
+) -> ModelDoc:
+    fragments = load_fragments(facade, spec.name, surfaces=surface_ids, distinct_only=True)
+    labelled = fragments.data.subset(fragments.labelled)
+    n_surfaces = len(set(labelled.surface_ids.tolist()))
+    config = TrainConfig(
+        model=spec.model.arch,
+        pretrained=spec.model.pretrained,
+        epochs=spec.model.epochs,
+        patience=max(5, spec.model.epochs // 3),
+        pixels=spec.model.pixels,
+        folds=min(spec.model.folds, n_surfaces),
+        seed=spec.model.seed,
+        checkpoint_dir=facade.settings.data_dir / "checkpoints" / campaign_id(spec) / f"round-{round_index}",
+    )
+    result = train_ensemble(labelled, config, progress=False)
+    doc = register(
+        facade,
+        result,
+        name=spec.name,
+        dataset=spec.name,
+        fraction=None,
+        train_site_ids=labelled.ids.tolist(),
+        test_site_ids=[],
+        n_labels=len(labelled),
+        device=str(resolve_device(config.device)),
+        promote_first=True,
+    )
+    return promote(facade, doc.model_id)
+
+
+def _spread_and_embeddings(
+    facade: StoreFacade,
+    spec: CampaignSpec,
+    model: ModelDoc,
+    surface_ids: list[str],
+    candidates: list[tuple[SurfaceBundle, HopDoc]],
+    labelled: set[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ensemble spread (eV) and embeddings of the unlabelled candidates, embeddings of the labelled."""
+    fragments = load_fragments(facade, spec.name, surfaces=surface_ids)
+    _, std = predict_and_store(facade, model, fragments)
+    index = {sid: n for n, sid in enumerate(fragments.data.ids.tolist())}
+    open_rows = [index[hop.saddle_id] for _, hop in candidates if hop.hop_id not in labelled]
+    done_rows = [index[hop.saddle_id] for _, hop in candidates if hop.hop_id in labelled]
+    member = load_ensemble(facade, model).models()[0]
+    images, kinds = fragments.data.images, fragments.data.kinds
+
+    def embed(rows: list[int]) -> np.ndarray:
+        if not rows:
+            return np.zeros((0, member.embedding_dim), dtype=np.float32)
+        return compute_embeddings(member, images[rows], kinds=kinds[rows], pixels=spec.model.pixels)
+
+    return std[open_rows], embed(open_rows), embed(done_rows)
+
+
+def _finish(facade: StoreFacade, spec: CampaignSpec, cid: str, reason: str, model_id: str | None) -> None:
+    from epdi_ml.report import write_report
+
+    doc = CampaignDoc(**facade.query("campaigns", {"campaign_id": cid})[0])
+    doc = doc.model_copy(update={"status": "finished", "stop_reason": reason, "current_model_id": model_id})
+    facade.upsert("campaigns", [doc])
+    index = write_report(facade, cid, facade.settings.data_dir / "reports" / spec.name)
+    facade.upsert(
+        "campaigns", [doc.model_copy(update={"report_path": str(index), "updated_at": datetime.now(UTC)})]
+    )
+    _say(f"finished ({reason}); report: {index}")
+
+
+@job
+def campaign_round(spec: dict, round_index: int, after: list | None = None) -> Response:
+    """One round: train on the labels so far, predict, decide to stop or select the next hops.
+
+    Round 0 has no model: it picks ``selection.initial_fraction`` of the distinct hops at random
+    (every hop for the ``all`` strategy). ``after`` only orders the round after the previous CINEBs.
+    """
+    campaign = CampaignSpec(**spec)
+    facade = StoreFacade()
+    cid = campaign_id(campaign)
+    bundles = campaign_bundles(campaign, facade)
+    surface_ids = [b.surface.surface_id for b in bundles]
+    candidates = candidate_hops(bundles)
+    hop_ids = [hop.hop_id for _, hop in candidates]
+    labelled = labelled_hop_ids(facade, hop_ids)
+    n_total = len(hop_ids)
+    rid = stable_id("round", campaign_id=cid, round=round_index)
+    stored = facade.query("campaign_rounds", {"round_id": rid})
+    start = time.perf_counter()
+    if stored and set(stored[0]["labelled_hop_ids"]) <= labelled:  # a rerun replays the stored round
+        doc = RoundDoc(**stored[0])
+        _say(f"round {round_index}: reused ({len(doc.selected_hop_ids)} hops selected)")
+    else:
+        doc = _new_round(campaign, facade, cid, rid, round_index, surface_ids, candidates, labelled)
+        doc.wall_time_s = round(time.perf_counter() - start, 1)
+        facade.upsert("campaign_rounds", [doc])
+    if doc.stop_reason is not None:
+        _finish(facade, campaign, cid, doc.stop_reason, doc.model_id)
+        return Response(output=doc)
+    chosen = [(b, h) for b, h in candidates if h.hop_id in set(doc.selected_hop_ids)]
+    flows = _hops_flows(campaign, chosen)
+    nxt = campaign_round(spec, round_index + 1, after=[f.output for f in flows])
+    nxt.name = f"campaign round {round_index + 1}"
+    _say(
+        f"round {round_index}: {len(labelled)}/{n_total} hops labelled; "
+        f"CINEB next on {len(chosen)} ({campaign.selection.strategy})"
+    )
+    return Response(output=doc, addition=Flow([*flows, nxt], name=f"round {round_index} CINEBs"))
+
+
+def _new_round(
+    campaign: CampaignSpec,
+    facade: StoreFacade,
+    cid: str,
+    rid: str,
+    round_index: int,
+    surface_ids: list[str],
+    candidates: list[tuple[SurfaceBundle, HopDoc]],
+    labelled: set[str],
+) -> RoundDoc:
+    from epdi_ml.selection import select_batch, should_stop
+
+    sel = campaign.selection
+    n_total = len(candidates)
+    open_ids = [hop.hop_id for _, hop in candidates if hop.hop_id not in labelled]
+    fraction = len(labelled) / n_total if n_total else 1.0
+    doc = RoundDoc(
+        round_id=rid,
+        campaign_id=cid,
+        round=round_index,
+        strategy=sel.strategy,
+        labelled_hop_ids=sorted(labelled),
+        selected_hop_ids=[],
+        n_hop_classes=n_total,
+        fraction_labelled=fraction,
+    )
+    if round_index == 0:
+        if sel.strategy == "all":
+            doc.selected_hop_ids = open_ids
+        else:
+            n = min(len(open_ids), max(1, math.ceil(sel.initial_fraction * n_total) - len(labelled)))
+            rng = np.random.default_rng(sel.seed)
+            doc.selected_hop_ids = sorted(rng.choice(open_ids, size=n, replace=False).tolist()) if n else []
+        if not doc.selected_hop_ids:
+            doc.stop_reason = "every distinct hop is already labelled"
+        return doc
+    model = _train_round(campaign, facade, surface_ids, round_index)
+    doc.model_id, doc.cv_mae_ev = model.model_id, model.cv_mae_ev
+    spread, embeddings, done_embeddings = _spread_and_embeddings(
+        facade, campaign, model, surface_ids, candidates, labelled
+    )
+    if len(spread):
+        doc.max_spread_ev, doc.mean_spread_ev = float(spread.max()), float(spread.mean())
+    # rounds 1..R select; round R + 1 trains on the last labels and stops
+    doc.stop_reason = should_stop(
+        fraction,
+        sel.budget_fraction,
+        doc.max_spread_ev,
+        sel.spread_target_ev,
+        round_index - 1,
+        sel.rounds + 1,
+    )
+    if doc.stop_reason is None and not open_ids:
+        doc.stop_reason = "every distinct hop is labelled"
+    if doc.stop_reason is not None:
+        return doc
+    budget_left = math.floor(sel.budget_fraction * n_total + 1e-9) - len(labelled)
+    batch = max(1, min(sel.batch_size, budget_left))
+    if sel.strategy == "all":
+        picks = np.arange(len(open_ids))
+    else:
+        picks = select_batch(
+            sel.strategy,
+            batch,
+            spread_ev=spread,
+            embeddings=embeddings,
+            labelled_embeddings=done_embeddings,
+            seed=sel.seed + round_index,
+        )
+    doc.selected_hop_ids = [open_ids[i] for i in picks]
+    return doc
+
+
+def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
+    """The whole campaign as one jobflow Flow (surfaces are stored now, everything else in jobs).
+
+    Raises
+    ------
+    InputError
+        Fewer than two surfaces (the ensemble's folds are split by surface).
+    EngineUnavailable
+        An engine of the spec is missing (checked before any job runs).
+    """
+    bundles = campaign_bundles(spec, facade)
+    if len(bundles) < 2:
+        raise InputError(
+            f"campaign {spec.name!r} has {len(bundles)} surface; the model's folds are split by surface, "
+            "so give at least two (hosts x dopants)"
+        )
+    require_engine(spec.static.engine)
+    require_engine(spec.neb.engine)
+    store_surfaces(bundles, facade)
+    spec_dict = spec.model_dump(mode="json")
+    surface_ids = [b.surface.surface_id for b in bundles]
+    start = start_campaign(spec_dict, surface_ids, len(candidate_hops(bundles)))
+    statics = []
+    for bundle in bundles:
+        gpaw = None
+        if spec.static.engine == "gpaw":
+            overrides = {"h_ang": spec.static.h_ang, "basis": spec.static.basis}
+            if spec.static.kpts is not None:
+                overrides["kpts"] = tuple(spec.static.kpts)
+            gpaw = gpaw_settings_for(bundle.surface, **overrides)
+            require_gpaw(tuple(bundle.structure.symbol_set), gpaw)  # basis and setups, before any job
+        workdir = (
+            facade.settings.data_dir / "calcs" / bundle.surface.surface_id / f"static-{spec.static.engine}"
+        )
+        workdir.mkdir(parents=True, exist_ok=True)
+        statics.append(surface_static(bundle, spec.static.engine, gpaw, workdir=str(workdir)))
+    valleys = SurfaceHopsMaker(settings=_neb_settings(spec), n_images=spec.neb.images)
+    valley_flows = [valleys.make(b, hop_indices=[]) for b in bundles]
+    fragments = build_fragments(spec_dict, surface_ids, [s.output for s in statics])
+    first = campaign_round(
+        spec_dict, 0, after=[fragments.output, start.output, *(f.output for f in valley_flows)]
+    )
+    first.name = "campaign round 0"
+    return Flow([start, *statics, *valley_flows, fragments, first], name=f"campaign {spec.name}")
+
+
+def run_campaign(spec: CampaignSpec, facade: StoreFacade) -> CampaignDoc:
+    """Run a campaign on this machine with the configured store; return its final document."""
+    flow = build_campaign_flow(spec, facade)
+    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+    return CampaignDoc(**facade.query("campaigns", {"campaign_id": campaign_id(spec)})[0])

@@ -1,0 +1,41 @@
+"""``epdi campaign``: run an active-learning campaign from a spec (``run``; ``submit`` for FireWorks)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from stores.facade import StoreFacade
+from stores.settings import get_settings
+from workflows.campaign import run_campaign
+from workflows.campaign_spec import load_spec, packaged_specs
+from workflows.cli.common import emit_rows, fail, reports_input_errors
+from workflows.engines import EngineUnavailable
+
+app = typer.Typer(help="Active-learning campaigns: surfaces -> DFT -> fragments -> select -> CINEB -> learn.")
+
+SPEC_HELP = f"Campaign spec YAML, or a packaged spec name ({', '.join(packaged_specs())})."
+
+
+def barrier_rows(facade: StoreFacade, campaign_id: str) -> list[dict]:
+    """The barrier table of a finished campaign (from its report module)."""
+    from epdi_ml.report import barrier_table
+
+    return barrier_table(facade, campaign_id)
+
+
+@app.command("run")
+@reports_input_errors
+def run(spec: Annotated[str, typer.Argument(help=SPEC_HELP)]) -> None:
+    """Run the whole campaign on this machine (embedded store by default); rerun to resume."""
+    settings = get_settings()
+    campaign = load_spec(spec, settings.hosts_file)
+    facade = StoreFacade(settings)
+    try:
+        doc = run_campaign(campaign, facade)
+    except EngineUnavailable as exc:
+        fail(str(exc))
+    rows = barrier_rows(facade, doc.campaign_id)
+    emit_rows(rows, list(rows[0]) if rows else ["surface_id"], False, False)
+    typer.echo(f"campaign {doc.name}: {doc.status} ({doc.stop_reason}); report: {doc.report_path}")
