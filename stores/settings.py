@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     weights_dir: Path | None = Field(
         None, description="Pretrained CNN weights cache (EPDI_WEIGHTS_DIR); default <data_dir>/weights"
     )
+    launchpad_file: Path | None = Field(
+        None,
+        description="FireWorks my_launchpad.yaml (MongoDB LaunchPad, EPDI_LAUNCHPAD_FILE); "
+        "default: the embedded one in <data_dir>/fireworks",
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -1,11 +1,12 @@
 """The active-learning campaign as one dynamic jobflow flow.
 
 ``surfaces -> statics -> valley relaxations -> fragments -> round 0 (initial hops) -> CINEBs ->
-round 1 (train, predict, select) -> CINEBs -> ... -> last round (predictions, report)``
+train -> round 1 (predict, select) -> CINEBs -> train -> ... -> last round (predictions, report)``
 
 Each round is a job that returns a :class:`jobflow.Response` whose ``addition`` holds the CINEB jobs
-of the hops it selected and the next round, so the same flow runs with ``run_locally`` on one
-machine (:func:`run_campaign`) or as FireWorks workflows on a cluster (``epdi campaign submit``).
+of the hops it selected, the training job (FireWorks category ``gpu``) and the next round, so the
+same flow runs with ``run_locally`` on one machine (:func:`run_campaign`) or as FireWorks workflows
+on a cluster (``epdi campaign submit``, training on GPU workers).
 
 Symmetry: candidates are the distinct hop classes of every surface; one CINEB per class labels all
 its equivalent hops (see :mod:`epdi_ml.labels`).
@@ -23,7 +24,7 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
-from jobflow import Flow, Response, job
+from jobflow import Flow, Job, Response, job
 from jobflow.managers.local import run_locally
 
 from epdi_ml import fragment_build as fb
@@ -41,6 +42,7 @@ from workflows.engines import require_engine
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_engine import require_gpaw
 from workflows.hosts import InputError
+from workflows.learn_makers import TRAINING_CATEGORY
 from workflows.makers import SurfaceHopsMaker
 from workflows.static_maker import gpaw_settings_for, surface_static
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
@@ -147,8 +149,16 @@ def build_fragments(spec: dict, surface_ids: list[str], statics: list | None = N
 def _train_round(
     spec: CampaignSpec, facade: StoreFacade, surface_ids: list[str], round_index: int
 ) -> ModelDoc:
+    """Train and register the round's ensemble, or reuse the campaign's model trained on these labels."""
     fragments = load_fragments(facade, spec.name, surfaces=surface_ids, distinct_only=True)
     labelled = fragments.data.subset(fragments.labelled)
+    same = [
+        d
+        for d in facade.query("models", {"name": spec.name}, sort={"version": -1})
+        if set(d["train_site_ids"]) == set(labelled.ids.tolist())
+    ]
+    if same:
+        return promote(facade, same[0]["model_id"])
     n_surfaces = len(set(labelled.surface_ids.tolist()))
     config = TrainConfig(
         model=spec.model.arch,
@@ -174,6 +184,28 @@ def _train_round(
         promote_first=True,
     )
     return promote(facade, doc.model_id)
+
+
+@job
+def train_campaign_model(spec: dict, round_index: int, after: list | None = None) -> str:
+    """Train the fold ensemble of a round on every label so far; return its model id.
+
+    ``after`` only orders the job after the CINEBs whose labels it uses.
+    """
+    campaign = CampaignSpec(**spec)
+    facade = StoreFacade()
+    surface_ids = [b.surface.surface_id for b in campaign_bundles(campaign, facade)]
+    model = _train_round(campaign, facade, surface_ids, round_index)
+    _say(f"round {round_index}: model {model.model_id} (CV MAE {model.cv_mae_ev:.3f} eV)")
+    return model.model_id
+
+
+def _training_job(spec: dict, round_index: int, after: list) -> Job:
+    """The training job of a round, routed to GPU workers under FireWorks (category ``gpu``)."""
+    train = train_campaign_model(spec, round_index, after=after)
+    train.name = f"campaign train {round_index}"
+    train.update_config({"manager_config": {"_category": TRAINING_CATEGORY}})
+    return train
 
 
 def _spread_and_embeddings(
@@ -215,11 +247,14 @@ def _finish(facade: StoreFacade, spec: CampaignSpec, cid: str, reason: str, mode
 
 
 @job
-def campaign_round(spec: dict, round_index: int, after: list | None = None) -> Response:
-    """One round: train on the labels so far, predict, decide to stop or select the next hops.
+def campaign_round(
+    spec: dict, round_index: int, model_id: str | None = None, after: list | None = None
+) -> Response:
+    """One round: predict with the model trained on the labels so far, then stop or select hops.
 
     Round 0 has no model: it picks ``selection.initial_fraction`` of the distinct hops at random
-    (every hop for the ``all`` strategy). ``after`` only orders the round after the previous CINEBs.
+    (every hop for the ``all`` strategy). Later rounds get ``model_id`` from the training job that
+    ran after the previous CINEBs. ``after`` only orders a round after other jobs.
     """
     campaign = CampaignSpec(**spec)
     facade = StoreFacade()
@@ -237,7 +272,7 @@ def campaign_round(spec: dict, round_index: int, after: list | None = None) -> R
         doc = RoundDoc(**stored[0])
         _say(f"round {round_index}: reused ({len(doc.selected_hop_ids)} hops selected)")
     else:
-        doc = _new_round(campaign, facade, cid, rid, round_index, surface_ids, candidates, labelled)
+        doc = _new_round(campaign, facade, cid, rid, round_index, surface_ids, candidates, labelled, model_id)
         doc.wall_time_s = round(time.perf_counter() - start, 1)
         facade.upsert("campaign_rounds", [doc])
     if doc.stop_reason is not None:
@@ -245,13 +280,15 @@ def campaign_round(spec: dict, round_index: int, after: list | None = None) -> R
         return Response(output=doc)
     chosen = [(b, h) for b, h in candidates if h.hop_id in set(doc.selected_hop_ids)]
     flows = _hops_flows(campaign, chosen)
-    nxt = campaign_round(spec, round_index + 1, after=[f.output for f in flows])
+    train = _training_job(spec, round_index + 1, after=[f.output for f in flows])
+    nxt = campaign_round(spec, round_index + 1, model_id=train.output)
     nxt.name = f"campaign round {round_index + 1}"
     _say(
         f"round {round_index}: {len(labelled)}/{n_total} hops labelled; "
         f"CINEB next on {len(chosen)} ({campaign.selection.strategy})"
     )
-    return Response(output=doc, addition=Flow([*flows, nxt], name=f"round {round_index} CINEBs"))
+    addition = Flow([*flows, train, nxt], name=f"round {round_index} CINEBs and training")
+    return Response(output=doc, addition=addition)
 
 
 def _new_round(
@@ -263,6 +300,7 @@ def _new_round(
     surface_ids: list[str],
     candidates: list[tuple[SurfaceBundle, HopDoc]],
     labelled: set[str],
+    model_id: str | None,
 ) -> RoundDoc:
     from epdi_ml.selection import select_batch, should_stop
 
@@ -290,7 +328,10 @@ def _new_round(
         if not doc.selected_hop_ids:
             doc.stop_reason = "every distinct hop is already labelled"
         return doc
-    model = _train_round(campaign, facade, surface_ids, round_index)
+    if model_id is None:  # a round run without its training job: train here
+        model = _train_round(campaign, facade, surface_ids, round_index)
+    else:
+        model = ModelDoc(**facade.query("models", {"model_id": model_id})[0])
     doc.model_id, doc.cv_mae_ev = model.model_id, model.cv_mae_ev
     spread, embeddings, done_embeddings = _spread_and_embeddings(
         facade, campaign, model, surface_ids, candidates, labelled
@@ -353,10 +394,7 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
     for bundle in bundles:
         gpaw = None
         if spec.static.engine == "gpaw":
-            overrides = {"h_ang": spec.static.h_ang, "basis": spec.static.basis}
-            if spec.static.kpts is not None:
-                overrides["kpts"] = tuple(spec.static.kpts)
-            gpaw = gpaw_settings_for(bundle.surface, **overrides)
+            gpaw = gpaw_settings_for(bundle.surface, **spec.static.gpaw_overrides())
             require_gpaw(tuple(bundle.structure.symbol_set), gpaw)  # basis and setups, before any job
         workdir = (
             facade.settings.data_dir / "calcs" / bundle.surface.surface_id / f"static-{spec.static.engine}"

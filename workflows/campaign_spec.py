@@ -24,6 +24,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from workflows.engines.gpaw_engine import GpawSettings
 from workflows.hosts import InputError, check_dopant, get_host, load_hosts
 
 
@@ -40,6 +41,19 @@ class StaticStep(_Strict):
     kpts: tuple[int, int, int] | None = Field(
         None, description="Gamma-centred k-mesh; None follows the supercell (k = ceil(6/n))"
     )
+    density_convergence: float | None = Field(
+        None, gt=0, description="GPAW SCF density criterion (electrons per valence electron); None: 1e-5"
+    )
+
+    def gpaw_overrides(self) -> dict:
+        """The fields that override :func:`workflows.static_maker.gpaw_settings_for` defaults."""
+        out: dict = {"h_ang": self.h_ang, "basis": self.basis}
+        if self.kpts is not None:
+            out["kpts"] = tuple(self.kpts)
+        if self.density_convergence is not None:
+            default = GpawSettings.model_fields["convergence"].default_factory()
+            out["convergence"] = default | {"density": self.density_convergence}
+        return out
 
 
 class NebStep(_Strict):

@@ -67,10 +67,7 @@ def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> N
         return
     gpaw = None
     if spec.static.engine == "gpaw":
-        overrides = {"h_ang": spec.static.h_ang, "basis": spec.static.basis}
-        if spec.static.kpts is not None:
-            overrides["kpts"] = tuple(spec.static.kpts)
-        gpaw = gpaw_settings_for(bundle.surface, **overrides)
+        gpaw = gpaw_settings_for(bundle.surface, **spec.static.gpaw_overrides())
     workdir = facade.settings.data_dir / "calcs" / bundle.surface.surface_id / f"static-{spec.static.engine}"
     workdir.mkdir(parents=True, exist_ok=True)
     flow = surface_static(bundle, spec.static.engine, gpaw, workdir=str(workdir))

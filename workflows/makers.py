@@ -26,6 +26,11 @@ from workflows.li_sites import add_li
 from workflows.site_graph import in_plane_distances
 
 
+def _as_settings(value: ChgnetSettings | dict) -> ChgnetSettings:
+    """Engine settings of a Maker rebuilt from a job store or a Firework (where they are a dict)."""
+    return value if isinstance(value, ChgnetSettings) else ChgnetSettings(**value)
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -52,6 +57,9 @@ class SlabRelaxMaker(Maker):
     name: str = "slab relax"
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     reuse: bool = True
+
+    def __post_init__(self) -> None:
+        self.settings = _as_settings(self.settings)
 
     @job
     def make(self, structure: Structure | dict, surface_id: str | None = None) -> CalculationDoc:
@@ -95,6 +103,9 @@ class LiReferenceMaker(Maker):
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     reuse: bool = True
 
+    def __post_init__(self) -> None:
+        self.settings = _as_settings(self.settings)
+
     @job
     def make(self) -> LiReferenceDoc:
         """Return the cached reference, computing it the first time."""
@@ -119,6 +130,9 @@ class ValleyRelaxMaker(Maker):
     name: str = "valley relax"
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     reuse: bool = True
+
+    def __post_init__(self) -> None:
+        self.settings = _as_settings(self.settings)
 
     @job
     def make(
@@ -183,6 +197,9 @@ class HopNebMaker(Maker):
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     n_images: int = 3
     reuse: bool = True
+
+    def __post_init__(self) -> None:
+        self.settings = _as_settings(self.settings)
 
     @job
     def make(
@@ -252,6 +269,9 @@ class SurfaceHopsMaker(Maker):
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     n_images: int = 3
     valley_classes: bool = True
+
+    def __post_init__(self) -> None:
+        self.settings = _as_settings(self.settings)
 
     def make(self, bundle, hop_indices: list[int] | None = None) -> Flow:
         """Build the flow for ``hop_indices`` (default: the hop class representatives) of ``bundle``."""

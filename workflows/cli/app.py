@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from workflows.cli import bench, dataset, hops, imports, learn, query, surfaces, vasp
+from workflows.cli import bench, campaign, cluster, dataset, hops, imports, learn, query, surfaces, vasp
 from workflows.cli.barrier import barrier
 from workflows.cli.fragments import analyze_app
 from workflows.cli.fragments import app as fragments_app
 from workflows.cli.model import predict, profiles, train
+from workflows.cli.report import report
 from workflows.cli.static import static
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.add_typer(surfaces.app, name="surfaces")
 app.add_typer(hops.app, name="hops")
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(campaign.app, name="campaign")
 app.add_typer(query.app, name="query")
 app.command("barrier")(barrier)
 app.command("static")(static)
@@ -29,14 +31,18 @@ app.add_typer(learn.app, name="weights")
 app.command("train")(train)
 app.command("predict")(predict)
 app.command("profiles")(profiles)
+app.command("launch")(cluster.launch)
+app.command("retrain")(cluster.retrain)
+app.command("status")(cluster.status)
+app.command("report")(report)
 app.add_typer(fragments_app, name="fragments")
 app.add_typer(analyze_app, name="analyze")
 
 
 @app.command("quickstart")
 def quickstart() -> None:
-    """Build and store the campaign surface set on the embedded store and print its site summary."""
-    surfaces.campaign_set(hosts=None, dopants=None, size=6, vacuum=15.0, check=False, as_json=False)
+    """Run the packaged ``quickstart`` campaign (MoS2 pristine, Co, Zn; about 10 min on 2 cores)."""
+    campaign.run("quickstart")
 
 
 def main() -> None:

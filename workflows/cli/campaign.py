@@ -10,6 +10,7 @@ from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.campaign import run_campaign
 from workflows.campaign_spec import load_spec, packaged_specs
+from workflows.cli import cluster
 from workflows.cli.common import emit_rows, fail, reports_input_errors
 from workflows.engines import EngineUnavailable
 
@@ -39,3 +40,6 @@ def run(spec: Annotated[str, typer.Argument(help=SPEC_HELP)]) -> None:
     rows = barrier_rows(facade, doc.campaign_id)
     emit_rows(rows, list(rows[0]) if rows else ["surface_id"], False, False)
     typer.echo(f"campaign {doc.name}: {doc.status} ({doc.stop_reason}); report: {doc.report_path}")
+
+
+app.command("submit")(cluster.submit)

@@ -1,0 +1,157 @@
+"""epdi campaign submit / launch / retrain / status on the embedded LaunchPad and a synthetic store."""
+
+import json
+
+import pytest
+import typer
+from pymatgen.core import Structure
+from store_helpers import add_binding_energies, build_surface_cli
+from typer.testing import CliRunner
+
+from epdi_ml.registry import get_model
+from epdi_ml.synthetic import store_synthetic_static
+from stores.facade import StoreFacade
+from stores.model_documents import ModelDoc
+from workflows import fw_launchpad as fwl
+from workflows.cli import cluster
+from workflows.cli.app import app
+from workflows.retrain import labelled_saddle_ids
+
+runner = CliRunner()
+cli = typer.Typer()
+cli.command("submit")(cluster.submit)
+cli.command("launch")(cluster.launch)
+cli.command("retrain")(cluster.retrain)
+cli.command("status")(cluster.status)
+
+RECIPE = ["--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2", "--pixels", "16"]
+
+
+def _fragments(dopants):
+    """Surfaces (3x3 MoS2) with synthetic statics and 16 px fragments; no labels yet."""
+    facade = StoreFacade()
+    ids = []
+    for dopant in dopants:
+        sid = build_surface_cli(dopant)
+        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
+        store_synthetic_static(facade, structure, sid)
+        ids.append(sid)
+    built = runner.invoke(app, ["fragments", "build", "--all", "--pixels", "16"])
+    assert built.exit_code == 0, built.output
+    return facade, ids
+
+
+def _json(result):
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _set_cv_mae(facade, model_id, value):
+    doc = ModelDoc(**facade.query("models", {"model_id": model_id})[0])
+    facade.upsert("models", [doc.model_copy(update={"cv_mae_ev": value})])
+
+
+def test_retrain_skips_keeps_or_promotes_by_new_labels_and_cv_mae(data_dir):
+    facade, ids = _fragments(("none", "Co", "Ni", "Zn"))
+    for i, sid in enumerate(ids[:3]):
+        add_binding_energies(facade, sid, offset=0.05 * i)
+
+    first = _json(runner.invoke(cli, ["retrain", *RECIPE, "--fraction", "0.5", "--json"]))
+    assert first["action"] == "first" and first["version"] == 1
+    v1 = get_model(facade)
+    assert v1.status == "current" and v1.n_labels > first["new_saddle_labels"] > 0
+
+    nothing_new = _json(runner.invoke(cli, ["retrain", "--if-new", "1", "--json"]))
+    assert nothing_new["action"] == "skipped" and nothing_new["new_saddle_labels"] == 0
+    assert facade.count("models") == 1
+
+    before = labelled_saddle_ids(facade)
+    add_binding_energies(facade, ids[3], offset=0.15)  # a new surface's hops are labelled
+    arrived = len(labelled_saddle_ids(facade) - before)
+    assert arrived > 0
+    too_few = _json(runner.invoke(cli, ["retrain", "--if-new", str(arrived + 1), "--json"]))
+    assert too_few["action"] == "skipped" and too_few["new_saddle_labels"] == arrived
+
+    _set_cv_mae(facade, v1.model_id, 1e-9)  # a current model nothing can beat
+    kept = _json(runner.invoke(cli, ["retrain", "--if-new", str(arrived), "--json"]))
+    assert kept["action"] == "kept" and kept["version"] == 2
+    assert kept["new_saddle_labels"] == arrived and kept["current_model_id"] == v1.model_id
+    statuses = {m["version"]: m["status"] for m in facade.query("models")}
+    assert statuses == {1: "current", 2: "candidate"}
+    v2 = ModelDoc(**facade.query("models", {"version": 2})[0])
+    assert v2.architecture == "small_cnn" and v2.config["pixels"] == 16 and v2.fraction == 0.5  # v1's recipe
+    assert v2.n_labels > v1.n_labels
+
+    again = _json(runner.invoke(cli, ["retrain", "--if-new", "1", "--json"]))
+    assert again["action"] == "skipped" and again["new_saddle_labels"] == 0  # version 2 saw them
+
+    _set_cv_mae(facade, v1.model_id, 10.0)  # a current model any new one beats
+    promoted = _json(runner.invoke(cli, ["retrain", "--json"]))  # --if-new 0: always
+    assert promoted["action"] == "promoted" and promoted["version"] == 3
+    statuses = {m["version"]: m["status"] for m in facade.query("models")}
+    assert statuses == {1: "retired", 2: "candidate", 3: "current"}
+    assert get_model(facade).version == 3
+
+
+def test_retrain_submitted_runs_on_the_gpu_worker_only_and_status_reports_it(data_dir):
+    facade, ids = _fragments(("none", "Co", "Ni"))
+    for i, sid in enumerate(ids):
+        add_binding_energies(facade, sid, offset=0.05 * i)
+    submitted = _json(runner.invoke(cli, ["retrain", "--submit", *RECIPE, "--json"]))
+    assert len(submitted["fw_ids"]) == 1
+
+    cpu = _json(runner.invoke(cli, ["launch", "--category", "dft", "--json"]))
+    assert cpu["launched"] == 0 and cpu["states"] == {"READY": 1}
+    gpu = _json(runner.invoke(cli, ["launch", "--category", "gpu", "--json"]))
+    assert gpu["launched"] == 4 and gpu["states"] == {"COMPLETED": 4}
+    lp = fwl.open_launchpad(fwl.resolve_launchpad(), read_only=True)
+    names = {fw["name"]: fw["spec"].get("_category") for fw in lp.fireworks.find({})}
+    # the gate replaced itself by training + promotion (+ jobflow's job carrying the gate's output)
+    assert {"retrain", "train ensemble", "promote if not worse"} < set(names)
+    assert names["train ensemble"] == names["promote if not worse"] == names["retrain"] == "gpu"
+    model = get_model(facade)
+    assert model.version == 1 and model.status == "current" and model.architecture == "small_cnn"
+
+    status = _json(runner.invoke(cli, ["status", "--json"]))
+    assert status["fireworks"] == {"COMPLETED": 4} and status["fizzled"] == []
+    assert status["model_cv_mae_ev"] == round(model.cv_mae_ev, 4)
+    assert status["model"].startswith(f"epdi v1 ({model.model_id}")
+    assert status["saddle_labels"] == facade.count("nebs") > 0
+
+
+def test_retrain_without_fragments_or_with_bad_options_says_what_to_do(data_dir):
+    missing = runner.invoke(cli, ["retrain", *RECIPE])
+    assert missing.exit_code == 1 and "epdi fragments build" in missing.stderr
+    bad = runner.invoke(cli, ["retrain", "--if-new", "-3"])
+    assert bad.exit_code == 2 and "--if-new -3" in bad.stderr
+    unknown = runner.invoke(cli, ["retrain", "--model", "alexnet"])
+    assert unknown.exit_code == 2 and "alexnet" in unknown.stderr
+
+
+def test_submit_campaign_then_status_and_refuse_a_second_submission(data_dir, tmp_path):
+    pytest.importorskip("gpaw")
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(
+        "name: tiny\nhosts: [MoS2]\ndopants: [pristine, Co]\nsupercell: 2\n"
+        "static: {engine: gpaw, kpts: [1, 1, 1]}\nselection: {strategy: all}\n"
+    )
+    summary = _json(runner.invoke(cli, ["submit", str(spec), "--json"]))
+    assert summary["campaign"] == "tiny" and summary["fireworks"] > 4
+    assert summary["job_store"].startswith("embedded")
+    lp = fwl.open_launchpad(fwl.resolve_launchpad(), read_only=True)
+    workflows = fwl.workflows_with(lp, {"campaign_id": summary["campaign_id"]})
+    assert len(workflows) == 1 and len(workflows[0]["nodes"]) == summary["fireworks"]
+
+    status = _json(runner.invoke(cli, ["status", str(spec), "--json"]))
+    assert status["campaign_status"] == "not started"
+    assert sum(status["fireworks"].values()) == summary["fireworks"]
+    assert set(status["fireworks"]) <= {"READY", "WAITING"} and status["model"] == "none trained"
+
+    again = runner.invoke(cli, ["submit", str(spec)])
+    assert again.exit_code == 1 and "already on" in again.stderr and "epdi status tiny" in again.stderr
+    forced = _json(runner.invoke(cli, ["submit", str(spec), "--force", "--json"]))
+    assert forced["campaign_id"] == summary["campaign_id"]
+    assert len(fwl.workflows_with(fwl.open_launchpad(fwl.resolve_launchpad(), read_only=True), {})) == 2
+
+    unknown = runner.invoke(cli, ["status", "no-such-campaign"])
+    assert unknown.exit_code == 1 and "no campaign 'no-such-campaign'" in unknown.stderr
