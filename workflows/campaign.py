@@ -352,7 +352,13 @@ def _new_round(
     if doc.stop_reason is not None:
         return doc
     budget_left = math.floor(sel.budget_fraction * n_total + 1e-9) - len(labelled)
-    batch = max(1, min(sel.batch_size, budget_left))
+    if budget_left <= 0:  # one more hop would exceed the budget
+        doc.stop_reason = (
+            f"budget reached: {len(labelled)} of {n_total} hops labelled; one more would exceed "
+            f"{sel.budget_fraction:.0%}"
+        )
+        return doc
+    batch = min(sel.batch_size, budget_left)
     if sel.strategy == "all":
         picks = np.arange(len(open_ids))
     else:

@@ -16,6 +16,19 @@ from workflows.engines import EngineUnavailable
 
 app = typer.Typer(help="Active-learning campaigns: surfaces -> DFT -> fragments -> select -> CINEB -> learn.")
 
+#: columns of the barrier table printed at the end of a run (eV)
+BARRIER_COLUMNS = (
+    "host",
+    "dopant",
+    "n_labelled_hops",
+    "n_distinct_hops",
+    "barrier_labels_ev",
+    "barrier_ev",
+    "barrier_std_ev",
+    "n_sites_predicted",
+    "surface_id",
+)
+
 SPEC_HELP = f"Campaign spec YAML, or a packaged spec name ({', '.join(packaged_specs())})."
 
 
@@ -37,8 +50,11 @@ def run(spec: Annotated[str, typer.Argument(help=SPEC_HELP)]) -> None:
         doc = run_campaign(campaign, facade)
     except EngineUnavailable as exc:
         fail(str(exc))
-    rows = barrier_rows(facade, doc.campaign_id)
-    emit_rows(rows, list(rows[0]) if rows else ["surface_id"], False, False)
+    rows = [
+        {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+        for row in barrier_rows(facade, doc.campaign_id)
+    ]
+    emit_rows(rows, BARRIER_COLUMNS, False, False)
     typer.echo(f"campaign {doc.name}: {doc.status} ({doc.stop_reason}); report: {doc.report_path}")
 
 
