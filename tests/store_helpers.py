@@ -2,12 +2,21 @@
 
 import json
 
+from pymatgen.core import Structure
 from typer.testing import CliRunner
 
+from epdi_ml.registry import get_model
+from epdi_ml.synthetic import store_synthetic_static
 from stores.calc_documents import NebDoc, ValleyDoc
+from stores.campaign_documents import CampaignDoc, RoundDoc
+from stores.facade import StoreFacade
 from workflows.cli.app import app
 
 runner = CliRunner()
+
+#: Zn-doped surface of :func:`build_campaign_store`: hop classes that keep their CINEB label
+#: (the others are removed)
+ZN_KEPT_CLASSES = 2
 
 
 def build_surface_cli(dopant):
@@ -69,3 +78,96 @@ def add_binding_energies(facade, surface_id, offset):
                 )
             )
     facade.upsert("nebs", nebs)
+
+
+def representatives(facade, surface_id):
+    """Return the representative hop of every symmetry class of a surface, by hop index."""
+    hops = facade.query("hops", {"surface_id": surface_id})
+    return sorted(
+        (h for h in hops if h["symmetry"]["representative_index"] == h["index"]), key=lambda h: h["index"]
+    )
+
+
+def build_campaign_store(campaign_id: str, *, finished: bool) -> dict:
+    """Fill the current store with a small two-round campaign "demo".
+
+    3x3 MoS2 pristine/Co/Zn surfaces with synthetic statics, 16 px fragments, E_b labels (the Zn
+    surface keeps only its first ``ZN_KEPT_CLASSES`` hop classes), a one-epoch two-fold small_cnn
+    ensemble with predictions, and the campaign with round 0 (pristine and Co hops selected) and
+    round 1 (those labelled, the kept Zn hops selected, the ensemble recorded).
+
+    Parameters
+    ----------
+    campaign_id
+        Id of the campaign document.
+    finished
+        True: the campaign is finished ("budget reached") and names the ensemble as its current
+        model. False: it is still running and names no model (readers take the last round's).
+
+    Returns
+    -------
+    dict
+        ``ids`` (surface id per dopant: "none", "Co", "Zn"), ``model_id``, ``n_classes`` (distinct
+        hops over all surfaces) and ``zn`` (the Zn surface's representative hops).
+    """
+    facade = StoreFacade()
+    ids = {}
+    for dopant in ("none", "Co", "Zn"):
+        sid = build_surface_cli(dopant)
+        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
+        store_synthetic_static(facade, structure, sid)
+        ids[dopant] = sid
+    assert runner.invoke(app, ["fragments", "build", "--all", "--pixels", "16"]).exit_code == 0
+    for i, sid in enumerate(ids.values()):
+        add_binding_energies(facade, sid, offset=0.05 * i)
+    zn = representatives(facade, ids["Zn"])
+    facade.remove("nebs", {"hop_id": {"$in": [h["hop_id"] for h in zn[ZN_KEPT_CLASSES:]]}})
+    train = ["train", "--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2"]
+    trained = runner.invoke(app, [*train, "--fraction", "0.5", "--pixels", "16"])
+    assert trained.exit_code == 0, trained.output
+    assert runner.invoke(app, ["predict"]).exit_code == 0
+    model = get_model(facade)
+    first = [h["hop_id"] for sid in (ids["none"], ids["Co"]) for h in representatives(facade, sid)]
+    later = [h["hop_id"] for h in zn[:ZN_KEPT_CLASSES]]
+    n_classes = len(first) + len(zn)
+    campaign = CampaignDoc(
+        campaign_id=campaign_id,
+        name="demo",
+        spec={"name": "demo", "hosts": ["MoS2"], "dopants": [None, "Co", "Zn"], "selection": {"rounds": 1}},
+        surface_ids=list(ids.values()),
+        n_hop_classes=n_classes,
+        status="finished" if finished else "running",
+        stop_reason="budget reached" if finished else None,
+        current_model_id=model.model_id if finished else None,
+    )
+    rounds = [
+        RoundDoc(
+            round_id="round-0",
+            campaign_id=campaign_id,
+            round=0,
+            strategy="random",
+            labelled_hop_ids=[],
+            selected_hop_ids=first,
+            n_hop_classes=n_classes,
+            fraction_labelled=0.0,
+            wall_time_s=1.5,
+        ),
+        RoundDoc(
+            round_id="round-1",
+            campaign_id=campaign_id,
+            round=1,
+            strategy="hybrid",
+            labelled_hop_ids=first,
+            selected_hop_ids=later,
+            n_hop_classes=n_classes,
+            fraction_labelled=len(first) / n_classes,
+            model_id=model.model_id,
+            cv_mae_ev=model.cv_mae_ev,
+            max_spread_ev=0.04,
+            mean_spread_ev=0.02,
+            wall_time_s=3.0,
+        ),
+    ]
+    facade.upsert("campaigns", [campaign])
+    facade.upsert("campaign_rounds", rounds)
+    return {"ids": ids, "model_id": model.model_id, "n_classes": n_classes, "zn": zn}

@@ -5,91 +5,16 @@ import io
 import json
 
 import pytest
-from pymatgen.core import Structure
-from store_helpers import add_binding_energies, build_surface_cli
+from store_helpers import ZN_KEPT_CLASSES, build_campaign_store, representatives
 from typer.testing import CliRunner
 
-from epdi_ml.registry import get_model
 from epdi_ml.report import barrier_table
-from epdi_ml.synthetic import store_synthetic_static
-from stores.campaign_documents import CampaignDoc, RoundDoc
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.app import app
 from workflows.cli.query import HOP_COLUMNS, MODEL_COLUMNS
 
 runner = CliRunner()
-
-#: Zn-doped surface: hop classes that keep their CINEB label (the others are removed)
-ZN_KEPT_CLASSES = 2
-
-
-def _representatives(facade, surface_id):
-    hops = facade.query("hops", {"surface_id": surface_id})
-    return sorted(
-        (h for h in hops if h["symmetry"]["representative_index"] == h["index"]), key=lambda h: h["index"]
-    )
-
-
-def _build_store() -> dict:
-    """3x3 MoS2 pristine/Co/Zn, labels (Zn partly), a tiny ensemble with predictions, one campaign."""
-    facade = StoreFacade()
-    ids = {}
-    for dopant in ("none", "Co", "Zn"):
-        sid = build_surface_cli(dopant)
-        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
-        store_synthetic_static(facade, structure, sid)
-        ids[dopant] = sid
-    assert runner.invoke(app, ["fragments", "build", "--all", "--pixels", "16"]).exit_code == 0
-    for i, sid in enumerate(ids.values()):
-        add_binding_energies(facade, sid, offset=0.05 * i)
-    zn = _representatives(facade, ids["Zn"])
-    facade.remove("nebs", {"hop_id": {"$in": [h["hop_id"] for h in zn[ZN_KEPT_CLASSES:]]}})
-    train = ["train", "--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2"]
-    assert runner.invoke(app, [*train, "--fraction", "0.5", "--pixels", "16"]).exit_code == 0
-    assert runner.invoke(app, ["predict"]).exit_code == 0
-    model = get_model(facade)
-    first = [h["hop_id"] for sid in (ids["none"], ids["Co"]) for h in _representatives(facade, sid)]
-    n_classes = len(first) + len(zn)
-    facade.upsert(
-        "campaigns",
-        [
-            CampaignDoc(
-                campaign_id="campaign-cli",
-                name="demo",
-                spec={"name": "demo", "hosts": ["MoS2"], "dopants": [None, "Co", "Zn"]},
-                surface_ids=list(ids.values()),
-                n_hop_classes=n_classes,
-                status="running",
-            )
-        ],
-    )
-    common = {"campaign_id": "campaign-cli", "strategy": "hybrid", "n_hop_classes": n_classes}
-    facade.upsert(
-        "campaign_rounds",
-        [
-            RoundDoc(
-                round_id="r0",
-                round=0,
-                labelled_hop_ids=[],
-                selected_hop_ids=first,
-                fraction_labelled=0.0,
-                **common,
-            ),
-            RoundDoc(
-                round_id="r1",
-                round=1,
-                labelled_hop_ids=first,
-                selected_hop_ids=[h["hop_id"] for h in zn[:ZN_KEPT_CLASSES]],
-                fraction_labelled=len(first) / n_classes,
-                model_id=model.model_id,
-                cv_mae_ev=model.cv_mae_ev,
-                max_spread_ev=0.05,
-                **common,
-            ),
-        ],
-    )
-    return {"ids": ids, "model_id": model.model_id, "n_classes": n_classes, "zn": zn}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +25,7 @@ def built(tmp_path_factory):
         mp.delenv("EPDI_SETTINGS_FILE", raising=False)
         mp.chdir(folder.parent)
         get_settings.cache_clear()
-        info = _build_store()
+        info = build_campaign_store("campaign-cli", finished=False)
     get_settings.cache_clear()
     return folder, info
 
@@ -135,8 +60,8 @@ def test_report_command_and_campaigns_query(store, tmp_path):
     assert all(f.endswith(".png") for f in custom["figures"])
 
     (row,) = _json(["query", "campaigns", "--json"])
-    labelled = len(_representatives(facade, info["ids"]["none"])) + len(
-        _representatives(facade, info["ids"]["Co"])
+    labelled = len(representatives(facade, info["ids"]["none"])) + len(
+        representatives(facade, info["ids"]["Co"])
     )
     assert row["fraction_labelled"] == pytest.approx(
         (labelled + ZN_KEPT_CLASSES) / info["n_classes"], abs=1e-4

@@ -5,11 +5,9 @@ import re
 
 import pytest
 from PIL import Image
-from pymatgen.core import Structure
-from store_helpers import add_binding_energies, build_surface_cli
+from store_helpers import ZN_KEPT_CLASSES, build_campaign_store, build_surface_cli
 from typer.testing import CliRunner
 
-from epdi_ml.registry import get_model
 from epdi_ml.report import (
     UnknownCampaign,
     barrier_table,
@@ -18,88 +16,12 @@ from epdi_ml.report import (
     labelled_rounds,
     write_report,
 )
-from epdi_ml.synthetic import store_synthetic_static
 from stores.campaign_documents import CampaignDoc, RoundDoc
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.app import app
 
 runner = CliRunner()
-
-#: Zn-doped surface: hop classes that keep their CINEB label (the others are removed)
-ZN_KEPT_CLASSES = 2
-
-
-def _representatives(facade, surface_id):
-    hops = facade.query("hops", {"surface_id": surface_id})
-    return sorted(
-        (h for h in hops if h["symmetry"]["representative_index"] == h["index"]), key=lambda h: h["index"]
-    )
-
-
-def _build_store() -> dict:
-    """3x3 MoS2 pristine/Co/Zn, 16 px fragments, labels (Zn partly), tiny ensemble, predictions, campaign."""
-    facade = StoreFacade()
-    ids = {}
-    for dopant in ("none", "Co", "Zn"):
-        sid = build_surface_cli(dopant)
-        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
-        store_synthetic_static(facade, structure, sid)
-        ids[dopant] = sid
-    assert runner.invoke(app, ["fragments", "build", "--all", "--pixels", "16"]).exit_code == 0
-    for i, sid in enumerate(ids.values()):
-        add_binding_energies(facade, sid, offset=0.05 * i)
-    zn = _representatives(facade, ids["Zn"])
-    facade.remove("nebs", {"hop_id": {"$in": [h["hop_id"] for h in zn[ZN_KEPT_CLASSES:]]}})
-    train = ["train", "--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2"]
-    trained = runner.invoke(app, [*train, "--fraction", "0.5", "--pixels", "16"])
-    assert trained.exit_code == 0, trained.output
-    assert runner.invoke(app, ["predict"]).exit_code == 0
-    model = get_model(facade)
-    first = [h["hop_id"] for sid in (ids["none"], ids["Co"]) for h in _representatives(facade, sid)]
-    later = [h["hop_id"] for h in zn[:ZN_KEPT_CLASSES]]
-    n_classes = len(first) + len(zn)
-    campaign = CampaignDoc(
-        campaign_id="campaign-test",
-        name="demo",
-        spec={"name": "demo", "hosts": ["MoS2"], "dopants": [None, "Co", "Zn"], "selection": {"rounds": 1}},
-        surface_ids=list(ids.values()),
-        n_hop_classes=n_classes,
-        status="finished",
-        stop_reason="budget reached",
-        current_model_id=model.model_id,
-    )
-    rounds = [
-        RoundDoc(
-            round_id="round-0",
-            campaign_id="campaign-test",
-            round=0,
-            strategy="random",
-            labelled_hop_ids=[],
-            selected_hop_ids=first,
-            n_hop_classes=n_classes,
-            fraction_labelled=0.0,
-            wall_time_s=1.5,
-        ),
-        RoundDoc(
-            round_id="round-1",
-            campaign_id="campaign-test",
-            round=1,
-            strategy="hybrid",
-            labelled_hop_ids=first,
-            selected_hop_ids=later,
-            n_hop_classes=n_classes,
-            fraction_labelled=len(first) / n_classes,
-            model_id=model.model_id,
-            cv_mae_ev=model.cv_mae_ev,
-            max_spread_ev=0.04,
-            mean_spread_ev=0.02,
-            wall_time_s=3.0,
-        ),
-    ]
-    facade.upsert("campaigns", [campaign])
-    facade.upsert("campaign_rounds", rounds)
-    return {"ids": ids, "model_id": model.model_id, "n_classes": n_classes, "zn": zn}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +32,7 @@ def built(tmp_path_factory):
         mp.delenv("EPDI_SETTINGS_FILE", raising=False)
         mp.chdir(folder.parent)
         get_settings.cache_clear()
-        info = _build_store()
+        info = build_campaign_store("campaign-test", finished=True)
     get_settings.cache_clear()
     return folder, info
 

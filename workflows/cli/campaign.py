@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from epdi_ml.report import BARRIER_COLUMNS, barrier_table
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.campaign import run_campaign
@@ -16,27 +17,7 @@ from workflows.engines import EngineUnavailable
 
 app = typer.Typer(help="Active-learning campaigns: surfaces -> DFT -> fragments -> select -> CINEB -> learn.")
 
-#: columns of the barrier table printed at the end of a run (eV)
-BARRIER_COLUMNS = (
-    "host",
-    "dopant",
-    "n_labelled_hops",
-    "n_distinct_hops",
-    "barrier_labels_ev",
-    "barrier_ev",
-    "barrier_std_ev",
-    "n_sites_predicted",
-    "surface_id",
-)
-
 SPEC_HELP = f"Campaign spec YAML, or a packaged spec name ({', '.join(packaged_specs())})."
-
-
-def barrier_rows(facade: StoreFacade, campaign_id: str) -> list[dict]:
-    """The barrier table of a finished campaign (from its report module)."""
-    from epdi_ml.report import barrier_table
-
-    return barrier_table(facade, campaign_id)
 
 
 @app.command("run")
@@ -52,9 +33,9 @@ def run(spec: Annotated[str, typer.Argument(help=SPEC_HELP)]) -> None:
         fail(str(exc))
     rows = [
         {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
-        for row in barrier_rows(facade, doc.campaign_id)
+        for row in barrier_table(facade, doc.campaign_id)
     ]
-    emit_rows(rows, BARRIER_COLUMNS, False, False)
+    emit_rows(rows, BARRIER_COLUMNS, False, False)  # energies in eV
     typer.echo(f"campaign {doc.name}: {doc.status} ({doc.stop_reason}); report: {doc.report_path}")
 
 
