@@ -41,7 +41,7 @@ app.add_typer(analyze_app, name="analyze")
 
 @app.command("quickstart")
 def quickstart() -> None:
-    """Run the packaged ``quickstart`` campaign (MoS2 pristine, Co, Zn; about 10 min on 2 cores)."""
+    """Run the packaged ``quickstart`` campaign (3x3x1 MoS2 pristine, Zn, Al) and print the barriers."""
     campaign.run("quickstart")
 
 
