@@ -155,3 +155,30 @@ def test_submit_campaign_then_status_and_refuse_a_second_submission(data_dir, tm
 
     unknown = runner.invoke(cli, ["status", "no-such-campaign"])
     assert unknown.exit_code == 1 and "no campaign 'no-such-campaign'" in unknown.stderr
+
+
+def test_submitted_campaign_runs_to_the_end_through_fireworks(data_dir, tmp_path):
+    pytest.importorskip("gpaw")
+    spec = tmp_path / "tinyfw.yaml"
+    spec.write_text(
+        "name: tinyfw\nhosts: [MoS2]\ndopants: [pristine, Zn]\nsupercell: 2\n"
+        "static: {engine: gpaw, h_ang: 0.3, kpts: [1, 1, 1]}\nneb: {images: 3, fmax_ev_ang: 0.2}\n"
+        "fragments: {pixels: 16, symmetry_tol_ev: 0.15}\n"
+        "model: {arch: small_cnn, pretrained: false, pixels: 16, epochs: 2, folds: 2}\n"
+        "selection: {strategy: hybrid, initial_fraction: 0.25, batch_size: 1, budget_fraction: 0.5,"
+        " rounds: 2}\n"
+    )
+    assert _json(runner.invoke(cli, ["submit", str(spec), "--json"]))["campaign"] == "tinyfw"
+    dft = _json(runner.invoke(cli, ["launch", "--category", "dft", "--json"]))
+    assert dft["launched"] > 0 and "READY" in dft["states"]  # stops at the first training job (gpu)
+    for _ in range(4):  # alternate the two worker kinds until the dynamic flow has nothing left
+        for category in ("gpu", "dft"):
+            runner.invoke(cli, ["launch", "--category", category, "--json"])
+    status = _json(runner.invoke(cli, ["status", str(spec), "--json"]))
+    assert set(status["fireworks"]) == {"COMPLETED"} and status["fizzled"] == []
+    assert status["campaign_status"] == "finished" and status["saddle_labels"] == "2 of 4 distinct hops"
+    facade = StoreFacade()
+    assert facade.count("nebs") == 2 and facade.count("campaign_rounds") == 3
+    lp = fwl.open_launchpad(fwl.resolve_launchpad(), read_only=True)
+    categories = {fw["name"]: fw["spec"].get("_category") for fw in lp.fireworks.find({})}
+    assert categories["campaign train 1"] == "gpu" and categories["campaign round 1"] != "gpu"
