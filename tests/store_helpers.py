@@ -171,3 +171,20 @@ def build_campaign_store(campaign_id: str, *, finished: bool) -> dict:
     facade.upsert("campaigns", [campaign])
     facade.upsert("campaign_rounds", rounds)
     return {"ids": ids, "model_id": model.model_id, "n_classes": n_classes, "zn": zn}
+
+
+def module_campaign_store(tmp_path_factory, name, campaign_id, finished):
+    """Build :func:`build_campaign_store` once in its own data folder; return ``(folder, info)``."""
+    import pytest
+
+    from stores.settings import get_settings
+
+    folder = tmp_path_factory.mktemp(name) / "epdi-data"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EPDI_DATA_DIR", str(folder))
+        mp.delenv("EPDI_SETTINGS_FILE", raising=False)
+        mp.chdir(folder.parent)
+        get_settings.cache_clear()
+        info = build_campaign_store(campaign_id, finished=finished)
+    get_settings.cache_clear()
+    return folder, info

@@ -5,7 +5,7 @@ import io
 import json
 
 import pytest
-from store_helpers import ZN_KEPT_CLASSES, build_campaign_store, representatives
+from store_helpers import ZN_KEPT_CLASSES, module_campaign_store, representatives
 from typer.testing import CliRunner
 
 from epdi_ml.report import barrier_table
@@ -19,15 +19,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("query-store") / "epdi-data"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EPDI_DATA_DIR", str(folder))
-        mp.delenv("EPDI_SETTINGS_FILE", raising=False)
-        mp.chdir(folder.parent)
-        get_settings.cache_clear()
-        info = build_campaign_store("campaign-cli", finished=False)
-    get_settings.cache_clear()
-    return folder, info
+    return module_campaign_store(tmp_path_factory, "query-store", "campaign-cli", finished=False)
 
 
 @pytest.fixture

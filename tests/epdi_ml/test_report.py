@@ -5,7 +5,7 @@ import re
 
 import pytest
 from PIL import Image
-from store_helpers import ZN_KEPT_CLASSES, build_campaign_store, build_surface_cli
+from store_helpers import ZN_KEPT_CLASSES, build_surface_cli, module_campaign_store
 from typer.testing import CliRunner
 
 from epdi_ml.report import (
@@ -26,15 +26,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("report-store") / "epdi-data"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EPDI_DATA_DIR", str(folder))
-        mp.delenv("EPDI_SETTINGS_FILE", raising=False)
-        mp.chdir(folder.parent)
-        get_settings.cache_clear()
-        info = build_campaign_store("campaign-test", finished=True)
-    get_settings.cache_clear()
-    return folder, info
+    return module_campaign_store(tmp_path_factory, "report-store", "campaign-test", finished=True)
 
 
 @pytest.fixture
