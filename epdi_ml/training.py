@@ -7,6 +7,12 @@ AdamW with lr 5e-5, batches 40/16/16 (train/val/test). Each fold model is kept a
 validation epoch; the folds together are the ensemble whose spread (:func:`predict_ensemble`) drives
 selection.
 
+Before the first step each fold model predicts its mean training label everywhere (zero head weights,
+bias = mean label) and its batch-norm statistics are re-estimated on its training fragments
+(:func:`recalibrate_batchnorm`). Both matter for short fine-tunes (a campaign's rounds): a random
+head scatters predictions by ~1 eV, and ImageNet running statistics make evaluation outputs differ
+from the training ones (on the quickstart's 22 fragments, 10 epochs: CV MAE 0.89 → 0.08 eV).
+
 Data enter as in-memory arrays (:class:`FragmentData`); loading them from the store is a thin layer
 on top. Checkpoints (model, optimiser, grad scaler, epoch, best validation MAE, RNG states) are
 written every epoch and training resumes from them.
@@ -490,6 +496,33 @@ def _evaluate_mae(model: nn.Module, loader: DataLoader, device: torch.device, am
     return total / max(count, 1)
 
 
+def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.device) -> int:
+    """Re-estimate every batch-norm layer's running mean and variance on ``loader``'s images.
+
+    Pretrained running statistics describe ImageNet photographs, not potential fragments; until
+    enough training steps have moved them (momentum 0.1), evaluation-mode outputs differ from the
+    training-mode outputs the loss saw, and a short fine-tune predicts far off its labels. One
+    forward pass in training mode without gradients, with a cumulative average (``momentum=None``),
+    sets them to the statistics of the data at hand. Returns the number of layers reset.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    was_training = model.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for x, _ in loader:
+            model(x.to(device, non_blocking=True))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
+    return len(norms)
+
+
 def _fold_seed(seed: int, fold: int) -> int:
     return seed * 1000 + fold
 
@@ -529,8 +562,15 @@ def train_fold(
     val_curve: list[float] = []
     elapsed, seen, done = 0.0, 0, False
     labels = train.energies_ev
-    with torch.no_grad():  # start the head at the mean label: E_b ~ 3.5 eV is far from 0 at lr 5e-5
+    with torch.no_grad():
+        # start at the mean label everywhere: E_b ~ 3 eV is far from 0 at lr 5e-5, and a randomly
+        # initialised head on ~1000 features scatters its first predictions by ~1 eV around it
         model.head.bias.fill_(float(np.mean(labels)) if len(labels) else 0.0)
+        model.head.weight.zero_()
+    if len(train):
+        recalibrate_batchnorm(
+            model, _loader(FragmentDataset(train, config.pixels), config.batch_val, False, config), device
+        )
     if resume and last is not None and last.is_file():
         ckpt = torch.load(last, map_location="cpu", weights_only=True)
         if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("model_name") != config.model:

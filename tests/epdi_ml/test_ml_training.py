@@ -5,10 +5,12 @@ import torch
 from epdi_ml.training import (
     EnsembleResult,
     FragmentData,
+    FragmentDataset,
     TrainConfig,
     compute_embeddings,
     group_kfold,
     predict_ensemble,
+    recalibrate_batchnorm,
     split_paper_protocol,
     to_rgb,
     train_ensemble,
@@ -104,6 +106,34 @@ def test_resume_continues_from_checkpoint_and_matches(fragments, tmp_path):
         assert a.best_epoch == b.best_epoch
         for key in a.state_dict:
             assert torch.equal(a.state_dict[key], b.state_dict[key]), key
+
+
+def test_batchnorm_statistics_are_those_of_the_fragments(fragments):
+    from torch.utils.data import DataLoader
+
+    from epdi_ml.models import build_model
+
+    model = build_model("small_cnn", False, None, 32)
+    loader = DataLoader(FragmentDataset(fragments, 32), batch_size=len(fragments))
+    first_conv, first_norm = model.backbone.body[0], model.backbone.body[1]
+    assert torch.equal(first_norm.running_mean, torch.zeros_like(first_norm.running_mean))
+    n_layers = recalibrate_batchnorm(model.eval(), loader, torch.device("cpu"))
+    assert n_layers == sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 7
+    assert not model.training and first_norm.momentum == 0.1
+    with torch.no_grad():
+        out = torch.cat([first_conv(x) for x, _ in loader])
+    torch.testing.assert_close(first_norm.running_mean, out.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(first_norm.running_var, out.var(dim=(0, 2, 3)), rtol=1e-3, atol=1e-5)
+
+
+def test_untrained_fold_model_predicts_its_mean_label(fragments):
+    """A zero head with the mean label as bias: no ~1 eV scatter from a random head before training."""
+    result = train_ensemble(fragments, _config(lr=1e-12, epochs=1, augment=False), progress=False)
+    folds = group_kfold(fragments.surface_ids, 2, 0)
+    members = predict_ensemble(result, fragments.images, kinds=fragments.kinds, return_members=True)[2]
+    for (train, _), member in zip(folds, members, strict=True):
+        np.testing.assert_allclose(member, fragments.energies_ev[train].mean(), atol=1e-4)
+    assert fragments.energies_ev.std() > 0.05  # so a spread of predictions would show
 
 
 def test_densenet_training_path_runs(make_fragments):
