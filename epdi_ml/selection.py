@@ -25,17 +25,28 @@ Strategies (:data:`STRATEGIES`):
     is the k-center distance of the candidates not yet picked, renormalised after each pick (the
     distance to the new pick shrinks its neighbours' scores). ``w = 1`` is ``uncertainty``, ``w = 0``
     is ``diversity``. Ties go to the lower index.
+``design``
+    Greedy transductive experimental design (Yu, Bi & Tresp, ICML 2006) on the standardised
+    embeddings: a Bayesian linear model on the CNN features (prior weight variance 1, noise variance
+    ``design_noise`` times the mean prior variance of the candidates) is conditioned on the labelled
+    fragments; each pick is the candidate whose label would most reduce the summed predictive
+    variance over all candidates, and the posterior is updated with it before the next pick (no
+    label is needed for that). It is uncertainty and diversity at once: a candidate far from the
+    labelled ones has a large variance, and one in a dense region reduces the variance of many
+    others. The ensemble spread is not used.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-STRATEGIES = ("random", "uncertainty", "diversity", "hybrid")
+STRATEGIES = ("random", "uncertainty", "diversity", "hybrid", "design")
 
 #: strategies that need the ensemble spread / the embeddings
 NEEDS_SPREAD = ("uncertainty", "hybrid")
-NEEDS_EMBEDDINGS = ("diversity", "hybrid")
+NEEDS_EMBEDDINGS = ("diversity", "hybrid", "design")
+#: noise variance of the ``design`` strategy's linear model, relative to the mean prior variance
+DESIGN_NOISE = 0.01
 
 
 def _as_spread(spread_ev: np.ndarray | None, strategy: str) -> np.ndarray | None:
@@ -133,6 +144,32 @@ def _greedy(
     return np.array(picks, dtype=int)
 
 
+def _variance_reduction(
+    n_pick: int, embeddings: np.ndarray, labelled: np.ndarray | None, noise: float
+) -> np.ndarray:
+    """Greedy picks that most reduce the summed posterior variance of a linear model (``design``)."""
+    if labelled is not None and len(labelled):
+        cand, lab = standardise(embeddings, labelled)
+    else:
+        (cand,), lab = standardise(embeddings), None
+    prior = cand @ cand.T  # linear kernel: prior covariance of the candidates' predictions
+    noise_var = noise * max(float(np.mean(np.diag(prior))), 1e-12)
+    if lab is not None:
+        cross = cand @ lab.T
+        prior = prior - cross @ np.linalg.solve(lab @ lab.T + noise_var * np.eye(len(lab)), cross.T)
+    cov = prior / noise_var  # posterior covariance in units of the noise variance
+    available = np.ones(len(cand), dtype=bool)
+    picks: list[int] = []
+    for _ in range(n_pick):
+        # labelling j (noise 1) lowers the variance of i by cov_ij^2 / (1 + cov_jj)
+        gain = np.where(available, np.einsum("ij,ij->j", cov, cov) / (1.0 + np.diag(cov)), -np.inf)
+        pick = int(np.argmax(gain))
+        picks.append(pick)
+        available[pick] = False
+        cov = cov - np.outer(cov[:, pick], cov[pick, :]) / (1.0 + cov[pick, pick])
+    return np.array(picks, dtype=int)
+
+
 def select_batch(
     strategy: str,
     batch_size: int,
@@ -142,6 +179,7 @@ def select_batch(
     labelled_embeddings: np.ndarray | None = None,
     seed: int = 0,
     hybrid_weight: float = 0.5,
+    design_noise: float = DESIGN_NOISE,
 ) -> np.ndarray:
     """Choose the next saddles (distinct hop classes) to label by CINEB.
 
@@ -164,6 +202,9 @@ def select_batch(
         Seed of the ``random`` draw.
     hybrid_weight : float
         Weight ``w`` of the normalised spread in ``hybrid`` (0 to 1).
+    design_noise : float
+        Noise variance of the ``design`` strategy's linear model relative to its mean prior variance
+        (> 0; smaller trusts the labelled fragments more).
 
     Returns
     -------
@@ -181,6 +222,8 @@ def select_batch(
         raise ValueError(f"batch_size must be an integer >= 0, got {batch_size}")
     if not 0.0 <= hybrid_weight <= 1.0:
         raise ValueError(f"hybrid_weight must be within [0, 1], got {hybrid_weight}")
+    if not design_noise > 0.0:
+        raise ValueError(f"design_noise must be > 0, got {design_noise}")
     spread = _as_spread(spread_ev, strategy)
     emb = _as_embeddings(embeddings, strategy)
     sizes = {len(a) for a in (spread, emb) if a is not None}
@@ -207,6 +250,8 @@ def select_batch(
         return np.argsort(-spread, kind="stable")[:k].astype(int)
     if strategy == "diversity":
         return _greedy(k, emb, labelled, None, 0.0)
+    if strategy == "design":
+        return _variance_reduction(k, emb, labelled, float(design_noise))
     return _greedy(k, emb, labelled, spread, float(hybrid_weight))
 
 

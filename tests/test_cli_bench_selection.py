@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -95,19 +94,16 @@ def test_ridge_on_random_embeddings_reports_every_strategy(store, data_dir, tmp_
 
 
 def test_pretrained_embeddings_print_the_table_and_the_goal(store, data_dir):
-    start = time.perf_counter()
     result = runner.invoke(app, ["bench", "selection", "--seeds", "2", *TINY_GRID, "--no-mep"])
-    elapsed = time.perf_counter() - start
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "efficientnet_lite0 embeddings (ImageNet weights" in out and "+ MEP" not in out
     assert f"{store} distinct saddles" in out and "4 surfaces" in out
     rows = [line for line in out.splitlines() if line.strip().endswith(tuple("0123456789")) and "+-" in line]
-    assert len(rows) == 3 and all(line.count("+-") == 4 for line in rows)
+    assert len(rows) == 3 and all(line.count("+-") == len(STRATEGIES) for line in rows)
     assert "fraction needed to reach random's MAE at 50 %" in out
     assert "goal: <= 25 % for the best strategy" in out
     assert (data_dir / "bench" / "selection.png").is_file()
-    assert elapsed < 60
 
 
 def test_cnn_learner_retrains_each_round(store):

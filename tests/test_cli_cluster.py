@@ -165,7 +165,7 @@ def test_submitted_campaign_runs_to_the_end_through_fireworks(data_dir, tmp_path
         "static: {engine: gpaw, h_ang: 0.3, kpts: [1, 1, 1]}\nneb: {images: 3, fmax_ev_ang: 0.2}\n"
         "fragments: {pixels: 16, symmetry_tol_ev: 0.15}\n"
         "model: {arch: small_cnn, pretrained: false, pixels: 16, epochs: 2, folds: 2}\n"
-        "selection: {strategy: hybrid, initial_fraction: 0.25, batch_size: 1, budget_fraction: 0.5,"
+        "selection: {strategy: design, initial_fraction: 0.25, batch_size: 1, budget_fraction: 0.5,"
         " rounds: 2}\n"
     )
     assert _json(runner.invoke(cli, ["submit", str(spec), "--json"]))["campaign"] == "tinyfw"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from epdi_ml.bench_selection import fit_ridge_ensemble, fraction_to_match, labelled_counts, ridge_features
-from epdi_ml.selection import STRATEGIES, select_batch, should_stop
+from epdi_ml.selection import STRATEGIES, select_batch, should_stop, standardise
 
 
 def _cloud(n: int = 40, dim: int = 6, seed: int = 0) -> np.ndarray:
@@ -111,11 +111,46 @@ def test_bad_inputs_are_named(strategy, kwargs, message):
         select_batch(strategy, 2, **kwargs)
 
 
+def _summed_variance(z: np.ndarray, observed: np.ndarray, noise_var: float) -> float:
+    """Summed predictive variance of Bayesian linear regression (weight prior N(0, I)), weight space."""
+    precision = np.eye(z.shape[1]) + observed.T @ observed / noise_var
+    return float(np.trace(z @ np.linalg.solve(precision, z.T)))
+
+
+def test_design_picks_the_largest_reduction_of_the_summed_variance():
+    rng = np.random.default_rng(7)
+    candidates, labelled = rng.normal(size=(25, 4)), rng.normal(size=(6, 4))
+    z, zl = standardise(candidates, labelled)
+    noise_var = 0.05 * np.mean(np.sum(z * z, axis=1))
+    picks = select_batch("design", 3, embeddings=candidates, labelled_embeddings=labelled, design_noise=0.05)
+    observed = zl
+    for pick in picks:  # each greedy pick is the brute-force best given the earlier picks
+        before = _summed_variance(z, observed, noise_var)
+        gains = [before - _summed_variance(z, np.vstack([observed, z[j]]), noise_var) for j in range(len(z))]
+        gains = np.where(np.isin(np.arange(len(z)), picks[: list(picks).index(pick)]), -np.inf, gains)
+        assert pick == int(np.argmax(gains))
+        observed = np.vstack([observed, z[pick]])
+
+
+def test_design_labels_each_cluster_once_before_any_second_member():
+    rng = np.random.default_rng(0)
+    centres = np.array([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])
+    candidates = np.vstack([c + 0.05 * rng.normal(size=(5, 3)) for c in centres])
+    picks = select_batch("design", 3, embeddings=candidates)
+    assert sorted(picks // 5) == [0, 1, 2]  # one label explains its near-copies
+    labelled = centres[:2] + 0.05 * rng.normal(size=(2, 3))
+    first = select_batch("design", 1, embeddings=candidates, labelled_embeddings=labelled)
+    assert first[0] // 5 == 2  # the only cluster without a label
+    assert len(set(select_batch("design", 15, embeddings=candidates).tolist())) == 15
+
+
 def test_bad_batch_and_weight_are_rejected():
     with pytest.raises(ValueError, match="batch_size"):
         select_batch("uncertainty", -1, spread_ev=np.ones(3))
     with pytest.raises(ValueError, match="hybrid_weight"):
         select_batch("hybrid", 1, spread_ev=np.ones(3), embeddings=np.ones((3, 2)), hybrid_weight=1.5)
+    with pytest.raises(ValueError, match="design_noise"):
+        select_batch("design", 1, embeddings=np.ones((3, 2)), design_noise=0.0)
 
 
 def test_should_stop_gives_reasons_in_order():

@@ -228,8 +228,13 @@ def selection(
     pixels: Annotated[int, typer.Option(help="CNN input size in pixels.")] = 64,
     folds: Annotated[int, typer.Option(help="Ensemble members (folds split by surface).")] = 5,
     mep: Annotated[bool, typer.Option(help="Ridge learner: add the fragment MEP as a feature.")] = True,
-    components: Annotated[int, typer.Option(help="Ridge learner: principal components kept.")] = 64,
+    components: Annotated[
+        int | None, typer.Option(help="Ridge learner: principal components kept (default: all).")
+    ] = None,
     hybrid_weight: Annotated[float, typer.Option(help="Weight of the spread in the hybrid score.")] = 0.5,
+    design_noise: Annotated[
+        float, typer.Option(help="Design strategy: noise variance relative to the prior variance.")
+    ] = 0.01,
     epochs: Annotated[int, typer.Option(help="CNN learner: epochs per fold and round.")] = 10,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     plot: Annotated[
@@ -270,6 +275,7 @@ def selection(
             use_mep=mep,
             n_components=components,
             hybrid_weight=hybrid_weight,
+            design_noise=design_noise,
             epochs=epochs,
             device=device,
         )
