@@ -312,7 +312,8 @@ def barrier_row(data: SurfaceData, paths: list[PathResult], counts: tuple[int, i
     }
 
 
-def _surface_data(facade: StoreFacade, surface_id: str) -> SurfaceData | None:
+def surface_data(facade: StoreFacade, surface_id: str) -> SurfaceData | None:
+    """The surface, its sites and hops from the store (``None`` when any is missing)."""
     try:
         surface, sites, hops = fb.load_surface(facade, surface_id)
     except fb.MissingInputError:
@@ -326,7 +327,7 @@ def _barriers(
     counts = labelled_hop_counts(facade, campaign.surface_ids)
     rows, surfaces = [], {}
     for sid in campaign.surface_ids:
-        data = _surface_data(facade, sid)
+        data = surface_data(facade, sid)
         if data is None:
             continue
         paths = path_results(data, energies)

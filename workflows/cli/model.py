@@ -10,18 +10,11 @@ import numpy as np
 import typer
 from jobflow.managers.local import run_locally
 
-from epdi_ml.labels import class_labels, computed_labels
 from epdi_ml.learning_data import NoFragments, load_fragments
-from epdi_ml.paths import surface_paths
 from epdi_ml.predictions import predict_and_store
-from epdi_ml.profiles import (
-    build_profile,
-    learning_curves_plot,
-    mix_labels_and_predictions,
-    parity_plot,
-    plot_profiles,
-)
+from epdi_ml.profiles import learning_curves_plot, parity_plot, plot_profiles
 from epdi_ml.registry import NoModel, get_model, load_ensemble
+from epdi_ml.report import Energies, load_energies, path_results, surface_data
 from epdi_ml.training import TrainConfig, predict_ensemble
 from epdi_ml.weights import WeightsError
 from stores.facade import StoreFacade
@@ -165,19 +158,16 @@ def profiles(
     )
     if not fragments:
         fail(f"no fragments for {surface or 'any surface'}: run `epdi fragments build` first", code=1)
-    labels = class_labels(fragments, computed_labels(facade))
     try:
-        doc = get_model(facade, model_id)
-        predicted = {
-            p["site_id"]: (p["mean_ev"], p["std_ev"])
-            for p in facade.query("predictions", {"model_id": doc.model_id} | criteria)
-        }
+        chosen = get_model(facade, model_id).model_id
     except NoModel:
-        predicted = {}
+        chosen = None
+    surface_ids = sorted({f["surface_id"] for f in fragments})
+    energies = load_energies(facade, surface_ids, chosen)
     folder = out or get_settings().data_dir / "profiles"
     results = []
-    for sid in sorted({f["surface_id"] for f in fragments}):
-        results += _surface_profiles(facade, sid, labels, predicted, folder)
+    for sid in surface_ids:
+        results += _surface_profiles(facade, sid, energies, folder)
     if as_json:
         typer.echo(json.dumps(results))
         return
@@ -192,32 +182,27 @@ def profiles(
         )
 
 
-def _surface_profiles(facade, sid, labels, predicted, folder) -> list[dict]:
-    surface = facade.query("surfaces", {"surface_id": sid})[0]
-    sites = facade.query("sites", {"surface_id": sid})
-    hops = facade.query("hops", {"surface_id": sid})
-    lattice = np.array(surface["structure"]["lattice"]["matrix"])[:2, :2]
+def _surface_profiles(facade, sid, energies: Energies, folder) -> list[dict]:
+    data = surface_data(facade, sid)
     results = []
-    for angle, path in surface_paths(sites, hops, lattice):
-        ids, kinds = [p["site_id"] for p in path], [p["kind"] for p in path]
-        row = {"surface_id": sid, "angle_deg": angle, "n_sites": len(ids)}
-        try:
-            profile = build_profile(mix_labels_and_predictions(ids, kinds, labels, predicted))
-        except KeyError as exc:
-            results.append(row | {"error": f"{exc.args[0]}; run `epdi predict` (or label it)"})
+    for path in path_results(data, energies) if data is not None else []:
+        row = {"surface_id": sid, "angle_deg": path.angle_deg, "n_sites": len(path.site_ids)}
+        profile = path.mixed
+        if profile is None:
+            results.append(row | {"error": f"{path.error}; run `epdi predict` (or label them)"})
             continue
-        dft = None
-        if all(i in labels for i in ids):
-            dft = build_profile(mix_labels_and_predictions(ids, kinds, labels, {}))
         folder.mkdir(parents=True, exist_ok=True)
         figure = plot_profiles(
-            folder / f"{sid}-{int(angle)}.png", profile, dft, title=f"{sid} {angle:.0f} deg"
+            folder / f"{sid}-{int(path.angle_deg)}.png",
+            profile,
+            path.labels_only,
+            title=f"{sid} {path.angle_deg:.0f} deg",
         )
         g = profile.global_barrier
         results.append(
             row
             | {
-                "site_ids": ids,
+                "site_ids": path.site_ids,
                 "energies_ev": profile.energies_ev,
                 "energy_std_ev": profile.energy_std_ev,
                 "local_barriers_ev": [b.barrier_ev for b in profile.local_barriers],
