@@ -40,11 +40,10 @@ from stores.model_documents import ModelDoc
 from workflows.campaign_spec import CampaignSpec
 from workflows.engines import require_engine
 from workflows.engines.chgnet_engine import ChgnetSettings
-from workflows.engines.gpaw_engine import require_gpaw
 from workflows.hosts import InputError
 from workflows.learn_makers import TRAINING_CATEGORY
 from workflows.makers import SurfaceHopsMaker
-from workflows.static_maker import gpaw_settings_for, surface_static
+from workflows.static_maker import static_step
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
 
@@ -396,17 +395,10 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
     spec_dict = spec.model_dump(mode="json")
     surface_ids = [b.surface.surface_id for b in bundles]
     start = start_campaign(spec_dict, surface_ids, len(candidate_hops(bundles)))
-    statics = []
-    for bundle in bundles:
-        gpaw = None
-        if spec.static.engine == "gpaw":
-            gpaw = gpaw_settings_for(bundle.surface, **spec.static.gpaw_overrides())
-            require_gpaw(tuple(bundle.structure.symbol_set), gpaw)  # basis and setups, before any job
-        workdir = (
-            facade.settings.data_dir / "calcs" / bundle.surface.surface_id / f"static-{spec.static.engine}"
-        )
-        workdir.mkdir(parents=True, exist_ok=True)
-        statics.append(surface_static(bundle, spec.static.engine, gpaw, workdir=str(workdir)))
+    statics = [  # GPAW basis and setups are checked here, before any job
+        static_step(b, spec.static.engine, spec.static.gpaw_overrides(), facade.settings.data_dir)
+        for b in bundles
+    ]
     valleys = SurfaceHopsMaker(settings=_neb_settings(spec), n_images=spec.neb.images)
     valley_flows = [valleys.make(b, hop_indices=[]) for b in bundles]
     fragments = build_fragments(spec_dict, surface_ids, [s.output for s in statics])

@@ -37,7 +37,7 @@ from stores.facade import StoreFacade
 from workflows.campaign_spec import CampaignSpec
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.makers import SurfaceHopsMaker
-from workflows.static_maker import gpaw_settings_for, surface_static
+from workflows.static_maker import static_step, static_workdir
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
 STEPS: tuple[str, ...] = ("static", "labels", "fragments", "export")
@@ -65,12 +65,9 @@ def archive_name(host: str, dopant: str | None, size: int) -> str:
 def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
     if fb.find_static(facade, bundle.surface.surface_id) is not None:
         return
-    gpaw = None
-    if spec.static.engine == "gpaw":
-        gpaw = gpaw_settings_for(bundle.surface, **spec.static.gpaw_overrides())
-    workdir = facade.settings.data_dir / "calcs" / bundle.surface.surface_id / f"static-{spec.static.engine}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    flow = surface_static(bundle, spec.static.engine, gpaw, workdir=str(workdir))
+    data_dir, engine = facade.settings.data_dir, spec.static.engine
+    flow = static_step(bundle, engine, spec.static.gpaw_overrides(), data_dir)
+    workdir = static_workdir(data_dir, bundle.surface.surface_id, engine)
     run_locally(flow, store=facade.job_store(), log=False, ensure_success=True, root_dir=workdir)
 
 

@@ -27,7 +27,7 @@ from stores.grids import put_grid
 from stores.ids import stable_id
 from stores.vasp_import import import_vasp
 from workflows.engines import require_engine
-from workflows.engines.gpaw_engine import GpawSettings, kpts_for_supercell, run_gpaw_static
+from workflows.engines.gpaw_engine import GpawSettings, kpts_for_supercell, require_gpaw, run_gpaw_static
 from workflows.surfaces import SurfaceBundle
 
 
@@ -130,6 +130,28 @@ def surface_static(
         ingest = ingest_vasp_static(static.output.dir_name, surface.surface_id)
         return Flow([static, ingest], output=ingest.output, name=f"vasp static {surface.surface_id}")
     raise ValueError(f"engine {engine!r} has no potential grid; use gpaw or vasp for the static")
+
+
+def static_workdir(data_dir: Path | str, surface_id: str, engine: str) -> Path:
+    """Folder of a surface's static (GPAW log, jobflow job folders): ``calcs/<surface>/static-<engine>``."""
+    folder = Path(data_dir) / "calcs" / surface_id / f"static-{engine}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def static_step(bundle: SurfaceBundle, engine: str, gpaw_overrides: dict, data_dir: Path | str) -> Job | Flow:
+    """The static of one surface as a step of a dataset or campaign spec.
+
+    GPAW settings are the surface's defaults (:func:`gpaw_settings_for`) with the spec's overrides,
+    and the GPAW basis and setups of the surface's elements are checked before anything is built;
+    the work folder is :func:`static_workdir`.
+    """
+    gpaw = None
+    if engine == "gpaw":
+        gpaw = gpaw_settings_for(bundle.surface, **gpaw_overrides)
+        require_gpaw(tuple(bundle.structure.symbol_set), gpaw)
+    workdir = static_workdir(data_dir, bundle.surface.surface_id, engine)
+    return surface_static(bundle, engine, gpaw, workdir=str(workdir))
 
 
 def gpaw_settings_for(surface: SurfaceDoc, **overrides) -> GpawSettings:
