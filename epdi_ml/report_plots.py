@@ -99,8 +99,9 @@ def site_map_plot(
     dopant_xy: Sequence[float] | None = None,
     dopant: str | None = None,
     title: str = "",
+    tile: int = 1,
 ) -> Path:
-    """Potential map of one cell with valleys (T_M, H), saddles, hop segments and the dopant (PNG).
+    """Potential map with valleys (T_M, H), saddles, hop segments and the dopant (PNG).
 
     Parameters
     ----------
@@ -118,21 +119,39 @@ def site_map_plot(
         Dopant element, for the legend.
     title
         Figure title.
+    tile
+        Cells drawn along a and b (periodic images of the map, sites and hops; the dopant once).
     """
+    if int(tile) != tile or tile < 1:
+        raise ValueError(f"tile must be an integer >= 1, got {tile}")
     plt = _pyplot()
     lattice = np.asarray(pmap.lattice_ang, dtype=float)
     na, nb = pmap.shape
     frac = np.stack(
-        np.meshgrid((np.arange(na + 1) - 0.5) / na, (np.arange(nb + 1) - 0.5) / nb, indexing="ij"), axis=-1
+        np.meshgrid(
+            (np.arange(na * tile + 1) - 0.5) / na, (np.arange(nb * tile + 1) - 0.5) / nb, indexing="ij"
+        ),
+        axis=-1,
     )
     corners = frac @ lattice
     vmin, vmax, cmap = colour_scale or (float(pmap.values_ev.min()), float(pmap.values_ev.max()), "viridis")
     fig, ax = plt.subplots(figsize=(7, 5.5))
     mesh = ax.pcolormesh(
-        corners[..., 0], corners[..., 1], pmap.values_ev, shading="flat", vmin=vmin, vmax=vmax, cmap=cmap
+        corners[..., 0],
+        corners[..., 1],
+        np.tile(pmap.values_ev, (tile, tile)),
+        shading="flat",
+        vmin=vmin,
+        vmax=vmax,
+        cmap=cmap,
     )
     fig.colorbar(mesh, ax=ax, label="potential on isosurface (eV vs vacuum)", shrink=0.8)
-    _hop_segments(ax, sites, hops, lattice)
+    images = []
+    for shift in (np.array([i, j], dtype=float) @ lattice for i in range(tile) for j in range(tile)):
+        image = [s | {"cart_coords_ang": list(np.asarray(s["cart_coords_ang"][:2]) + shift)} for s in sites]
+        _hop_segments(ax, image, hops, lattice)
+        images += image
+    sites = images
     _valleys(ax, sites)
     marker, colour, name = SITE_STYLES["bridge"]
     saddles = np.array([s["cart_coords_ang"][:2] for s in sites if s["kind"] == "saddle"]).reshape(-1, 2)

@@ -3,6 +3,7 @@
 import json
 
 import matplotlib.image as mpimg
+import numpy as np
 from pymatgen.core import Structure
 from store_helpers import add_binding_energies, build_surface_cli
 from typer.testing import CliRunner
@@ -45,7 +46,15 @@ def test_fragments_build_show_and_analyze(tmp_path, data_dir):
     png = tmp_path / "map.png"
     shown = runner.invoke(app, ["fragments", "show", sid, "--out", str(png)])
     assert shown.exit_code == 0, shown.output
-    assert mpimg.imread(png).shape[:2] == (700, 800)
+    single = mpimg.imread(png)
+    assert single.shape[:2] == (550, 700)
+    tiled_png = tmp_path / "map-2x2.png"
+    tiled = runner.invoke(app, ["fragments", "show", sid, "--out", str(tiled_png), "--tile", "2"])
+    assert tiled.exit_code == 0, tiled.output
+    tiled_img = mpimg.imread(tiled_png)
+    assert tiled_img.shape == single.shape and not np.array_equal(tiled_img, single)
+    bad_tile = runner.invoke(app, ["fragments", "show", sid, "--out", str(png), "--tile", "0"])
+    assert bad_tile.exit_code == 2 and "--tile" in bad_tile.output
 
     no_eb = runner.invoke(app, ["analyze", "mep", "--json"])
     assert no_eb.exit_code == 1 and "no binding energies" in no_eb.output

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from tqdm import tqdm
 
@@ -152,12 +151,11 @@ def show(
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")],
     tile: Annotated[int, typer.Option(help="Cells drawn along a and b (periodic tiling).")] = 1,
 ) -> None:
-    """Draw a stored potential map with its valleys (T_M, H), saddles and hop segments."""
-    import matplotlib
+    """Draw a stored potential map with its valleys (T_M, H), saddles, hop segments and dopant."""
+    from epdi_ml.report_plots import site_map_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    if tile < 1:
+        fail(f"--tile must be >= 1, got {tile}")
     facade = StoreFacade(get_settings())
     doc = _find_map(facade, ident)
     if doc is None:
@@ -165,61 +163,25 @@ def show(
             f"no potential map for {ident}: run `epdi fragments build --surface {ident}` first", EXIT_MISSING
         )
     pmap = fb.load_map(facade, doc)
-    lattice = pmap.lattice_ang
-    na, nb = pmap.shape
-    fa = np.arange(na * tile + 1) / na
-    fb_ = np.arange(nb * tile + 1) / nb
-    frac = np.stack(np.meshgrid(fa - 0.5 / na, fb_ - 0.5 / nb, indexing="ij"), axis=-1)
-    corners = frac @ lattice
-    values = np.tile(pmap.values_ev, (tile, tile))
+    sid = doc.get("surface_id")
+    sites = facade.query("sites", {"surface_id": sid}) if sid else []
+    hops = facade.query("hops", {"surface_id": sid}) if sid else []
+    surfaces = facade.query("surfaces", {"surface_id": sid}) if sid else []
+    surface = surfaces[0] if surfaces else {}
+    index = surface.get("dopant_site_index")
     scale = fb.get_colour_scale(facade)
-    kwargs = (
-        {"vmin": scale.vmin_ev, "vmax": scale.vmax_ev, "cmap": scale.cmap} if scale else {"cmap": "viridis"}
-    )
-    fig, ax = plt.subplots(figsize=(8, 7))
-    mesh = ax.pcolormesh(corners[..., 0], corners[..., 1], values, shading="flat", **kwargs)
-    fig.colorbar(mesh, ax=ax, label="potential on isosurface (eV vs vacuum)")
-    sites = facade.query("sites", {"surface_id": doc["surface_id"]}) if doc.get("surface_id") else []
-    hops = facade.query("hops", {"surface_id": doc["surface_id"]}) if doc.get("surface_id") else []
-    by_id = {s["site_id"]: s for s in sites}
-    shifts = [np.array([i, j], dtype=float) @ lattice for i in range(tile) for j in range(tile)]
-    styles = {
-        "T_M": ("^", "white", "valley T_M"),
-        "H": ("v", "black", "valley H"),
-        "bridge": ("o", "red", "saddle"),
-    }
-    for label, (marker, colour, name) in styles.items():
-        pts = np.array([s["cart_coords_ang"][:2] for s in sites if s["label"] == label]).reshape(-1, 2)
-        if len(pts):
-            allpts = np.concatenate([pts + shift for shift in shifts])
-            ax.scatter(
-                allpts[:, 0],
-                allpts[:, 1],
-                marker=marker,
-                s=22,
-                c=colour,
-                edgecolors="k",
-                linewidths=0.4,
-                label=name,
-                zorder=3,
-            )
-    for hop in hops:
-        saddle = np.array(by_id[hop["saddle_id"]]["cart_coords_ang"][:2])
-        for vid in hop["valley_ids"]:
-            valley = np.array(by_id[vid]["cart_coords_ang"][:2])
-            delta = valley - saddle
-            frac_d = delta @ np.linalg.inv(lattice)
-            delta = (frac_d - np.round(frac_d)) @ lattice
-            for shift in shifts:
-                ax.plot(*np.stack([saddle + shift, saddle + delta + shift]).T, color="0.85", lw=0.6, zorder=2)
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (Angstrom)")
-    ax.set_ylabel("y (Angstrom)")
-    ax.set_title(f"{doc['surface_id']}  isovalue {doc['isovalue_e_per_bohr3']} e/bohr^3")
-    ax.legend(loc="upper right", fontsize=7)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    site_map_plot(
+        out,
+        pmap,
+        sites,
+        hops,
+        colour_scale=(scale.vmin_ev, scale.vmax_ev, scale.cmap) if scale else None,
+        dopant_xy=None if index is None else surface["structure"]["sites"][index]["xyz"][:2],
+        dopant=surface.get("dopant"),
+        title=f"{sid}  isovalue {doc['isovalue_e_per_bohr3']} e/bohr^3",
+        tile=tile,
+    )
     typer.echo(str(out))
 
 
