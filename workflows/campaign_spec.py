@@ -12,7 +12,7 @@ Example::
     supercell: 4
     static: {engine: gpaw, h_ang: 0.25, kpts: [1, 1, 1]}
     neb: {images: 3, fmax_ev_ang: 0.05}
-    selection: {strategy: hybrid, batch_size: 4, budget_fraction: 0.3, rounds: 3}
+    selection: {strategy: design, batch_size: 4, budget_fraction: 0.3, rounds: 3}
 """
 
 from __future__ import annotations
