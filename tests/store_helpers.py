@@ -26,6 +26,25 @@ def build_surface_cli(dopant):
     return json.loads(result.stdout)["surface_id"]
 
 
+def synthetic_fragment_store(dopants, pixels, dataset=None):
+    """3x3 MoS2 surfaces (one per dopant) with synthetic statics and their fragments; no labels.
+
+    Returns the store facade and the surface ids in the order of ``dopants``. ``dataset`` names the
+    colour-scale dataset of the fragments (default: the CLI's).
+    """
+    facade = StoreFacade()
+    ids = []
+    for dopant in dopants:
+        sid = build_surface_cli(dopant)
+        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
+        store_synthetic_static(facade, structure, sid)
+        ids.append(sid)
+    build = ["fragments", "build", "--all", "--pixels", str(pixels)]
+    built = runner.invoke(app, build + (["--dataset", dataset] if dataset else []))
+    assert built.exit_code == 0, built.output
+    return facade, ids
+
+
 def add_binding_energies(facade, surface_id, offset):
     """Store E_b labels for every valley and hop class: a linear function of the fragment MEP."""
     sites = facade.query("sites", {"surface_id": surface_id})
@@ -110,14 +129,9 @@ def build_campaign_store(campaign_id: str, *, finished: bool) -> dict:
         ``ids`` (surface id per dopant: "none", "Co", "Zn"), ``model_id``, ``n_classes`` (distinct
         hops over all surfaces) and ``zn`` (the Zn surface's representative hops).
     """
-    facade = StoreFacade()
-    ids = {}
-    for dopant in ("none", "Co", "Zn"):
-        sid = build_surface_cli(dopant)
-        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
-        store_synthetic_static(facade, structure, sid)
-        ids[dopant] = sid
-    assert runner.invoke(app, ["fragments", "build", "--all", "--pixels", "16"]).exit_code == 0
+    dopants = ("none", "Co", "Zn")
+    facade, surface_ids = synthetic_fragment_store(dopants, 16)
+    ids = dict(zip(dopants, surface_ids, strict=True))
     for i, sid in enumerate(ids.values()):
         add_binding_energies(facade, sid, offset=0.05 * i)
     zn = representatives(facade, ids["Zn"])

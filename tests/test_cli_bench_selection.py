@@ -7,14 +7,11 @@ import shutil
 
 import numpy as np
 import pytest
-from pymatgen.core import Structure
-from store_helpers import add_binding_energies, build_surface_cli
+from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
 from epdi_ml.learning_data import load_fragments
 from epdi_ml.selection import STRATEGIES
-from epdi_ml.synthetic import store_synthetic_static
-from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.app import app
 
@@ -33,16 +30,7 @@ def reference_store(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EPDI_DATA_DIR", str(folder))
         get_settings.cache_clear()
-        facade = StoreFacade()
-        ids = []
-        for dopant in ("none", "Co", "Ni", "Zn"):
-            sid = build_surface_cli(dopant)
-            structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
-            store_synthetic_static(facade, structure, sid)
-            ids.append(sid)
-        build = ["fragments", "build", "--all", "--pixels", "16", "--dataset", "reference"]
-        built = runner.invoke(app, build)
-        assert built.exit_code == 0, built.output
+        facade, ids = synthetic_fragment_store(("none", "Co", "Ni", "Zn"), 16, dataset="reference")
         for sid in ids:
             add_binding_energies(facade, sid, offset=0.0)
         pool = load_fragments(facade, dataset="reference", distinct_only=True)

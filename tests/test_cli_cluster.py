@@ -4,17 +4,14 @@ import json
 
 import pytest
 import typer
-from pymatgen.core import Structure
-from store_helpers import add_binding_energies, build_surface_cli
+from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
 from epdi_ml.registry import get_model
-from epdi_ml.synthetic import store_synthetic_static
 from stores.facade import StoreFacade
 from stores.model_documents import ModelDoc
 from workflows import fw_launchpad as fwl
 from workflows.cli import cluster
-from workflows.cli.app import app
 from workflows.retrain import labelled_saddle_ids
 
 runner = CliRunner()
@@ -25,20 +22,6 @@ cli.command("retrain")(cluster.retrain)
 cli.command("status")(cluster.status)
 
 RECIPE = ["--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2", "--pixels", "16"]
-
-
-def _fragments(dopants):
-    """Surfaces (3x3 MoS2) with synthetic statics and 16 px fragments; no labels yet."""
-    facade = StoreFacade()
-    ids = []
-    for dopant in dopants:
-        sid = build_surface_cli(dopant)
-        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
-        store_synthetic_static(facade, structure, sid)
-        ids.append(sid)
-    built = runner.invoke(app, ["fragments", "build", "--all", "--pixels", "16"])
-    assert built.exit_code == 0, built.output
-    return facade, ids
 
 
 def _json(result):
@@ -52,7 +35,7 @@ def _set_cv_mae(facade, model_id, value):
 
 
 def test_retrain_skips_keeps_or_promotes_by_new_labels_and_cv_mae(data_dir):
-    facade, ids = _fragments(("none", "Co", "Ni", "Zn"))
+    facade, ids = synthetic_fragment_store(("none", "Co", "Ni", "Zn"), 16)
     for i, sid in enumerate(ids[:3]):
         add_binding_energies(facade, sid, offset=0.05 * i)
 
@@ -94,7 +77,7 @@ def test_retrain_skips_keeps_or_promotes_by_new_labels_and_cv_mae(data_dir):
 
 
 def test_retrain_submitted_runs_on_the_gpu_worker_only_and_status_reports_it(data_dir):
-    facade, ids = _fragments(("none", "Co", "Ni"))
+    facade, ids = synthetic_fragment_store(("none", "Co", "Ni"), 16)
     for i, sid in enumerate(ids):
         add_binding_energies(facade, sid, offset=0.05 * i)
     submitted = _json(runner.invoke(cli, ["retrain", "--submit", *RECIPE, "--json"]))

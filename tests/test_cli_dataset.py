@@ -2,12 +2,10 @@
 
 import json
 
-from pymatgen.core import Structure
-from store_helpers import add_binding_energies, build_surface_cli
+from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
 from epdi_ml.learning_data import load_fragments
-from epdi_ml.synthetic import store_synthetic_static
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli import dataset as dataset_cli
@@ -17,13 +15,8 @@ runner = CliRunner()
 
 
 def test_export_load_round_trip_and_summary(tmp_path, data_dir, monkeypatch):
-    facade = StoreFacade()
-    for dopant in ("none", "Co"):
-        sid = build_surface_cli(dopant)
-        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
-        store_synthetic_static(facade, structure, sid)
-    assert runner.invoke(app, ["fragments", "build", "--all", "--pixels", "16"]).exit_code == 0
-    for sid in [s["surface_id"] for s in facade.query("surfaces")]:
+    facade, ids = synthetic_fragment_store(("none", "Co"), 16)
+    for sid in ids:
         add_binding_energies(facade, sid, offset=0.0)
     before = load_fragments(facade)
     archive = tmp_path / "set.tar.gz"

@@ -3,12 +3,10 @@
 import json
 
 import numpy as np
-from pymatgen.core import Structure
-from store_helpers import add_binding_energies, build_surface_cli
+from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
 from epdi_ml.registry import get_model, load_ensemble, promote
-from epdi_ml.synthetic import store_synthetic_static
 from stores.facade import StoreFacade
 from workflows.cli.app import app
 
@@ -16,15 +14,7 @@ runner = CliRunner()
 
 
 def _labelled_store(dopants=("none", "Co", "Ni", "Zn"), offset_step=0.05):
-    facade = StoreFacade()
-    ids = []
-    for dopant in dopants:
-        sid = build_surface_cli(dopant)
-        structure = Structure.from_dict(facade.query("surfaces", {"surface_id": sid})[0]["structure"])
-        store_synthetic_static(facade, structure, sid)
-        ids.append(sid)
-    built = runner.invoke(app, ["fragments", "build", "--all", "--pixels", "32"])
-    assert built.exit_code == 0, built.output
+    facade, ids = synthetic_fragment_store(dopants, 32)
     for i, sid in enumerate(ids):
         add_binding_energies(facade, sid, offset=offset_step * i)
     return facade, ids
