@@ -26,11 +26,6 @@ from workflows.li_sites import add_li
 from workflows.site_graph import in_plane_distances
 
 
-def _as_settings(value: ChgnetSettings | dict) -> ChgnetSettings:
-    """Engine settings of a Maker rebuilt from a job store or a Firework (where they are a dict)."""
-    return value if isinstance(value, ChgnetSettings) else ChgnetSettings(**value)
-
-
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -58,9 +53,6 @@ class SlabRelaxMaker(Maker):
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     reuse: bool = True
 
-    def __post_init__(self) -> None:
-        self.settings = _as_settings(self.settings)
-
     @job
     def make(self, structure: Structure | dict, surface_id: str | None = None) -> CalculationDoc:
         """Return a :class:`CalculationDoc` of the relaxed slab (a stored one when ``reuse``)."""
@@ -70,7 +62,7 @@ class SlabRelaxMaker(Maker):
             kind="relax",
             engine="chgnet",
             structure=structure.as_dict()["sites"],
-            settings=self.settings.as_dict(),
+            settings=self.settings.provenance(),
         )
         if self.reuse and (done := _stored("calculations", "calc_id", calc_id, CalculationDoc)):
             return done
@@ -85,7 +77,7 @@ class SlabRelaxMaker(Maker):
             natoms=len(result.structure),
             final_energy_ev=result.energy_ev,
             structure=result.structure.as_dict(),
-            settings=self.settings.as_dict(),
+            settings=self.settings.provenance(),
             converged=result.converged,
             force_calls=result.force_calls,
             wall_time_s=result.wall_time_s,
@@ -102,9 +94,6 @@ class LiReferenceMaker(Maker):
     name: str = "li reference"
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     reuse: bool = True
-
-    def __post_init__(self) -> None:
-        self.settings = _as_settings(self.settings)
 
     @job
     def make(self) -> LiReferenceDoc:
@@ -131,9 +120,6 @@ class ValleyRelaxMaker(Maker):
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     reuse: bool = True
 
-    def __post_init__(self) -> None:
-        self.settings = _as_settings(self.settings)
-
     @job
     def make(
         self,
@@ -157,7 +143,7 @@ class ValleyRelaxMaker(Maker):
             surface_id=surface_id,
             site_id=site_id,
             engine="chgnet",
-            settings=self.settings.as_dict(),
+            settings=self.settings.provenance(),
         )
         if self.reuse and (done := _stored("valleys", "valley_id", valley_id, ValleyDoc)):
             return done
@@ -198,9 +184,6 @@ class HopNebMaker(Maker):
     n_images: int = 3
     reuse: bool = True
 
-    def __post_init__(self) -> None:
-        self.settings = _as_settings(self.settings)
-
     @job
     def make(
         self,
@@ -212,7 +195,7 @@ class HopNebMaker(Maker):
     ) -> NebDoc:
         """Return the :class:`NebDoc` of the hop; unconverged runs are kept and flagged."""
         neb_id = stable_id(
-            "neb", hop_id=hop_id, engine="chgnet", settings=self.settings.as_dict(), n_images=self.n_images
+            "neb", hop_id=hop_id, engine="chgnet", settings=self.settings.provenance(), n_images=self.n_images
         )
         if self.reuse and (done := _stored("nebs", "neb_id", neb_id, NebDoc)):
             return done
@@ -269,9 +252,6 @@ class SurfaceHopsMaker(Maker):
     settings: ChgnetSettings = field(default_factory=ChgnetSettings)
     n_images: int = 3
     valley_classes: bool = True
-
-    def __post_init__(self) -> None:
-        self.settings = _as_settings(self.settings)
 
     def make(self, bundle, hop_indices: list[int] | None = None) -> Flow:
         """Build the flow for ``hop_indices`` (default: the hop class representatives) of ``bundle``."""

@@ -134,3 +134,21 @@ def test_hops_compute_cli_lists_every_distinct_hop_and_resumes():
         assert r["forward_barrier_ev"] == pytest.approx(r["start_eb_ev"] - r["saddle_eb_ev"], abs=2e-3)
     again = CliRunner().invoke(app, args)  # finished jobs are reused: same numbers
     assert json.loads(again.stdout) == rows
+
+
+CHGNET_MAKERS = ["SlabRelaxMaker", "LiReferenceMaker", "ValleyRelaxMaker", "HopNebMaker", "SurfaceHopsMaker"]
+
+
+@pytest.mark.parametrize("maker_name", CHGNET_MAKERS)
+def test_makers_keep_their_engine_settings_through_serialisation(maker_name):
+    """A Maker read back from a job store or a Firework holds ChgnetSettings, not a dict."""
+    from monty.json import MontyDecoder, jsanitize
+
+    from workflows import makers
+
+    settings = ChgnetSettings(fmax_ev_ang=0.1, max_steps=7, show_progress=True)
+    maker = getattr(makers, maker_name)(settings=settings)
+    back = MontyDecoder().process_decoded(jsanitize(maker.as_dict(), strict=True, allow_bson=True))
+    assert isinstance(back.settings, ChgnetSettings) and back.settings == settings
+    assert back.settings.provenance() == settings.provenance()
+    assert "show_progress" not in settings.provenance()  # display only: not part of ids

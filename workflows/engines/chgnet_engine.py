@@ -57,8 +57,13 @@ class ChgnetSettings:
     fix_bottom_layer: bool = True
     show_progress: bool = False
 
-    def as_dict(self) -> dict:
-        """Settings as a plain dict (for ids and provenance)."""
+    def provenance(self) -> dict:
+        """The settings that define a result, as a plain dict (for ids and stored documents).
+
+        Not named ``as_dict``: monty serialises a dataclass with its ``@module``/``@class`` only
+        when it has no ``as_dict`` of its own, and a Maker holding these settings must come back
+        from a job store or a Firework with them as a ``ChgnetSettings``, not a dict.
+        """
         return {
             "d3": self.d3,
             "device": self.device,
