@@ -46,6 +46,7 @@ from epdi_ml.learning_data import NoFragments, load_fragments
 from epdi_ml.models import MODEL_NAMES
 from epdi_ml.selection import DESIGN_NOISE, NEEDS_EMBEDDINGS, STRATEGIES, select_batch, standardise
 from epdi_ml.training import FragmentData, group_kfold
+from stores.errors import InputError
 from stores.facade import StoreFacade
 
 #: goal: the best strategy reaches random's MAE at 50 % with at most this labelled fraction
@@ -54,7 +55,7 @@ GOAL_FRACTION = 0.25
 RIDGE_ALPHA_GRID = tuple(10.0 ** np.arange(-7.0, 1.01, 0.5))
 
 
-class SelectionBenchError(ValueError):
+class SelectionBenchError(InputError):
     """The dataset cannot support the requested benchmark (too few surfaces or saddles)."""
 
 

@@ -32,6 +32,7 @@ from epdi_ml.fragments import (
 from epdi_ml.potential_map import DEFAULT_ISOVALUE, PotentialMap, isosurface_potential_map
 from stores.arrays import get_array, put_arrays
 from stores.calc_documents import GridRef
+from stores.errors import InputError, RunError
 from stores.facade import StoreFacade
 from stores.fragment_documents import ColourScaleDoc, FragmentDoc, PotentialMapDoc
 from stores.grids import get_grid
@@ -50,15 +51,15 @@ SYMMETRY_TOLERANCE_EV = 0.05
 SCALE_MARGIN = 0.02
 
 
-class MissingInputError(LookupError):
+class MissingInputError(InputError, LookupError):
     """A surface or the static calculation a step needs is not in the store."""
 
 
-class SymmetryCheckError(RuntimeError):
+class SymmetryCheckError(RunError):
     """A duplicate fragment differs from its representative beyond the tolerance."""
 
 
-class RebuildMismatchError(RuntimeError):
+class RebuildMismatchError(RunError):
     """Fragments cut again from a loaded map do not match the archived fragment documents."""
 
 

@@ -9,11 +9,12 @@ import numpy as np
 from epdi_ml.labels import class_labels, computed_labels
 from epdi_ml.training import FragmentData
 from stores.arrays import get_array
+from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.fragment_documents import ArrayRef
 
 
-class NoFragments(LookupError):
+class NoFragments(InputError, LookupError):
     """The store holds no fragments (or none labelled) for the request."""
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from pymatgen.core.periodic_table import Element
 
 from epdi_ml.labels import class_labels, computed_labels
+from stores.errors import InputError
 from stores.facade import StoreFacade
 
 #: host groups of the paper
@@ -34,7 +35,7 @@ EXCLUDED_FOR_NVE = ("Al", "V")
 KINDS = ("valley", "saddle")
 
 
-class NoBindingEnergies(LookupError):
+class NoBindingEnergies(InputError, LookupError):
     """No fragment has a binding energy yet."""
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from stores.errors import InputError
+
 #: the EPDI isovalue of the electron density (e/bohr^3)
 DEFAULT_ISOVALUE = 0.01
 
@@ -31,7 +33,7 @@ DEFAULT_ISOVALUE = 0.01
 MIN_GAP_ANG = 2.0
 
 
-class NoVacuumError(ValueError):
+class NoVacuumError(InputError):
     """The cell has no low-density gap along z: it is bulk, or the isovalue is too low."""
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from epdi_ml.training import EnsembleResult
 from stores.arrays import get_array, put_array
+from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.fragment_documents import ArrayRef
 from stores.ids import stable_id
@@ -18,7 +19,7 @@ from stores.model_documents import ModelDoc
 DEFAULT_REGISTRY_NAME = "epdi"
 
 
-class NoModel(LookupError):
+class NoModel(InputError, LookupError):
     """No trained model is registered under the name."""
 
 

@@ -40,6 +40,7 @@ from epdi_ml.profiles import (
 )
 from epdi_ml.report_plots import round_metrics_plot, rounds_plot, site_map_plot
 from stores.campaign_documents import CampaignDoc, RoundDoc
+from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.model_documents import ModelDoc
 
@@ -81,7 +82,7 @@ figcaption { font-size: 0.8em; color: #555; max-width: 36em; }
 """
 
 
-class UnknownCampaign(LookupError):
+class UnknownCampaign(InputError, LookupError):
     """No campaign with that name or id is in the store."""
 
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from stores.errors import EpdiError
+
 SIDECAR_SUFFIX = ".sha256"
 FETCH_COMMAND = "epdi weights fetch"
 
@@ -39,7 +41,7 @@ _DENSENET_OLD_KEY = re.compile(
 )
 
 
-class WeightsError(RuntimeError):
+class WeightsError(EpdiError, RuntimeError):
     """Base class of the pretrained-weights errors."""
 
 

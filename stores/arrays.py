@@ -11,11 +11,12 @@ import zlib
 
 import numpy as np
 
+from stores.errors import RunError
 from stores.facade import StoreFacade
 from stores.fragment_documents import ArrayRef
 
 
-class GridIntegrityError(RuntimeError):
+class GridIntegrityError(RunError):
     """A stored array or grid is missing or its bytes do not match the recorded hash."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stores.documents import COLLECTIONS
+from stores.errors import InputError
 from stores.facade import StoreFacade
 
 FORMAT = "epdi-dataset/1"
@@ -48,7 +49,7 @@ COMPACT_OMITTED_BLOBS = {"calculations": ("potential", "density"), "fragments": 
 COMPACT_OMITTED_COLLECTIONS = ("colour_scales",)
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(InputError):
     """An archive is not a dataset export, or it is damaged; the message names the file."""
 
 

@@ -32,11 +32,13 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from stores.errors import InputError
+
 SETTINGS_FILE_ENV = "EPDI_SETTINGS_FILE"
 DEFAULT_SETTINGS_FILE = "epdi.yaml"
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """The settings file or an ``EPDI_*`` variable is missing or invalid."""
 
 

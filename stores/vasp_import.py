@@ -26,6 +26,7 @@ from monty.io import zopen
 from pymatgen.core import Structure
 
 from stores.calc_documents import CalculationDoc
+from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.grids import put_grid
 from stores.ids import stable_id
@@ -54,7 +55,7 @@ _GGA_NAMES = {"PE": "PBE", "PS": "PBEsol", "91": "PW91", "RP": "RPBE", "AM": "AM
 _IVDW_NAMES = {1: "D2", 10: "D2", 11: "D3(zero)", 12: "D3(BJ)", 13: "D4", 2: "TS", 4: "dDsC"}
 
 
-class VaspImportError(ValueError):
+class VaspImportError(InputError):
     """A VASP folder cannot be imported; the message names the file that is missing or unreadable."""
 
 

@@ -42,6 +42,7 @@ from jobflow import Flow, Job, JobStore
 from jobflow.managers.fireworks import JobFiretask
 from monty.json import jsanitize
 
+from stores.errors import EpdiError
 from stores.facade import StoreFacade
 from stores.settings import Settings, get_settings
 from workflows.launcher_lock import LauncherLock
@@ -72,7 +73,7 @@ FW_STATES = (
 )
 
 
-class LaunchPadError(RuntimeError):
+class LaunchPadError(EpdiError, RuntimeError):
     """The LaunchPad is missing, not initialised or unreachable (message says what to do)."""
 
 

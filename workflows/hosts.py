@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 from pymatgen.core.periodic_table import Element
 
+from stores.errors import InputError  # noqa: F401  (re-exported: workflows.hosts.InputError)
+
 #: The dopants of the EPDI paper (Chen et al. 2025). Any other metal element is accepted as well.
 PAPER_DOPANTS: tuple[str, ...] = ("Al", "Co", "Cr", "Cu", "Fe", "Mn", "Ni", "V", "Zn")
 
@@ -32,10 +34,6 @@ class HostSpec(BaseModel):
     )
     group: str = Field(..., description="Periodic-table group of the metal: VIB, VB or IVB")
     source: str = Field(..., description="Literature source of the geometry")
-
-
-class InputError(ValueError):
-    """Bad user input: the message names the bad value and lists what is accepted."""
 
 
 def _parse_table(raw: object, origin: str) -> dict[str, HostSpec]:

@@ -24,8 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from stores.errors import RunError
 
-class LauncherBusy(RuntimeError):
+
+class LauncherBusy(RunError):
     """Another process holds the lock; the message names its PID and host."""
 
     def __init__(self, message: str, holder: LockHolder | None):

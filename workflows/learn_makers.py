@@ -10,6 +10,7 @@ from jobflow import Job, Maker, job
 from epdi_ml.learning_data import load_fragments
 from epdi_ml.registry import DEFAULT_REGISTRY_NAME, register
 from epdi_ml.training import TrainConfig, resolve_device, split_paper_protocol, train_ensemble
+from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.model_documents import ModelDoc
 
@@ -17,7 +18,7 @@ from stores.model_documents import ModelDoc
 TRAINING_CATEGORY = "gpu"
 
 
-class NotEnoughLabels(ValueError):
+class NotEnoughLabels(InputError):
     """Too few labelled fragments (or surfaces) to train the requested folds."""
 
 

@@ -16,6 +16,7 @@ from pymatgen.core import Structure
 from pymatgen.io.vasp import Poscar
 
 from stores.documents import HopDoc, SiteDoc, SurfaceDoc, SymmetryClass
+from stores.errors import RunError
 from stores.facade import StoreFacade
 from stores.ids import stable_id
 from workflows.hosts import HostSpec, InputError, check_dopant, get_host, load_hosts
@@ -58,7 +59,7 @@ class SurfaceBundle:
         return {k: data[k] for k in keys}
 
 
-class SymmetryMismatch(RuntimeError):
+class SymmetryMismatch(RunError):
     """The spglib classes and the isometry-search classes disagree."""
 
 

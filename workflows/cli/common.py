@@ -11,8 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from stores.settings import SettingsError
-from workflows.hosts import InputError
+from stores.errors import EpdiError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,14 +26,18 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
 
 
 def reports_input_errors(func: F) -> F:
-    """Turn bad input or settings into a one-line message on stderr and exit code 2."""
+    """Turn the platform's own errors into a one-line message on stderr and their exit code.
+
+    :class:`~stores.errors.EpdiError` subclasses carry the code: 2 for bad input, 1 for a failed
+    run. Any other exception is a bug and keeps its traceback.
+    """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (InputError, SettingsError) as exc:
-            fail(str(exc))
+        except EpdiError as exc:
+            fail(str(exc), exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
 

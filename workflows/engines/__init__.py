@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from stores.errors import EpdiError
+
 EngineName = Literal["vasp", "gpaw", "chgnet"]
 ENGINES: tuple[str, ...] = ("vasp", "gpaw", "chgnet")
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(EpdiError, RuntimeError):
     """An engine cannot run on this machine; the message says how to install or configure it."""
 
 

@@ -34,6 +34,7 @@ from ase.units import Bohr
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Structure
 
+from stores.errors import RunError
 from workflows.engines import EngineUnavailable
 
 INSTALL_HINT = "run `deploy/install_gpaw.sh .venv/bin/pip` (or `make install`)"
@@ -127,7 +128,7 @@ def kpts_for_supercell(size: int) -> tuple[int, int, int]:
     return (k, k, 1)
 
 
-class GpawScfNotConverged(RuntimeError):
+class GpawScfNotConverged(RunError):
     """GPAW's SCF loop reached ``maxiter`` without meeting the convergence criteria."""
 
 
