@@ -80,7 +80,22 @@ class LiReferenceDoc(BaseModel):
     updated_at: datetime = Field(default_factory=_now)
 
 
-class ValleyDoc(BaseModel):
+class LabelProvenance(BaseModel):
+    """Who made a label: engine, level of theory, the settings that define it, package versions.
+
+    Documents made before provenance was recorded hold only ``engine``.
+    """
+
+    engine: EngineName
+    functional: str | None = Field(None, description="e.g. 'PBE+D3(zero)', 'CHGNet+D3(zero)'")
+    settings: dict = Field(default_factory=dict, description="Engine settings that define the result")
+    versions: dict[str, str] = Field(default_factory=dict)
+    preconverged_from: str | None = Field(
+        None, description="Id of the cheaper-engine result this one started from (preconverge)"
+    )
+
+
+class ValleyDoc(LabelProvenance):
     """Li relaxed from a valley class representative."""
 
     valley_id: str = Field(..., description="Id of the relaxation (surface, site, engine settings)")
@@ -88,7 +103,6 @@ class ValleyDoc(BaseModel):
     site_id: str
     site_index: int
     label: str = Field(..., description="Label of the starting valley (T_M or H)")
-    engine: EngineName
     binding_energy_ev: float = Field(..., description="E_b, positive = bound (eV)")
     energy_ev: float = Field(..., description="E(slab + Li) after relaxation (eV)")
     final_li_cart_ang: list[float]
@@ -97,17 +111,18 @@ class ValleyDoc(BaseModel):
     displacement_ang: float = Field(..., description="In-plane distance Li moved (Angstrom)")
     force_calls: int
     converged: bool
+    fmax_ev_ang: float | None = Field(None, description="Largest force at the end (eV/Angstrom)")
+    wall_time_s: float | None = None
     structure: StructureDict
     updated_at: datetime = Field(default_factory=_now)
 
 
-class NebDoc(BaseModel):
+class NebDoc(LabelProvenance):
     """A CINEB hop between two relaxed valleys."""
 
     neb_id: str
     surface_id: str
     hop_id: str
-    engine: EngineName
     valley_ids: tuple[str, str] = Field(..., description="Relaxation ids of the two end points")
     image_energies_ev: list[float]
     saddle_binding_energy_ev: float = Field(..., description="E_b at the highest image (eV)")
@@ -117,6 +132,10 @@ class NebDoc(BaseModel):
     converged: bool
     fmax_ev_ang: float = Field(..., description="Largest image force at the end (eV/Angstrom)")
     force_calls: int
+    steps: int | None = Field(None, description="Optimiser steps")
     n_images: int
     wall_time_s: float | None = None
+    image_structures: list[StructureDict] | None = Field(
+        None, description="Final images, end points included (pymatgen Structure.as_dict())"
+    )
     updated_at: datetime = Field(default_factory=_now)

@@ -39,10 +39,9 @@ from stores.ids import stable_id
 from stores.model_documents import ModelDoc
 from workflows.campaign_spec import CampaignSpec
 from workflows.engines import require_engine
-from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.hosts import InputError
 from workflows.learn_makers import TRAINING_CATEGORY
-from workflows.makers import SurfaceHopsMaker
+from workflows.neb_step import hops_maker, require_neb_engines
 from workflows.static_maker import static_step
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
@@ -82,17 +81,15 @@ def labelled_hop_ids(facade: StoreFacade, hop_ids: list[str]) -> set[str]:
     return {d["hop_id"] for d in docs}
 
 
-def _neb_settings(spec: CampaignSpec) -> ChgnetSettings:
-    return ChgnetSettings(fmax_ev_ang=spec.neb.fmax_ev_ang, show_progress=False)
-
-
 def _hops_flows(spec: CampaignSpec, chosen: list[tuple[SurfaceBundle, HopDoc]]) -> list[Flow]:
     """One flow per surface: its valley relaxations (reused) and the CINEBs of the chosen hops."""
     by_surface: dict[str, tuple[SurfaceBundle, list[int]]] = {}
     for bundle, hop in chosen:
         by_surface.setdefault(bundle.surface.surface_id, (bundle, []))[1].append(hop.index)
-    maker = SurfaceHopsMaker(settings=_neb_settings(spec), n_images=spec.neb.images)
-    return [maker.make(bundle, hop_indices=sorted(indices)) for bundle, indices in by_surface.values()]
+    return [
+        hops_maker(spec, bundle).make(bundle, hop_indices=sorted(indices))
+        for bundle, indices in by_surface.values()
+    ]
 
 
 @job
@@ -390,7 +387,7 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
             "so give at least two (hosts x dopants)"
         )
     require_engine(spec.static.engine)
-    require_engine(spec.neb.engine)
+    require_neb_engines(spec, bundles)
     store_surfaces(bundles, facade)
     spec_dict = spec.model_dump(mode="json")
     surface_ids = [b.surface.surface_id for b in bundles]
@@ -399,8 +396,7 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
         static_step(b, spec.static.engine, spec.static.gpaw_overrides(), facade.settings.data_dir)
         for b in bundles
     ]
-    valleys = SurfaceHopsMaker(settings=_neb_settings(spec), n_images=spec.neb.images)
-    valley_flows = [valleys.make(b, hop_indices=[]) for b in bundles]
+    valley_flows = [hops_maker(spec, b).make(b, hop_indices=[]) for b in bundles]
     fragments = build_fragments(spec_dict, surface_ids, [s.output for s in statics])
     first = campaign_round(
         spec_dict, 0, after=[fragments.output, start.output, *(f.output for f in valley_flows)]

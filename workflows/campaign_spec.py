@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workflows.engines.gpaw_engine import GpawSettings
 from workflows.hosts import InputError, check_dopant, get_host, load_hosts
@@ -32,10 +32,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class StaticStep(_Strict):
-    """The bare-slab static that gives the potential and density grids."""
+class GpawOptions(_Strict):
+    """GPAW electronic settings a spec may override (the rest follow the surface, see below)."""
 
-    engine: Literal["gpaw", "vasp"] = "gpaw"
     h_ang: float = Field(0.25, gt=0.05, le=0.4, description="GPAW grid spacing (Angstrom)")
     basis: str = Field("dzp", description="GPAW LCAO basis")
     kpts: tuple[int, int, int] | None = Field(
@@ -45,8 +44,15 @@ class StaticStep(_Strict):
         None, gt=0, description="GPAW SCF density criterion (electrons per valence electron); None: 1e-5"
     )
 
+    @field_validator("kpts")
+    @classmethod
+    def _positive_mesh(cls, value: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+        if value is not None and (min(value) < 1 or value[2] != 1):
+            raise ValueError(f"k-mesh {list(value)} must be [k1, k2, 1] with k1, k2 >= 1 (a slab has kz = 1)")
+        return value
+
     def gpaw_overrides(self) -> dict:
-        """The fields that override :func:`workflows.static_maker.gpaw_settings_for` defaults."""
+        """The fields that override :func:`workflows.engine_settings.gpaw_settings_for` defaults."""
         out: dict = {"h_ang": self.h_ang, "basis": self.basis}
         if self.kpts is not None:
             out["kpts"] = tuple(self.kpts)
@@ -56,12 +62,54 @@ class StaticStep(_Strict):
         return out
 
 
-class NebStep(_Strict):
-    """Valley relaxations and climbing-image NEB of the hops (embedded engine: CHGNet + D3)."""
+class StaticStep(GpawOptions):
+    """The bare-slab static that gives the potential and density grids (GPAW options flat here)."""
 
-    engine: Literal["chgnet"] = "chgnet"
+    engine: Literal["gpaw", "vasp"] = "gpaw"
+
+
+class VaspOptions(_Strict):
+    """VASP settings of the neb step (atomate2 RelaxMaker / NebFromImagesMaker, custodian)."""
+
+    kpoints: int | None = Field(None, ge=1, description="In-plane k divisions; None: ceil(6/n)")
+    incar: dict[str, Any] = Field(default_factory=dict, description="Extra INCAR overrides")
+
+
+class NebStep(_Strict):
+    """Valley relaxations and climbing-image NEB of the hops.
+
+    ``engine``: ``chgnet`` (CHGNet + D3, the embedded default), ``gpaw`` (PBE + D3 through ASE; its
+    electronic settings are the static's unless ``gpaw`` overrides them) or ``vasp`` (atomate2 +
+    custodian). ``preconverge: chgnet`` runs CHGNet first and starts the DFT engine from its slab,
+    valleys and converged CINEB images.
+    """
+
+    engine: Literal["chgnet", "gpaw", "vasp"] = "chgnet"
+    preconverge: Literal["chgnet"] | None = None
     images: int = Field(3, ge=3, le=15, description="Intermediate CINEB images")
     fmax_ev_ang: float = Field(0.05, gt=0, le=0.5, description="Force threshold (eV/Angstrom)")
+    max_steps: int | None = Field(
+        None, ge=1, le=5000, description="Optimiser step limit; None: the engine's default"
+    )
+    hops: Literal["all", "nearest_dopant"] = Field(
+        "all",
+        description="Hops a dataset's labels step computes: every distinct hop, or the one nearest the "
+        "dopant (every valley class is relaxed either way)",
+    )
+    gpaw: GpawOptions | None = Field(None, description="GPAW overrides (engine gpaw only)")
+    vasp: VaspOptions | None = Field(None, description="VASP options (engine vasp only)")
+
+    @model_validator(mode="after")
+    def _combination(self) -> NebStep:
+        if self.preconverge is not None and self.preconverge == self.engine:
+            raise ValueError(
+                f"preconverge: {self.preconverge} starts a DFT engine (gpaw, vasp) from CHGNet; "
+                f"with engine {self.engine} leave preconverge out"
+            )
+        for name in ("gpaw", "vasp"):
+            if getattr(self, name) is not None and self.engine != name:
+                raise ValueError(f"neb.{name} options are set but neb.engine is {self.engine}; remove them")
+        return self
 
 
 class FragmentStep(_Strict):
@@ -112,6 +160,20 @@ class CampaignSpec(_Strict):
     fragments: FragmentStep = Field(default_factory=FragmentStep)
     model: ModelStep = Field(default_factory=ModelStep)
     selection: SelectionStep = Field(default_factory=SelectionStep)
+    only: list[str] | None = Field(
+        None,
+        description="Keep only these surfaces of hosts x dopants, named HOST-DOPANT (MoS2-pristine, MoS2-Zn)",
+    )
+
+    @model_validator(mode="after")
+    def _only_names_surfaces(self) -> CampaignSpec:
+        if self.only is not None:
+            names = {surface_name(h, d) for h, d in self._product()}
+            if unknown := [n for n in self.only if n not in names]:
+                raise ValueError(
+                    f"unknown surfaces {unknown}; hosts x dopants give {', '.join(sorted(names))}"
+                )
+        return self
 
     @field_validator("dopants", mode="before")
     @classmethod
@@ -126,11 +188,7 @@ class CampaignSpec(_Strict):
         for host in self.hosts:
             get_host(host, table)
 
-    def surfaces(self) -> list[tuple[str, str | None]]:
-        """``(host, dopant)`` pairs, dopant-major so a partial run covers every host.
-
-        A dopant equal to the host metal (V in VS2) is skipped.
-        """
+    def _product(self) -> list[tuple[str, str | None]]:
         table = load_hosts()
         pairs = []
         for dopant in self.dopants:
@@ -139,6 +197,21 @@ class CampaignSpec(_Strict):
                 if dopant is None or dopant != metal:
                     pairs.append((host, dopant))
         return pairs
+
+    def surfaces(self) -> list[tuple[str, str | None]]:
+        """``(host, dopant)`` pairs, dopant-major so a partial run covers every host.
+
+        A dopant equal to the host metal (V in VS2) is skipped; with ``only``, just those surfaces.
+        """
+        pairs = self._product()
+        if self.only is not None:
+            pairs = [p for p in pairs if surface_name(*p) in self.only]
+        return pairs
+
+
+def surface_name(host: str, dopant: str | None) -> str:
+    """``HOST-DOPANT`` name of a surface, e.g. ``MoS2-Co`` or ``MoS2-pristine``."""
+    return f"{host}-{dopant or 'pristine'}"
 
 
 def packaged_specs() -> list[str]:

@@ -6,7 +6,8 @@ host), the steps of :data:`STEPS`:
 ``static``
     the bare-slab static (GPAW or VASP) with potential and density grids;
 ``labels``
-    every valley class relaxed and **every** distinct hop by CINEB (CHGNet + D3);
+    every valley class relaxed and **every** distinct hop by CINEB, with the neb step's engine
+    (CHGNet + D3, or GPAW PBE + D3 optionally preconverged by CHGNet);
 ``fragments``
     the potential map and the valley/saddle fragments;
 ``export``
@@ -34,9 +35,9 @@ from jobflow.managers.local import run_locally
 from epdi_ml import fragment_build as fb
 from stores.dataset_io import export_dataset
 from stores.facade import StoreFacade
-from workflows.campaign_spec import CampaignSpec
-from workflows.engines.chgnet_engine import ChgnetSettings
-from workflows.makers import SurfaceHopsMaker
+from workflows.campaign_spec import CampaignSpec, surface_name
+from workflows.li_sites import hop_nearest_dopant
+from workflows.neb_step import hops_maker
 from workflows.static_maker import static_step, static_workdir
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
@@ -72,8 +73,8 @@ def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> N
 
 
 def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, progress: bool) -> None:
-    settings = ChgnetSettings(fmax_ev_ang=spec.neb.fmax_ev_ang, show_progress=progress)
-    flow = SurfaceHopsMaker(settings=settings, n_images=spec.neb.images).make(bundle)
+    hops = None if spec.neb.hops == "all" else [hop_nearest_dopant(bundle)]
+    flow = hops_maker(spec, bundle, progress).make(bundle, hop_indices=hops)
     run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
 
 
@@ -86,20 +87,30 @@ def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -
     fb.store_fragments(facade, result, scale)
 
 
-def missing_parts(bundle: SurfaceBundle, facade: StoreFacade) -> list[str]:
-    """What a surface still lacks before its archive is complete (empty when complete)."""
+def missing_parts(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> list[str]:
+    """What a surface still lacks before its archive is complete (empty when complete).
+
+    Valleys and CINEBs count only when made by the neb step's engine.
+    """
     sid = bundle.surface.surface_id
+    engine = spec.neb.engine
     missing = []
     if fb.find_static(facade, sid) is None:
         missing.append("static")
     valley_classes = {s.symmetry.representative_index for s in bundle.sites if s.kind == "valley"}
     relaxed = {
-        d["site_index"] for d in facade.query("valleys", {"surface_id": sid}, properties=["site_index"])
+        d["site_index"]
+        for d in facade.query("valleys", {"surface_id": sid, "engine": engine}, properties=["site_index"])
     }
     if lost := valley_classes - relaxed:
         missing.append(f"{len(lost)} valley relaxations")
     hop_ids = {bundle.hops[h.symmetry.representative_index].hop_id for h in bundle.hops}
-    done = {d["hop_id"] for d in facade.query("nebs", {"surface_id": sid}, properties=["hop_id"])}
+    if spec.neb.hops == "nearest_dopant":
+        hop_ids = {bundle.hops[hop_nearest_dopant(bundle)].hop_id}
+    done = {
+        d["hop_id"]
+        for d in facade.query("nebs", {"surface_id": sid, "engine": engine}, properties=["hop_id"])
+    }
     if lost := hop_ids - done:
         missing.append(f"{len(lost)} hop CINEBs")
     if not facade.query("fragments", {"surface_id": sid}, properties=["fragment_id"]):
@@ -107,8 +118,8 @@ def missing_parts(bundle: SurfaceBundle, facade: StoreFacade) -> list[str]:
     return missing
 
 
-def _export(bundle: SurfaceBundle, facade: StoreFacade, archive: Path) -> None:
-    missing = missing_parts(bundle, facade)
+def _export(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, archive: Path) -> None:
+    missing = missing_parts(spec, bundle, facade)
     if missing:
         raise RuntimeError(f"not exported, the surface lacks {', '.join(missing)}; run those steps first")
     export_dataset(facade, archive, [bundle.surface.surface_id], compact=True)
@@ -136,7 +147,7 @@ def generate(
     outcomes = []
     pairs = spec.surfaces()
     for n, (host, dopant) in enumerate(pairs, start=1):
-        name = f"{host}-{dopant or 'pristine'}"
+        name = surface_name(host, dopant)
         if only and name not in only:
             continue
         archive = out_dir / archive_name(host, dopant, spec.supercell)
@@ -158,7 +169,7 @@ def generate(
             "static": lambda b=bundle: _static(spec, b, facade),
             "labels": lambda b=bundle: _labels(spec, b, facade, progress),
             "fragments": lambda b=bundle: _fragments(spec, b, facade),
-            "export": lambda b=bundle, a=archive: _export(b, facade, a),
+            "export": lambda b=bundle, a=archive: _export(spec, b, facade, a),
         }
         for step in steps:
             start = time.perf_counter()

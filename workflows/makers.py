@@ -4,15 +4,26 @@ Each Maker is an atomate2-style dataclass whose ``make`` returns a jobflow Job. 
 documents (see :mod:`stores.calc_documents`) and also upsert them into the platform collections, so
 ``epdi query`` sees them whichever way the flow ran (locally or through FireWorks).
 
-These Makers run the ``chgnet`` engine (the embedded default for energies, relaxations and CINEB).
-VASP steps use atomate2's own Makers configured in :mod:`workflows.engines.vasp_engine`; GPAW
-statics are in :mod:`workflows.static_maker`.
+The engine is configuration: ``settings`` is a :class:`~workflows.engines.chgnet_engine.ChgnetSettings`
+(CHGNet + D3, the embedded default) or a
+:class:`~workflows.engines.gpaw_dynamics.GpawDynamicsSettings` (GPAW PBE + D3); both run the ASE
+relaxations and CINEB of :mod:`workflows.engines.ase_dynamics`. Every document records the engine,
+functional, settings and package versions, and its id hashes the engine and settings, so labels of
+two engines or settings never overwrite each other. VASP steps use atomate2's own Makers
+(:mod:`workflows.engines.vasp_engine`, :mod:`workflows.vasp_flows`); GPAW statics are in
+:mod:`workflows.static_maker`.
+
+``preconverge``: :class:`SurfaceHopsMaker` can run a cheap engine (CHGNet) first and start the
+expensive one from its results: the slab from the CHGNet slab, each valley from the CHGNet valley,
+each CINEB from the converged CHGNet images. Both stages are stored and linked
+(``preconverged_from``).
 """
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from jobflow import Flow, Maker, job
@@ -21,17 +32,10 @@ from pymatgen.core import Structure
 from stores.calc_documents import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from stores.facade import StoreFacade
 from stores.ids import stable_id
-from workflows.engines.chgnet_engine import ChgnetSettings, cineb, li_atom_energy, relax
+from workflows.engines import ase_dynamics
+from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.li_sites import add_li
 from workflows.site_graph import in_plane_distances
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {pkg: version(pkg) for pkg in ("chgnet", "dftd3", "ase", "pymatgen", "jobflow")} | {
-        "python": platform.python_version()
-    }
 
 
 def _stored(collection: str, key: str, value: str, cls):
@@ -45,12 +49,30 @@ def binding_energy_ev(slab_energy_ev: float, li_energy_ev: float, total_energy_e
     return slab_energy_ev + li_energy_ev - total_energy_ev
 
 
+def _at_workdir(settings: Any, surface_id: str | None, what: str) -> Any:
+    """The engine settings with their log folder set (``calcs/<surface>/<engine>-<what>``)."""
+    if not hasattr(settings, "at"):
+        return settings
+    folder = Path(StoreFacade().settings.data_dir) / "calcs" / (surface_id or "reference")
+    return settings.at(folder / f"{settings.engine}-{what}")
+
+
+def _provenance(settings: Any) -> dict[str, Any]:
+    """Engine, functional, settings and versions recorded in every document."""
+    return {
+        "engine": settings.engine,
+        "functional": settings.functional,
+        "settings": settings.provenance(),
+        "versions": settings.versions(),
+    }
+
+
 @dataclass
 class SlabRelaxMaker(Maker):
     """Relax the bare slab (cell fixed); its energy is E(slab) of every binding energy."""
 
     name: str = "slab relax"
-    settings: ChgnetSettings = field(default_factory=ChgnetSettings)
+    settings: Any = field(default_factory=ChgnetSettings)
     reuse: bool = True
 
     @job
@@ -60,18 +82,20 @@ class SlabRelaxMaker(Maker):
         calc_id = stable_id(
             "calc",
             kind="relax",
-            engine="chgnet",
+            engine=self.settings.engine,
             structure=structure.as_dict()["sites"],
             settings=self.settings.provenance(),
         )
         if self.reuse and (done := _stored("calculations", "calc_id", calc_id, CalculationDoc)):
             return done
-        result = relax(structure, self.settings, desc="slab")
+        engine = _at_workdir(self.settings, surface_id, "slab")
+        result = ase_dynamics.relax(structure, engine, desc="slab")
         doc = CalculationDoc(
             calc_id=calc_id,
             kind="relax",
-            engine="chgnet",
+            engine=self.settings.engine,
             functional=self.settings.functional,
+            source_path=getattr(engine, "workdir", None),
             surface_id=surface_id,
             formula=result.structure.composition.formula,
             natoms=len(result.structure),
@@ -81,7 +105,7 @@ class SlabRelaxMaker(Maker):
             converged=result.converged,
             force_calls=result.force_calls,
             wall_time_s=result.wall_time_s,
-            versions=_versions(),
+            versions=self.settings.versions(),
         )
         StoreFacade().upsert("calculations", [doc])
         return doc
@@ -92,21 +116,23 @@ class LiReferenceMaker(Maker):
     """Energy of the isolated Li atom for the engine settings, cached in the store."""
 
     name: str = "li reference"
-    settings: ChgnetSettings = field(default_factory=ChgnetSettings)
+    settings: Any = field(default_factory=ChgnetSettings)
     reuse: bool = True
 
     @job
     def make(self) -> LiReferenceDoc:
         """Return the cached reference, computing it the first time."""
-        reference_id = stable_id("liref", engine="chgnet", d3=self.settings.d3)
+        key = self.settings.reference_settings()
+        reference_id = stable_id("liref", engine=self.settings.engine, **key)
         if self.reuse and (done := _stored("li_references", "reference_id", reference_id, LiReferenceDoc)):
             return done
         facade = StoreFacade()
+        engine = _at_workdir(self.settings, None, "li-atom")
         doc = LiReferenceDoc(
             reference_id=reference_id,
-            engine="chgnet",
-            settings={"d3": self.settings.d3, "box_ang": 15.0},
-            energy_ev=li_atom_energy(self.settings),
+            engine=self.settings.engine,
+            settings=engine.reference_settings() | {"box_ang": engine.li_box_ang},
+            energy_ev=engine.li_atom_energy(),
         )
         facade.upsert("li_references", [doc])
         return doc
@@ -117,7 +143,7 @@ class ValleyRelaxMaker(Maker):
     """Relax Li placed at a valley; record E_b, the final site and whether Li left its valley."""
 
     name: str = "valley relax"
-    settings: ChgnetSettings = field(default_factory=ChgnetSettings)
+    settings: Any = field(default_factory=ChgnetSettings)
     reuse: bool = True
 
     @job
@@ -132,44 +158,53 @@ class ValleyRelaxMaker(Maker):
         label: str,
         site_cart_ang: list[float],
         valley_frac_xy: list[list[float]],
+        start: ValleyDoc | dict | None = None,
     ) -> ValleyDoc:
-        """Return the :class:`ValleyDoc` of Li relaxed from ``site_cart_ang``.
+        """Return the :class:`ValleyDoc` of Li relaxed from ``site_cart_ang`` (or from ``start``).
 
         ``valley_frac_xy`` holds the fractional in-plane coordinates of every valley of the surface,
-        to find the valley nearest to where Li ended.
+        to find the valley nearest to where Li ended. ``start`` is the relaxed valley of a cheaper
+        engine (preconverge): the relaxation starts from its structure and links to it.
         """
-        valley_id = stable_id(
-            "valley",
-            surface_id=surface_id,
-            site_id=site_id,
-            engine="chgnet",
-            settings=self.settings.provenance(),
-        )
+        start = None if start is None else _as_valley(start)
+        fields: dict[str, Any] = {"surface_id": surface_id, "site_id": site_id}
+        fields |= {"engine": self.settings.engine, "settings": self.settings.provenance()}
+        if start is not None:
+            fields["preconverged_from"] = start.valley_id
+        valley_id = stable_id("valley", **fields)
         if self.reuse and (done := _stored("valleys", "valley_id", valley_id, ValleyDoc)):
             return done
-        slab = _as_structure(slab)
-        result = relax(add_li(slab, site_cart_ang), self.settings, desc=f"valley {label}")
+        initial = (
+            Structure.from_dict(start.structure)
+            if start is not None
+            else add_li(_as_structure(slab), site_cart_ang)
+        )
+        engine = _at_workdir(self.settings, surface_id, f"valley-{label}-{site_index}")
+        result = ase_dynamics.relax(initial, engine, desc=f"valley {label}")
         li = result.structure[-1]
         valleys = np.asarray(valley_frac_xy)
         dist = in_plane_distances(result.structure, li.frac_coords[None, :2], valleys)[0]
         final = int(dist.argmin())
-        start = in_plane_distances(result.structure, li.frac_coords[None, :2], valleys[[site_index]])[0, 0]
+        moved = in_plane_distances(result.structure, li.frac_coords[None, :2], valleys[[site_index]])[0, 0]
         doc = ValleyDoc(
             valley_id=valley_id,
             surface_id=surface_id,
             site_id=site_id,
             site_index=site_index,
             label=label,
-            engine="chgnet",
             binding_energy_ev=binding_energy_ev(slab_energy_ev, li_energy_ev, result.energy_ev),
             energy_ev=result.energy_ev,
             final_li_cart_ang=[float(x) for x in li.coords],
             final_site_index=final,
             left_valley=final != site_index,
-            displacement_ang=float(start),
+            displacement_ang=float(moved),
             force_calls=result.force_calls,
             converged=result.converged,
+            fmax_ev_ang=result.fmax_ev_ang,
+            wall_time_s=result.wall_time_s,
+            preconverged_from=None if start is None else start.valley_id,
             structure=result.structure.as_dict(),
+            **_provenance(self.settings),
         )
         StoreFacade().upsert("valleys", [doc])
         return doc
@@ -177,12 +212,17 @@ class ValleyRelaxMaker(Maker):
 
 @dataclass
 class HopNebMaker(Maker):
-    """CINEB between the two relaxed valleys of a hop (IDPP path, climbing image)."""
+    """CINEB between the two relaxed valleys of a hop (IDPP path or a preconverged one, climbing image).
+
+    ``require_images``: a stored result without its image structures (made before they were kept)
+    is recomputed instead of reused; a preconverged CINEB of another engine needs them.
+    """
 
     name: str = "hop cineb"
-    settings: ChgnetSettings = field(default_factory=ChgnetSettings)
+    settings: Any = field(default_factory=ChgnetSettings)
     n_images: int = 3
     reuse: bool = True
+    require_images: bool = False
 
     @job
     def make(
@@ -192,29 +232,46 @@ class HopNebMaker(Maker):
         slab_energy_ev: float,
         li_energy_ev: float,
         hop_id: str,
+        initial: NebDoc | dict | None = None,
     ) -> NebDoc:
-        """Return the :class:`NebDoc` of the hop; unconverged runs are kept and flagged."""
-        neb_id = stable_id(
-            "neb", hop_id=hop_id, engine="chgnet", settings=self.settings.provenance(), n_images=self.n_images
-        )
-        if self.reuse and (done := _stored("nebs", "neb_id", neb_id, NebDoc)):
+        """Return the :class:`NebDoc` of the hop; unconverged runs are kept and flagged.
+
+        ``initial`` is the converged CINEB of a cheaper engine (preconverge): its intermediate
+        images are the starting path, and the result links to it.
+        """
+        initial = None if initial is None else _as_neb(initial)
+        fields: dict[str, Any] = {"hop_id": hop_id, "engine": self.settings.engine}
+        fields |= {"settings": self.settings.provenance(), "n_images": self.n_images}
+        if initial is not None:
+            fields["preconverged_from"] = initial.neb_id
+        neb_id = stable_id("neb", **fields)
+        done = _stored("nebs", "neb_id", neb_id, NebDoc) if self.reuse else None
+        if done is not None and (done.image_structures or not self.require_images):
             return done
         start, end = _as_valley(start), _as_valley(end)
-        result = cineb(
+        path = None
+        if initial is not None:
+            if not initial.image_structures or len(initial.image_structures) != self.n_images + 2:
+                raise ValueError(
+                    f"preconverged CINEB {initial.neb_id} has no {self.n_images}-image path to start from"
+                )
+            path = [Structure.from_dict(d) for d in initial.image_structures[1:-1]]
+        engine = _at_workdir(self.settings, start.surface_id, f"cineb-{hop_id}")
+        result = ase_dynamics.cineb(
             Structure.from_dict(start.structure),
             Structure.from_dict(end.structure),
             start.energy_ev,
             end.energy_ev,
-            self.settings,
+            engine,
             n_images=self.n_images,
             desc="cineb",
+            initial_images=path,
         )
         top = max(result.energies_ev)
         doc = NebDoc(
             neb_id=neb_id,
             surface_id=start.surface_id,
             hop_id=hop_id,
-            engine="chgnet",
             valley_ids=(start.valley_id, end.valley_id),
             image_energies_ev=result.energies_ev,
             saddle_binding_energy_ev=binding_energy_ev(slab_energy_ev, li_energy_ev, top),
@@ -224,8 +281,12 @@ class HopNebMaker(Maker):
             converged=result.converged,
             fmax_ev_ang=result.fmax_ev_ang,
             force_calls=result.force_calls,
+            steps=result.steps,
             n_images=self.n_images,
             wall_time_s=result.wall_time_s,
+            image_structures=[image.as_dict() for image in result.images],
+            preconverged_from=None if initial is None else initial.neb_id,
+            **_provenance(self.settings),
         )
         StoreFacade().upsert("nebs", [doc])
         return doc
@@ -239,6 +300,10 @@ def _as_valley(value: ValleyDoc | dict) -> ValleyDoc:
     return value if isinstance(value, ValleyDoc) else ValleyDoc(**value)
 
 
+def _as_neb(value: NebDoc | dict) -> NebDoc:
+    return value if isinstance(value, NebDoc) else NebDoc(**value)
+
+
 @dataclass
 class SurfaceHopsMaker(Maker):
     """Flow for hops of one surface: slab relax, Li reference, valley relaxations, one CINEB per hop.
@@ -246,12 +311,18 @@ class SurfaceHopsMaker(Maker):
     With ``hop_indices=None`` it computes every symmetry-distinct hop (the class representatives) and
     every valley class, i.e. the full set of labels of a surface; equivalent hops and valleys share
     these labels through their symmetry class.
+
+    With ``preconverge`` (engine settings, e.g. CHGNet's), that engine runs the same flow first and
+    the ``settings`` engine starts from its results: the slab from its relaxed slab, each valley
+    from its relaxed valley, each CINEB from its converged images.
     """
 
     name: str = "surface hops"
-    settings: ChgnetSettings = field(default_factory=ChgnetSettings)
+    settings: Any = field(default_factory=ChgnetSettings)
     n_images: int = 3
     valley_classes: bool = True
+    preconverge: Any = None
+    keeps_images: bool = False  # the preconverging stage: its CINEBs must keep their image structures
 
     def make(self, bundle, hop_indices: list[int] | None = None) -> Flow:
         """Build the flow for ``hop_indices`` (default: the hop class representatives) of ``bundle``."""
@@ -263,8 +334,23 @@ class SurfaceHopsMaker(Maker):
         needed = {v for i in hop_indices for v in bundle.hops[i].valley_indices}
         if self.valley_classes:
             needed |= {v.symmetry.representative_index for v in valley_docs}
-        slab = SlabRelaxMaker(settings=self.settings).make(bundle.structure, sid)
+        jobs: list = []
+        pre: dict[str, Any] = {"slab": None, "valleys": {}, "nebs": {}}
+        if self.preconverge is not None:
+            stage = SurfaceHopsMaker(
+                settings=self.preconverge,
+                n_images=self.n_images,
+                valley_classes=self.valley_classes,
+                keeps_images=True,
+            )
+            first = stage.make(bundle, hop_indices)
+            first.name = f"preconverge {first.name}"
+            jobs.append(first)
+            pre = first.output
+        slab_start = bundle.structure if pre["slab"] is None else pre["slab"].structure
+        slab = SlabRelaxMaker(settings=self.settings).make(slab_start, sid)
         li = LiReferenceMaker(settings=self.settings).make()
+        jobs += [slab, li]
         valleys = {}
         for v in sorted(needed):
             site = valley_docs[v]
@@ -278,16 +364,28 @@ class SurfaceHopsMaker(Maker):
                 site.label,
                 site.cart_coords_ang,
                 valley_xy,
+                start=pre["valleys"][str(v)] if pre["slab"] is not None else None,
             )
             valleys[v].name = f"valley relax {site.label} {v}"
-        nebs = []
+        nebs = {}
         for i in hop_indices:
             hop = bundle.hops[i]
-            start, end = (valleys[v].output for v in hop.valley_indices)
-            neb = HopNebMaker(settings=self.settings, n_images=self.n_images).make(
-                start, end, slab.output.final_energy_ev, li.output.energy_ev, hop.hop_id
+            ends = [valleys[v].output for v in hop.valley_indices]
+            neb = HopNebMaker(
+                settings=self.settings, n_images=self.n_images, require_images=self.keeps_images
+            ).make(
+                *ends,
+                slab.output.final_energy_ev,
+                li.output.energy_ev,
+                hop.hop_id,
+                initial=pre["nebs"][str(i)] if pre["slab"] is not None else None,
             )
             neb.name = f"hop cineb {i}"
-            nebs.append(neb)
-        output = {"valleys": [j.output for j in valleys.values()], "nebs": [j.output for j in nebs]}
-        return Flow([slab, li, *valleys.values(), *nebs], output=output, name=f"{self.name} {sid}")
+            nebs[i] = neb
+        output = {
+            "slab": slab.output,
+            "valleys": {str(v): j.output for v, j in valleys.items()},
+            "nebs": {str(i): j.output for i, j in nebs.items()},
+        }
+        jobs += [*valleys.values(), *nebs.values()]
+        return Flow(jobs, output=output, name=f"{self.name} {sid}")

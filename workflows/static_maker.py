@@ -21,11 +21,11 @@ from jobflow import Flow, Job, Maker, job
 from pymatgen.core import Structure
 
 from stores.calc_documents import CalculationDoc
-from stores.documents import SurfaceDoc
 from stores.facade import StoreFacade
 from stores.grids import put_grid
 from stores.ids import stable_id
 from stores.vasp_import import import_vasp
+from workflows.engine_settings import gpaw_settings_for
 from workflows.engines import require_engine
 from workflows.engines.gpaw_engine import GpawSettings, kpts_for_supercell, require_gpaw, run_gpaw_static
 from workflows.surfaces import SurfaceBundle
@@ -152,16 +152,3 @@ def static_step(bundle: SurfaceBundle, engine: str, gpaw_overrides: dict, data_d
         require_gpaw(tuple(bundle.structure.symbol_set), gpaw)
     workdir = static_workdir(data_dir, bundle.surface.surface_id, engine)
     return surface_static(bundle, engine, gpaw, workdir=str(workdir))
-
-
-def gpaw_settings_for(surface: SurfaceDoc, **overrides) -> GpawSettings:
-    """GPAW settings for a surface; any field can be overridden.
-
-    The k-mesh follows the supercell; spin polarisation is on when the host metal or the dopant is
-    magnetic (the VASP engine's rule, :func:`workflows.engines.vasp_engine.magnetic_species`).
-    """
-    from workflows.engines.vasp_engine import magnetic_species
-
-    magnetic = bool(magnetic_species([surface.metal, surface.dopant or surface.metal]))
-    defaults = {"kpts": kpts_for_supercell(surface.supercell), "spin_polarized": magnetic}
-    return GpawSettings(**(defaults | overrides))

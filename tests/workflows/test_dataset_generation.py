@@ -71,7 +71,7 @@ def test_generate_resume_export_and_load(tmp_path, monkeypatch):
     }
     facade = StoreFacade()
     zn = surface_from_request("MoS2", "Zn", 2)
-    assert missing_parts(zn, facade) == []
+    assert missing_parts(load_spec(spec), zn, facade) == []
     n_nebs = facade.count("nebs")
     assert n_nebs == zn.surface.n_distinct_hops + 1  # every distinct hop of both surfaces
 

@@ -6,6 +6,8 @@ that an engine can run here before any job starts and names how to install or co
 
 from __future__ import annotations
 
+import platform
+from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from stores.errors import EpdiError
@@ -34,3 +36,14 @@ def require_engine(name: str) -> None:
         from workflows.engines.vasp_engine import require_vasp
 
         require_vasp()
+
+
+def package_versions(*packages: str) -> dict[str, str]:
+    """Installed versions of ``packages`` (``"missing"`` when absent) and of Python."""
+    found = {}
+    for package in packages:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "missing"
+    return found | {"python": platform.python_version()}

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import all_changes
-from ase.calculators.mixing import SumCalculator
-from ase.calculators.singlepoint import SinglePointCalculator
-from ase.constraints import FixAtoms
-from ase.mep import NEB
-from ase.optimize import BFGS, FIRE
 from pymatgen.core import Structure
-from pymatgen.io.ase import AseAtomsAdaptor
-from tqdm import tqdm
 
-from workflows.engines import EngineUnavailable
+from workflows.engines import EngineUnavailable, ase_dynamics, package_versions
+from workflows.engines.ase_dynamics import CountingSum, NebResult, RelaxResult
+
+__all__ = ["ChgnetSettings", "CountingSum", "NebResult", "RelaxResult", "cineb", "li_atom_energy", "relax"]
 
 
 @dataclass
@@ -72,10 +65,35 @@ class ChgnetSettings:
             "fix_bottom_layer": self.fix_bottom_layer,
         }
 
+    #: engine name recorded in every document
+    engine = "chgnet"
+
     @property
     def functional(self) -> str:
         """Name of the level of theory."""
         return "CHGNet+D3(zero)" if self.d3 else "CHGNet"
+
+    def prepare(self, atoms: Atoms) -> None:
+        """CHGNet needs no starting values (its magnetic moments are predicted)."""
+
+    def calculator(self, atoms: Atoms, label: str) -> CountingSum:
+        """A CHGNet(+D3) calculator around the shared model (one per NEB image)."""
+        return make_calculator(self)
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the packages behind this engine's numbers."""
+        return package_versions("chgnet", "dftd3", "ase", "pymatgen", "jobflow")
+
+    #: edge of the cubic box of the isolated Li atom (Angstrom); CHGNet's energy does not depend on it
+    li_box_ang = 15.0
+
+    def reference_settings(self) -> dict:
+        """The settings that define the isolated-Li reference energy."""
+        return {"d3": self.d3}
+
+    def li_atom_energy(self) -> float:
+        """Energy (eV) of the isolated Li atom (:func:`li_atom_energy`)."""
+        return li_atom_energy(self, self.li_box_ang)
 
 
 def require_chgnet() -> None:
@@ -100,19 +118,6 @@ def load_model(device: str | None = "cpu"):
         return CHGNet.load(use_device=device, verbose=False)
 
 
-class CountingSum(SumCalculator):
-    """A sum of calculators that counts how many times energies and forces were computed."""
-
-    def __init__(self, calcs):
-        super().__init__(calcs)
-        self.force_calls = 0
-
-    def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
-        """Compute and count."""
-        self.force_calls += 1
-        super().calculate(atoms, properties, system_changes)
-
-
 def make_calculator(settings: ChgnetSettings) -> CountingSum:
     """A new CHGNet(+D3) calculator around the shared model."""
     from chgnet.model.dynamics import CHGNetCalculator
@@ -126,62 +131,6 @@ def make_calculator(settings: ChgnetSettings) -> CountingSum:
     return CountingSum(calcs)
 
 
-@dataclass
-class RelaxResult:
-    """Outcome of a relaxation."""
-
-    structure: Structure
-    energy_ev: float
-    force_calls: int
-    converged: bool
-    wall_time_s: float
-    fmax_ev_ang: float
-
-
-@dataclass
-class NebResult:
-    """Outcome of a CINEB run (image 0 and -1 are the fixed end points)."""
-
-    images: list[Structure]
-    energies_ev: list[float]
-    climbing_image: int
-    force_calls: int
-    converged: bool
-    fmax_ev_ang: float
-    wall_time_s: float
-    steps: int = 0
-    history: list[float] = field(default_factory=list)
-
-
-def _atoms(structure: Structure, settings: ChgnetSettings) -> Atoms:
-    atoms = AseAtomsAdaptor.get_atoms(structure)
-    if settings.fix_bottom_layer:
-        z = atoms.positions[:, 2]
-        slab = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s != "Li"]
-        bottom = min(z[slab])
-        atoms.set_constraint(FixAtoms(indices=[i for i in slab if z[i] < bottom + 0.3]))
-    return atoms
-
-
-def _structure(atoms: Atoms) -> Structure:
-    """Pymatgen Structure of ``atoms`` without the constraint site properties."""
-    structure = AseAtomsAdaptor.get_structure(atoms)
-    for prop in list(structure.site_properties):
-        structure.remove_site_property(prop)
-    return structure
-
-
-def _progress(desc: str, total: int, show: bool) -> tqdm:
-    return tqdm(total=total, desc=desc, unit="step", leave=False, disable=not show)
-
-
-def single_point(structure: Structure, settings: ChgnetSettings) -> float:
-    """Energy (eV) of ``structure`` without relaxing it."""
-    atoms = _atoms(structure, settings)
-    atoms.calc = make_calculator(settings)
-    return float(atoms.get_potential_energy())
-
-
 def li_atom_energy(settings: ChgnetSettings, box_ang: float = 15.0) -> float:
     """Energy (eV) of one Li atom alone in a cubic box of ``box_ang`` (the isolated-atom reference)."""
     atoms = Atoms("Li", positions=[[box_ang / 2] * 3], cell=[box_ang] * 3, pbc=True)
@@ -190,25 +139,8 @@ def li_atom_energy(settings: ChgnetSettings, box_ang: float = 15.0) -> float:
 
 
 def relax(structure: Structure, settings: ChgnetSettings, desc: str = "relax") -> RelaxResult:
-    """Relax atomic positions (cell fixed) with BFGS to ``settings.fmax_ev_ang``."""
-    start = time.perf_counter()
-    atoms = _atoms(structure, settings)
-    calc = make_calculator(settings)
-    atoms.calc = calc
-    opt = BFGS(atoms, logfile=None)
-    bar = _progress(desc, settings.max_steps, settings.show_progress)
-    opt.attach(lambda: bar.update(1))
-    converged = bool(opt.run(fmax=settings.fmax_ev_ang, steps=settings.max_steps))
-    bar.close()
-    fmax = float(np.sqrt((atoms.get_forces() ** 2).sum(axis=1).max()))
-    return RelaxResult(
-        structure=_structure(atoms),
-        energy_ev=float(atoms.get_potential_energy()),
-        force_calls=calc.force_calls,
-        converged=converged,
-        wall_time_s=time.perf_counter() - start,
-        fmax_ev_ang=fmax,
-    )
+    """Relax atomic positions (cell fixed) with BFGS to ``settings.fmax_ev_ang`` (:mod:`.ase_dynamics`)."""
+    return ase_dynamics.relax(structure, settings, desc=desc)
 
 
 def cineb(
@@ -220,62 +152,5 @@ def cineb(
     n_images: int = 3,
     desc: str = "cineb",
 ) -> NebResult:
-    """Climbing-image NEB between two relaxed end points (IDPP path, improved tangent, FIRE).
-
-    Parameters
-    ----------
-    start, end
-        Relaxed end points with the same atom order.
-    start_energy_ev, end_energy_ev
-        Their energies (eV); the end points are not recomputed.
-    settings
-        Engine settings (force threshold, step limit, D3, device).
-    n_images
-        Number of intermediate images (>= 3 per DESIGN.md).
-    desc
-        Label of the progress bar.
-
-    """
-    if n_images < 1:
-        raise ValueError("CINEB needs at least one intermediate image")
-    t0 = time.perf_counter()
-    first, last = _atoms(start, settings), _atoms(end, settings)
-    for atoms, energy in ((first, start_energy_ev), (last, end_energy_ev)):
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=np.zeros((len(atoms), 3)))
-    images = [first]
-    calcs = []
-    for _ in range(n_images):
-        image = first.copy()
-        image.set_constraint(first.constraints)
-        calc = make_calculator(settings)
-        image.calc = calc
-        calcs.append(calc)
-        images.append(image)
-    images.append(last)
-    neb = NEB(images, climb=True, method="improvedtangent", allow_shared_calculator=False)
-    neb.interpolate(method="idpp", mic=True)
-    opt = FIRE(neb, logfile=None)
-    bar = _progress(desc, settings.max_steps, settings.show_progress)
-    history: list[float] = []
-
-    def _observe() -> None:
-        bar.update(1)
-        history.append(max(float(i.get_potential_energy()) for i in images[1:-1]))
-
-    opt.attach(_observe)
-    converged = bool(opt.run(fmax=settings.fmax_ev_ang, steps=settings.max_steps))
-    bar.close()
-    energies = [float(i.get_potential_energy()) for i in images]
-    forces = neb.get_forces().reshape(n_images, -1, 3)
-    fmax = float(np.sqrt((forces**2).sum(axis=2)).max())
-    return NebResult(
-        images=[_structure(i) for i in images],
-        energies_ev=energies,
-        climbing_image=int(np.argmax(energies[1:-1]) + 1),
-        force_calls=sum(c.force_calls for c in calcs),
-        converged=converged,
-        fmax_ev_ang=fmax,
-        wall_time_s=time.perf_counter() - t0,
-        steps=opt.nsteps,
-        history=history,
-    )
+    """Climbing-image NEB between two relaxed end points (IDPP path; see :func:`.ase_dynamics.cineb`)."""
+    return ase_dynamics.cineb(start, end, start_energy_ev, end_energy_ev, settings, n_images, desc=desc)

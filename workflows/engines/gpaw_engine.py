@@ -318,8 +318,43 @@ def vacuum_levels(
     return top_ev, top_spread, bottom_ev, bottom_spread
 
 
-def _initial_magmoms(symbols: list[str], settings: GpawSettings) -> list[float]:
+def initial_magmoms(symbols: list[str], settings: GpawSettings) -> list[float]:
+    """Starting moments (Bohr magnetons) per atom: ``settings.initial_magmoms`` by element, else 0."""
     return [float(settings.initial_magmoms.get(symbol, 0.0)) for symbol in symbols]
+
+
+def gpaw_kwargs(settings: GpawSettings, txt: str | None, slab: bool = True) -> dict:
+    """Keyword arguments of ``gpaw.GPAW`` for ``settings``; the one place they are spelled out.
+
+    Parameters
+    ----------
+    settings
+        Engine settings.
+    txt
+        GPAW text log path, or ``None`` for none.
+    slab
+        A slab (dipole layer along z, the settings' k-mesh); ``False`` for an isolated atom in a
+        box (Gamma point, no dipole layer).
+
+    """
+    mode: str | dict = "lcao" if settings.mode == "lcao" else {"name": "pw", "ecut": settings.ecut_ev}
+    kwargs: dict = {
+        "mode": mode,
+        "xc": settings.xc,
+        "h": settings.h_ang,
+        "kpts": {"size": tuple(settings.kpts) if slab else (1, 1, 1), "gamma": True},
+        "occupations": {"name": "fermi-dirac", "width": settings.smearing_ev},
+        "convergence": dict(settings.convergence),
+        "maxiter": settings.maxiter,
+        "txt": txt,
+    }
+    if slab:
+        kwargs["poissonsolver"] = {"dipolelayer": "xy"}
+    if settings.mode == "lcao":
+        kwargs["basis"] = settings.basis
+    if settings.spin_polarized:
+        kwargs["spinpol"] = True
+    return kwargs
 
 
 def run_gpaw_static(
@@ -377,23 +412,9 @@ def run_gpaw_static(
     workdir.mkdir(parents=True, exist_ok=True)
     txt = None if settings.txt is None else str(workdir / settings.txt)
 
-    mode: str | dict = "lcao" if settings.mode == "lcao" else {"name": "pw", "ecut": settings.ecut_ev}
-    kwargs: dict = {
-        "mode": mode,
-        "xc": settings.xc,
-        "h": settings.h_ang,
-        "kpts": {"size": tuple(settings.kpts), "gamma": True},
-        "occupations": {"name": "fermi-dirac", "width": settings.smearing_ev},
-        "poissonsolver": {"dipolelayer": "xy"},
-        "convergence": dict(settings.convergence),
-        "maxiter": settings.maxiter,
-        "txt": txt,
-    }
-    if settings.mode == "lcao":
-        kwargs["basis"] = settings.basis
+    kwargs = gpaw_kwargs(settings, txt)
     if settings.spin_polarized:
-        kwargs["spinpol"] = True
-        atoms.set_initial_magnetic_moments(_initial_magmoms(atoms.get_chemical_symbols(), settings))
+        atoms.set_initial_magnetic_moments(initial_magmoms(atoms.get_chemical_symbols(), settings))
 
     start = time.perf_counter()
     calc = GPAW(**kwargs)

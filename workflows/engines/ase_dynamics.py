@@ -1,0 +1,234 @@
+"""Relaxations and climbing-image NEB through ASE, for any engine that gives an ASE calculator.
+
+The physics steps of the ``chgnet`` and ``gpaw`` engines are the same ASE runs with different
+calculators: BFGS relaxations with the cell fixed and the bottom anion layer held, and CINEB with
+the improved tangent, a climbing image and one calculator per image (ASE's shared-calculator mode
+recomputes every image at every step). An engine supplies a :class:`DynamicsEngine`: its name, the
+force threshold and step limit, and a factory of counting calculators.
+
+Progress: a bar per optimisation whose total is the step limit, closed at convergence, so a run
+that converges early ends early; nothing is shown unless ``show_progress``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.mixing import SumCalculator
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.constraints import FixAtoms
+from ase.mep import NEB
+from ase.optimize import BFGS, FIRE
+from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+from tqdm import tqdm
+
+#: height above the lowest slab atom within which atoms count as the bottom layer (Angstrom)
+BOTTOM_LAYER_TOL_ANG = 0.3
+
+
+class CountingSum(SumCalculator):
+    """A sum of ASE calculators that counts how many times energies and forces were computed."""
+
+    def __init__(self, calcs: Sequence[Calculator]):
+        super().__init__(list(calcs))
+        self.force_calls = 0
+
+    def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=all_changes):
+        """Compute and count."""
+        self.force_calls += 1
+        super().calculate(atoms, properties, system_changes)
+
+
+class DynamicsEngine(Protocol):
+    """What an engine gives the ASE runs: limits, constraints and a calculator factory."""
+
+    fmax_ev_ang: float
+    max_steps: int
+    fix_bottom_layer: bool
+    show_progress: bool
+
+    def prepare(self, atoms: Atoms) -> None:
+        """Set per-atom starting values (e.g. magnetic moments) before the first step."""
+        ...
+
+    def calculator(self, atoms: Atoms, label: str) -> CountingSum:
+        """A new counting calculator for ``atoms``; ``label`` names its log (e.g. ``image-02``)."""
+        ...
+
+
+@dataclass
+class RelaxResult:
+    """Outcome of a relaxation (energies in eV, forces in eV/Angstrom)."""
+
+    structure: Structure
+    energy_ev: float
+    force_calls: int
+    converged: bool
+    wall_time_s: float
+    fmax_ev_ang: float
+    steps: int = 0
+
+
+@dataclass
+class NebResult:
+    """Outcome of a CINEB run (image 0 and -1 are the fixed end points)."""
+
+    images: list[Structure]
+    energies_ev: list[float]
+    climbing_image: int
+    force_calls: int
+    converged: bool
+    fmax_ev_ang: float
+    wall_time_s: float
+    steps: int = 0
+    history: list[float] = field(default_factory=list)
+
+
+def to_atoms(structure: Structure, fix_bottom_layer: bool) -> Atoms:
+    """ASE atoms of ``structure``, the bottom slab layer fixed when asked (Li is never fixed)."""
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    if fix_bottom_layer:
+        z = atoms.positions[:, 2]
+        slab = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s != "Li"]
+        bottom = min(z[slab])
+        atoms.set_constraint(FixAtoms(indices=[i for i in slab if z[i] < bottom + BOTTOM_LAYER_TOL_ANG]))
+    return atoms
+
+
+def to_structure(atoms: Atoms) -> Structure:
+    """Pymatgen Structure of ``atoms`` without the constraint site properties."""
+    structure = AseAtomsAdaptor.get_structure(atoms)
+    for prop in list(structure.site_properties):
+        structure.remove_site_property(prop)
+    return structure
+
+
+def progress_bar(desc: str, total: int, show: bool) -> tqdm:
+    """A step counter for one optimisation (hidden unless ``show``)."""
+    return tqdm(total=total, desc=desc, unit="step", leave=False, disable=not show)
+
+
+def max_force_ev_ang(forces: np.ndarray) -> float:
+    """Largest per-atom force norm (eV/Angstrom) of an ``(n, 3)`` (or ``(..., n, 3)``) array."""
+    return float(np.sqrt((np.asarray(forces) ** 2).sum(axis=-1)).max())
+
+
+def relax(
+    structure: Structure,
+    engine: DynamicsEngine,
+    desc: str = "relax",
+) -> RelaxResult:
+    """Relax atomic positions (cell fixed) with BFGS to ``engine.fmax_ev_ang``.
+
+    Parameters
+    ----------
+    structure
+        Starting structure.
+    engine
+        Engine limits and calculator factory.
+    desc
+        Label of the progress bar and of the calculator's log.
+
+    """
+    start = time.perf_counter()
+    atoms = to_atoms(structure, engine.fix_bottom_layer)
+    engine.prepare(atoms)
+    calc = engine.calculator(atoms, desc)
+    atoms.calc = calc
+    opt = BFGS(atoms, logfile=None)
+    bar = progress_bar(desc, engine.max_steps, engine.show_progress)
+    opt.attach(lambda: bar.update(1))
+    converged = bool(opt.run(fmax=engine.fmax_ev_ang, steps=engine.max_steps))
+    bar.close()
+    return RelaxResult(
+        structure=to_structure(atoms),
+        energy_ev=float(atoms.get_potential_energy()),
+        force_calls=calc.force_calls,
+        converged=converged,
+        wall_time_s=time.perf_counter() - start,
+        fmax_ev_ang=max_force_ev_ang(atoms.get_forces()),
+        steps=opt.nsteps,
+    )
+
+
+def cineb(
+    start: Structure,
+    end: Structure,
+    start_energy_ev: float,
+    end_energy_ev: float,
+    engine: DynamicsEngine,
+    n_images: int = 3,
+    desc: str = "cineb",
+    initial_images: Sequence[Structure] | None = None,
+) -> NebResult:
+    """Climbing-image NEB between two relaxed end points (improved tangent, FIRE).
+
+    Parameters
+    ----------
+    start, end
+        Relaxed end points with the same atom order.
+    start_energy_ev, end_energy_ev
+        Their energies (eV); the end points are not recomputed.
+    engine
+        Engine limits (force threshold, step limit) and calculator factory (one per image).
+    n_images
+        Number of intermediate images (>= 3 per DESIGN.md).
+    desc
+        Label of the progress bar; image logs are ``<desc>-image-NN``.
+    initial_images
+        Intermediate images to start from (a preconverged path of another engine, same atom order);
+        ``None`` interpolates with IDPP between the end points.
+
+    """
+    if n_images < 1:
+        raise ValueError("CINEB needs at least one intermediate image")
+    if initial_images is not None and len(initial_images) != n_images:
+        raise ValueError(f"{len(initial_images)} initial images given for a CINEB of {n_images}")
+    t0 = time.perf_counter()
+    first, last = to_atoms(start, engine.fix_bottom_layer), to_atoms(end, engine.fix_bottom_layer)
+    for atoms, energy in ((first, start_energy_ev), (last, end_energy_ev)):
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=np.zeros((len(atoms), 3)))
+    images, calcs = [first], []
+    for n in range(n_images):
+        image = first.copy()
+        if initial_images is not None:
+            image.positions = to_atoms(initial_images[n], False).positions
+        image.set_constraint(first.constraints)
+        engine.prepare(image)
+        image.calc = engine.calculator(image, f"{desc}-image-{n + 1:02d}")
+        calcs.append(image.calc)
+        images.append(image)
+    images.append(last)
+    neb = NEB(images, climb=True, method="improvedtangent", allow_shared_calculator=False)
+    if initial_images is None:
+        neb.interpolate(method="idpp", mic=True)
+    opt = FIRE(neb, logfile=None)
+    bar = progress_bar(desc, engine.max_steps, engine.show_progress)
+    history: list[float] = []
+
+    def _observe() -> None:
+        bar.update(1)
+        history.append(max(float(i.get_potential_energy()) for i in images[1:-1]))
+
+    opt.attach(_observe)
+    converged = bool(opt.run(fmax=engine.fmax_ev_ang, steps=engine.max_steps))
+    bar.close()
+    energies = [float(i.get_potential_energy()) for i in images]
+    return NebResult(
+        images=[to_structure(i) for i in images],
+        energies_ev=energies,
+        climbing_image=int(np.argmax(energies[1:-1]) + 1),
+        force_calls=sum(c.force_calls for c in calcs),
+        converged=converged,
+        fmax_ev_ang=max_force_ev_ang(neb.get_forces().reshape(n_images, -1, 3)),
+        wall_time_s=time.perf_counter() - t0,
+        steps=opt.nsteps,
+        history=history,
+    )

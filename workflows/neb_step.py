@@ -1,0 +1,38 @@
+"""The neb step of a spec on one surface: the Maker that relaxes its valleys and runs its CINEBs.
+
+One place turns a spec's ``neb:`` step into a :class:`~workflows.makers.SurfaceHopsMaker` for a
+surface (engine settings from :mod:`workflows.engine_settings`, the preconverging CHGNet stage,
+the number of images), so dataset generation, campaigns and the CLI run the same step.
+"""
+
+from __future__ import annotations
+
+from workflows.campaign_spec import CampaignSpec
+from workflows.engine_settings import neb_settings_for, preconverge_settings_for
+from workflows.engines import require_engine
+from workflows.makers import SurfaceHopsMaker
+from workflows.surfaces import SurfaceBundle
+
+
+def require_neb_engines(spec: CampaignSpec, bundles: list[SurfaceBundle]) -> None:
+    """Raise :class:`~workflows.engines.EngineUnavailable` unless the neb step can run here.
+
+    GPAW's PAW setups and basis sets are checked for every element of every surface (and Li).
+    """
+    require_engine(spec.neb.engine)
+    if spec.neb.preconverge is not None:
+        require_engine(spec.neb.preconverge)
+    if spec.neb.engine == "gpaw":
+        for bundle in bundles:
+            neb_settings_for(spec, bundle.surface).require(tuple(bundle.structure.symbol_set))
+
+
+def hops_maker(spec: CampaignSpec, bundle: SurfaceBundle, progress: bool = False) -> SurfaceHopsMaker:
+    """The :class:`SurfaceHopsMaker` of ``spec``'s neb step for ``bundle``'s surface."""
+    if spec.neb.engine == "vasp":
+        raise NotImplementedError("VASP hops run through workflows.vasp_flows")
+    return SurfaceHopsMaker(
+        settings=neb_settings_for(spec, bundle.surface, progress),
+        n_images=spec.neb.images,
+        preconverge=preconverge_settings_for(spec, progress),
+    )
