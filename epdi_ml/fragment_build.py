@@ -408,7 +408,11 @@ def choose_colour_scale(
 def store_fragments(
     facade: StoreFacade, result: SurfaceFragments, scale_doc: ColourScaleDoc
 ) -> list[FragmentDoc]:
-    """Colour the crops on the dataset scale, store stacks and documents; return the documents."""
+    """Colour the crops on the dataset scale, store stacks and documents; return the documents.
+
+    Fragments are kept per colour scale: the same surface cut for two datasets (two campaigns)
+    holds one set of fragments for each, and recutting replaces only that scale's set.
+    """
     scale = ColourScale(scale_doc.vmin_ev, scale_doc.vmax_ev, scale_doc.cmap)
     raw = result.arrays.astype(np.float32)
     rgb, clipped = scale.to_rgb(raw)
@@ -427,6 +431,7 @@ def store_fragments(
                     map_id=result.map_doc.map_id,
                     size=cutter_size,
                     pixels=raw.shape[1],
+                    scale=scale_doc.scale_id,
                 ),
                 surface_id=surface["surface_id"],
                 map_id=result.map_doc.map_id,
@@ -455,7 +460,8 @@ def store_fragments(
                 symmetry_max_diff_ev=result.symmetry_diff_ev.get(site["site_id"]),
             )
         )
-    facade.replace_groups("fragments", "surface_id", docs, [surface["surface_id"]])
+    within = {"colour_scale_id": scale_doc.scale_id}
+    facade.replace_groups("fragments", "surface_id", docs, [surface["surface_id"]], within=within)
     result.docs = docs
     result.clipped_pixels = int(clipped.sum())
     return docs

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from epdi_ml.labels import class_labels, computed_labels
+from epdi_ml.labels import LabelSet, class_labels, label_set
 from epdi_ml.training import FragmentData
 from stores.arrays import get_array
 from stores.errors import InputError
@@ -24,6 +24,7 @@ class StoreFragments:
 
     data: FragmentData
     docs: list[dict]
+    labels: LabelSet | None = None
 
     @property
     def labelled(self) -> np.ndarray:
@@ -34,7 +35,7 @@ class StoreFragments:
 def load_fragments(
     facade: StoreFacade,
     dataset: str | None = None,
-    engine: str | None = None,
+    source: str | None = None,
     surfaces: list[str] | None = None,
     distinct_only: bool = False,
 ) -> StoreFragments:
@@ -46,8 +47,10 @@ def load_fragments(
         The store.
     dataset
         Colour-scale dataset name (``None``: every fragment).
-    engine
-        Only labels computed with this engine (``None``: any).
+    source
+        The label source: an engine name, a source from :func:`epdi_ml.labels.label_source`, or
+        ``None`` for the only one in the store (labels of two sources are never mixed:
+        :class:`epdi_ml.labels.MixedLabels`).
     surfaces
         Only these surface ids.
     distinct_only
@@ -62,6 +65,14 @@ def load_fragments(
     if dataset is not None:
         scale_ids = {d["scale_id"] for d in facade.query("colour_scales", {"dataset": dataset})}
         docs = [d for d in docs if d["colour_scale_id"] in scale_ids]
+    scales = {d["colour_scale_id"] for d in docs}
+    if dataset is None and len(scales) > 1:
+        stored = facade.query("colour_scales", {"scale_id": {"$in": list(scales)}})
+        names = sorted(d["dataset"] for d in stored)
+        raise NoFragments(
+            f"the fragments are cut on {len(scales)} colour scales (datasets {', '.join(names)}); "
+            "name the dataset (e.g. --dataset NAME)"
+        )
     if distinct_only:
         docs = [d for d in docs if d["is_representative"]]
     if not docs:
@@ -75,7 +86,8 @@ def load_fragments(
         if key not in stacks:
             stacks[key] = get_array(facade, ArrayRef(**doc["rgb"]))
     images = np.stack([stacks[d["rgb"]["key"]][d["stack_index"]] for d in docs]).astype(np.uint8)
-    labels = class_labels(docs, computed_labels(facade, engine))
+    found = label_set(facade, source, surfaces)
+    labels = class_labels(docs, found.energies_ev)
     energies = np.array([labels.get(d["site_id"], np.nan) for d in docs], dtype=float)
     data = FragmentData(
         images=images,
@@ -84,4 +96,4 @@ def load_fragments(
         surface_ids=np.array([d["surface_id"] for d in docs]),
         ids=np.array([d["site_id"] for d in docs]),
     )
-    return StoreFragments(data=data, docs=docs)
+    return StoreFragments(data=data, docs=docs, labels=found)

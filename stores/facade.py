@@ -129,20 +129,26 @@ class StoreFacade:
         return len(payload)
 
     def replace_groups(
-        self, name: str, group_field: str, docs: Iterable[BaseModel], groups: Iterable[str]
+        self,
+        name: str,
+        group_field: str,
+        docs: Iterable[BaseModel],
+        groups: Iterable[str],
+        within: dict[str, Any] | None = None,
     ) -> int:
         """Replace every document whose ``group_field`` is in ``groups`` by ``docs`` in one pass.
 
         Used for the sites and hops of whole surfaces: one delete and one bulk insert instead of an
         upsert per document, which montydb would answer with a scan each. Ids stay deterministic, so
-        rebuilding a surface leaves exactly one document per site.
+        rebuilding a surface leaves exactly one document per site. ``within`` narrows what is
+        replaced (e.g. one colour scale's fragments of a surface).
         """
         payload = [doc.model_dump(mode="json") for doc in docs]
         with self.collection(name) as store:
             ensure_indexes(store, name)
             if store.collection_name in store._collection.database.list_collection_names():
                 # montydb raises on a delete in a collection that was never written
-                store.remove_docs({group_field: {"$in": list(groups)}})
+                store.remove_docs({group_field: {"$in": list(groups)}} | (within or {}))
             if payload:
                 # maggma's Store.update upserts one document at a time; mongo-like stores expose
                 # the pymongo-compatible collection for a bulk insert.

@@ -28,6 +28,7 @@ from jobflow import Flow, Job, Response, job
 from jobflow.managers.local import run_locally
 
 from epdi_ml import fragment_build as fb
+from epdi_ml.labels import label_source
 from epdi_ml.learning_data import load_fragments
 from epdi_ml.predictions import predict_and_store
 from epdi_ml.registry import load_ensemble, promote, register
@@ -37,11 +38,12 @@ from stores.documents import HopDoc
 from stores.facade import StoreFacade
 from stores.ids import stable_id
 from stores.model_documents import ModelDoc
+from stores.settings import get_settings
 from workflows.campaign_spec import CampaignSpec
+from workflows.categories import TRAINING_CATEGORY
 from workflows.engines import require_engine
 from workflows.hosts import InputError
-from workflows.learn_makers import TRAINING_CATEGORY
-from workflows.neb_step import hops_maker, require_neb_engines
+from workflows.neb_step import hops_maker, label_source_for, require_neb_engines
 from workflows.static_maker import static_step
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
@@ -55,12 +57,11 @@ def campaign_id(spec: CampaignSpec) -> str:
     return stable_id("campaign", name=spec.name, spec=spec.model_dump(mode="json"))
 
 
-def campaign_bundles(spec: CampaignSpec, facade: StoreFacade) -> list[SurfaceBundle]:
+def campaign_bundles(spec: CampaignSpec, facade: StoreFacade | None) -> list[SurfaceBundle]:
     """The surfaces of a campaign (built, not stored)."""
+    hosts_file = (facade.settings if facade else get_settings()).hosts_file
     return [
-        surface_from_request(
-            host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=facade.settings.hosts_file
-        )
+        surface_from_request(host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=hosts_file)
         for host, dopant in spec.surfaces()
     ]
 
@@ -75,10 +76,24 @@ def candidate_hops(bundles: list[SurfaceBundle]) -> list[tuple[SurfaceBundle, Ho
     ]
 
 
-def labelled_hop_ids(facade: StoreFacade, hop_ids: list[str]) -> set[str]:
-    """Those of ``hop_ids`` that have a CINEB in the store."""
-    docs = facade.query("nebs", {"hop_id": {"$in": hop_ids}}, properties=["hop_id"])
-    return {d["hop_id"] for d in docs}
+def labelled_hop_ids(facade: StoreFacade, hop_ids: list[str], spec: CampaignSpec) -> set[str]:
+    """Those of ``hop_ids`` that have a CINEB of the campaign's label source and image count.
+
+    CINEBs of other engines or settings (another campaign's, a preconverging stage's) do not count;
+    an unconverged CINEB counts as done (it is not selected again) but is no label.
+    """
+    source = campaign_label_source(spec)
+    docs = facade.query("nebs", {"hop_id": {"$in": hop_ids}, "n_images": spec.neb.images})
+    return {d["hop_id"] for d in docs if label_source(d) == source or source == d["engine"] == "vasp"}
+
+
+def campaign_label_source(spec: CampaignSpec) -> str:
+    """The label source of a campaign's valleys and CINEBs (see :mod:`epdi_ml.labels`)."""
+    host, dopant = spec.surfaces()[0]
+    first = surface_from_request(
+        host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=get_settings().hosts_file
+    )
+    return label_source_for(spec, first)
 
 
 def _hops_flows(spec: CampaignSpec, chosen: list[tuple[SurfaceBundle, HopDoc]]) -> list[Flow]:
@@ -125,10 +140,9 @@ def build_fragments(spec: dict, surface_ids: list[str], statics: list | None = N
     """
     campaign = CampaignSpec(**spec)
     facade = StoreFacade()
-    done = {
-        d["surface_id"]
-        for d in facade.query("fragments", {"surface_id": {"$in": surface_ids}}, ["surface_id"])
-    }
+    scale = fb.scale_id(campaign.name)
+    criteria = {"surface_id": {"$in": surface_ids}, "colour_scale_id": scale}
+    done = {d["surface_id"] for d in facade.query("fragments", criteria, ["surface_id"])}
     todo = [sid for sid in surface_ids if sid not in done]
     cut = campaign.fragments
     results = [
@@ -146,7 +160,9 @@ def _train_round(
     spec: CampaignSpec, facade: StoreFacade, surface_ids: list[str], round_index: int
 ) -> ModelDoc:
     """Train and register the round's ensemble, or reuse the campaign's model trained on these labels."""
-    fragments = load_fragments(facade, spec.name, surfaces=surface_ids, distinct_only=True)
+    fragments = load_fragments(
+        facade, spec.name, source=campaign_label_source(spec), surfaces=surface_ids, distinct_only=True
+    )
     labelled = fragments.data.subset(fragments.labelled)
     same = [
         d
@@ -213,7 +229,7 @@ def _spread_and_embeddings(
     labelled: set[str],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ensemble spread (eV) and embeddings of the unlabelled candidates, embeddings of the labelled."""
-    fragments = load_fragments(facade, spec.name, surfaces=surface_ids)
+    fragments = load_fragments(facade, spec.name, source=campaign_label_source(spec), surfaces=surface_ids)
     _, std = predict_and_store(facade, model, fragments)
     index = {sid: n for n, sid in enumerate(fragments.data.ids.tolist())}
     open_rows = [index[hop.saddle_id] for _, hop in candidates if hop.hop_id not in labelled]
@@ -259,7 +275,7 @@ def campaign_round(
     surface_ids = [b.surface.surface_id for b in bundles]
     candidates = candidate_hops(bundles)
     hop_ids = [hop.hop_id for _, hop in candidates]
-    labelled = labelled_hop_ids(facade, hop_ids)
+    labelled = labelled_hop_ids(facade, hop_ids, campaign)
     n_total = len(hop_ids)
     rid = stable_id("round", campaign_id=cid, round=round_index)
     stored = facade.query("campaign_rounds", {"round_id": rid})
@@ -279,8 +295,13 @@ def campaign_round(
     train = _training_job(spec, round_index + 1, after=[f.output for f in flows])
     nxt = campaign_round(spec, round_index + 1, model_id=train.output)
     nxt.name = f"campaign round {round_index + 1}"
+    reused = (
+        f" ({len(labelled)} reused: CINEBs of the same engine and settings already in the store)"
+        if round_index == 0 and labelled
+        else ""
+    )
     _say(
-        f"round {round_index}: {len(labelled)}/{n_total} hops labelled; "
+        f"round {round_index}: {len(labelled)}/{n_total} hops labelled{reused}; "
         f"CINEB next on {len(chosen)} ({campaign.selection.strategy})"
     )
     addition = Flow([*flows, train, nxt], name=f"round {round_index} CINEBs and training")

@@ -7,6 +7,7 @@ the number of images), so dataset generation, campaigns and the CLI run the same
 
 from __future__ import annotations
 
+from epdi_ml.labels import source_of_settings
 from workflows.campaign_spec import CampaignSpec
 from workflows.engine_settings import neb_settings_for, preconverge_settings_for
 from workflows.engines import require_engine
@@ -36,3 +37,13 @@ def hops_maker(spec: CampaignSpec, bundle: SurfaceBundle, progress: bool = False
         n_images=spec.neb.images,
         preconverge=preconverge_settings_for(spec, progress),
     )
+
+
+def label_source_for(spec: CampaignSpec, bundle: SurfaceBundle) -> str:
+    """The label source (:func:`epdi_ml.labels.label_source`) of the neb step's valleys and CINEBs.
+
+    VASP labels are matched by engine (``vasp``): their settings are atomate2's input sets.
+    """
+    if spec.neb.engine == "vasp":
+        return "vasp"
+    return source_of_settings(neb_settings_for(spec, bundle.surface))
