@@ -133,6 +133,7 @@ class NebDoc(LabelProvenance):
     fmax_ev_ang: float = Field(..., description="Largest image force at the end (eV/Angstrom)")
     force_calls: int
     steps: int | None = Field(None, description="Optimiser steps")
+    retries: int = Field(0, description="Reruns after an unconverged first run (from its last images)")
     n_images: int
     wall_time_s: float | None = None
     image_structures: list[StructureDict] | None = Field(

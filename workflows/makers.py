@@ -21,6 +21,7 @@ each CINEB from the converged CHGNet images. Both stages are stored and linked
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,9 @@ class HopNebMaker(Maker):
 
     ``require_images``: a stored result without its image structures (made before they were kept)
     is recomputed instead of reused; a preconverged CINEB of another engine needs them.
+    ``retry_unconverged``: a CINEB that ends unconverged runs once more from its last images with
+    twice the step limit; if it still does not converge it is stored with ``converged = False``
+    and left out of the labels (:mod:`epdi_ml.labels`).
     """
 
     name: str = "hop cineb"
@@ -223,6 +227,7 @@ class HopNebMaker(Maker):
     n_images: int = 3
     reuse: bool = True
     require_images: bool = False
+    retry_unconverged: bool = True
 
     @job
     def make(
@@ -257,16 +262,23 @@ class HopNebMaker(Maker):
                 )
             path = [Structure.from_dict(d) for d in initial.image_structures[1:-1]]
         engine = _at_workdir(self.settings, start.surface_id, f"cineb-{hop_id}")
+        ends = (Structure.from_dict(start.structure), Structure.from_dict(end.structure))
         result = ase_dynamics.cineb(
-            Structure.from_dict(start.structure),
-            Structure.from_dict(end.structure),
-            start.energy_ev,
-            end.energy_ev,
-            engine,
-            n_images=self.n_images,
-            desc="cineb",
-            initial_images=path,
+            *ends, start.energy_ev, end.energy_ev, engine, self.n_images, desc="cineb", initial_images=path
         )
+        retries = 0
+        if not result.converged and self.retry_unconverged:
+            # once more from where it stopped, with twice the steps; still unconverged: kept and flagged
+            retries = 1
+            longer = dataclasses.replace(engine, max_steps=2 * engine.max_steps)
+            first = result
+            restart = first.images[1:-1]
+            result = ase_dynamics.cineb(
+                *ends, start.energy_ev, end.energy_ev, longer, self.n_images, "cineb retry", restart
+            )
+            result.force_calls += first.force_calls
+            result.steps += first.steps
+            result.wall_time_s += first.wall_time_s
         top = max(result.energies_ev)
         doc = NebDoc(
             neb_id=neb_id,
@@ -282,6 +294,7 @@ class HopNebMaker(Maker):
             fmax_ev_ang=result.fmax_ev_ang,
             force_calls=result.force_calls,
             steps=result.steps,
+            retries=retries,
             n_images=self.n_images,
             wall_time_s=result.wall_time_s,
             image_structures=[image.as_dict() for image in result.images],
