@@ -45,7 +45,7 @@ def test_export_load_round_trip_and_summary(tmp_path, data_dir, monkeypatch):
 
 
 def test_bad_archives_are_named(tmp_path, data_dir, monkeypatch):
-    monkeypatch.setattr(dataset_cli, "REFERENCE_DIR", tmp_path / "empty")
+    monkeypatch.setattr(dataset_cli, "PACKAGED_DIR", tmp_path / "empty")
     broken = tmp_path / "broken.tar.gz"
     broken.write_bytes(b"not a tar file")
     result = runner.invoke(app, ["dataset", "load", str(broken)])

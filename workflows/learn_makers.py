@@ -13,9 +13,7 @@ from epdi_ml.training import TrainConfig, resolve_device, split_paper_protocol, 
 from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.model_documents import ModelDoc
-
-#: FireWorks category of training jobs: routed to GPU workers (see deploy/)
-TRAINING_CATEGORY = "gpu"
+from workflows.categories import TRAINING_CATEGORY
 
 
 class NotEnoughLabels(InputError):

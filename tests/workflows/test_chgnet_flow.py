@@ -23,7 +23,7 @@ def barrier_run(tmp_path_factory):
     mp.setenv("EPDI_DATA_DIR", str(folder))
     get_settings.cache_clear()
     bundle = describe_surface(get_host("MoS2"), None, size=2)
-    result = run_barrier(bundle, "chgnet", LOOSE, n_images=3)
+    result = run_barrier(bundle, LOOSE, n_images=3)
     yield result, StoreFacade()
     mp.undo()
     get_settings.cache_clear()
@@ -60,7 +60,7 @@ def test_documents_are_in_the_store_and_the_li_reference_is_cached(barrier_run, 
     (neb,) = facade.query("nebs")
     assert neb["hop_id"] == result.neb.hop_id and len(neb["image_energies_ev"]) == 5
     # a second run reuses every finished job (nothing recomputed) and duplicates no document
-    again = run_barrier(result.bundle, "chgnet", LOOSE, n_images=3)
+    again = run_barrier(result.bundle, LOOSE, n_images=3)
     assert again.neb.image_energies_ev == result.neb.image_energies_ev
     assert again.wall_time_s < result.wall_time_s
     assert (facade.count("li_references"), facade.count("valleys"), facade.count("nebs")) == (1, 2, 1)

@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
+from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.barrier import run_barrier
-from workflows.cli.common import emit_mapping, reports_input_errors
+from workflows.cli.common import emit_mapping, emit_rows, reports_input_errors
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.surfaces import surface_from_request
 
@@ -33,7 +34,7 @@ def hop(
     """Force calls and wall time of the hop nearest the dopant (embedded engine: CHGNet + D3)."""
     settings = get_settings()
     bundle = surface_from_request(host, dopant, size, hosts_file=settings.hosts_file)
-    result = run_barrier(bundle, "chgnet", ChgnetSettings(show_progress=True), images, StoreFacade(settings))
+    result = run_barrier(bundle, ChgnetSettings(show_progress=True), images, facade=StoreFacade(settings))
     s = result.summary()
     figures = {
         "surface": f"{s['host']} {s['dopant'] or 'pristine'} {size}x{size}x1",
@@ -292,3 +293,47 @@ def selection(
         typer.echo(json.dumps(result))
         return
     _selection_report(result)
+
+
+@app.command("labels")
+@reports_input_errors
+def labels(
+    dft: Annotated[str, typer.Option(help="DFT engine of the labels compared against.")] = "gpaw",
+    mlip: Annotated[str, typer.Option(help="MLIP engine whose labels are measured.")] = "chgnet",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """MLIP vs DFT labels per valley and hop on surfaces that hold both (`epdi dataset load dft-check`)."""
+    from epdi_ml.bench_labels import compare_labels
+
+    result = compare_labels(StoreFacade(get_settings()), dft=dft, mlip=mlip)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    emit_rows(result["hops"], list(result["hops"][0]) if result["hops"] else [], False, False)
+    summary = {k: v for k, v in result.items() if k not in ("hops", "valleys", "site_order")}
+    emit_mapping(summary, False)
+    for surface, order in result["site_order"].items():
+        typer.echo(f"site order {surface}: {order}")
+
+
+@app.command("dft-neb")
+@reports_input_errors
+def dft_neb(
+    host: Annotated[str, typer.Option(help="Host monolayer.")] = "MoS2",
+    dopant: Annotated[str | None, typer.Option(help="Dopant; omit for pristine.")] = None,
+    spec: Annotated[str, typer.Option(help="Spec whose neb settings are used.")] = "dft-check",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """DFT CINEB of one hop from IDPP vs from the CHGNet path: force calls, barriers, ratio."""
+    from workflows.bench_dft_neb import dft_neb_benchmark
+    from workflows.campaign_spec import load_spec
+
+    settings = get_settings()
+    campaign = load_spec(spec, settings.hosts_file)
+    if campaign.neb.engine not in ("gpaw",):
+        raise InputError(f"spec {spec!r} has neb.engine {campaign.neb.engine}; this bench runs GPAW (gpaw)")
+    def say(line: str) -> None:
+        typer.echo(f"[bench] {line}", err=True)
+
+    result = dft_neb_benchmark(campaign, host, dopant, StoreFacade(settings), echo=say)
+    emit_mapping(result, as_json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -12,7 +13,7 @@ from stores.settings import get_settings
 from workflows.campaign import run_campaign
 from workflows.campaign_spec import load_spec, packaged_specs
 from workflows.cli import cluster
-from workflows.cli.common import emit_rows, fail, reports_input_errors
+from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_errors
 from workflows.engines import EngineUnavailable
 
 app = typer.Typer(help="Active-learning campaigns: surfaces -> DFT -> fragments -> select -> CINEB -> learn.")
@@ -37,6 +38,23 @@ def run(spec: Annotated[str, typer.Argument(help=SPEC_HELP)]) -> None:
     ]
     emit_rows(rows, BARRIER_COLUMNS, False, False)  # energies in eV
     typer.echo(f"campaign {doc.name}: {doc.status} ({doc.stop_reason}); report: {doc.report_path}")
+
+
+@app.command("plan")
+@reports_input_errors
+def plan(
+    spec: Annotated[str, typer.Argument(help=SPEC_HELP)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """What the campaign would do (surfaces, hops, engines, jobs per step and category); runs nothing."""
+    from workflows.campaign_plan import plan_campaign
+
+    settings = get_settings()
+    summary = plan_campaign(load_spec(spec, settings.hosts_file), settings.hosts_file)
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    emit_mapping(summary, False)
 
 
 app.command("submit")(cluster.submit)

@@ -19,8 +19,11 @@ from workflows.dataset_generation import STEPS, generate
 
 app = typer.Typer(help="Datasets: export to one archive, load into any store, summary.", no_args_is_help=True)
 
-#: the packaged reference dataset: one compact archive per surface (``epdi dataset generate reference``)
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "epdi_ml" / "data" / "reference"
+#: folder of the packaged datasets: one compact archive per surface (``epdi dataset generate NAME``)
+PACKAGED_DIR = Path(__file__).resolve().parents[2] / "epdi_ml" / "data"
+
+#: packaged datasets: the CHGNet-labelled reference set and the GPAW-labelled DFT check set
+PACKAGED_SETS = ("reference", "dft-check")
 
 
 @app.command("generate")
@@ -97,12 +100,13 @@ def export(
 
 
 def _archives(source: str) -> list[Path]:
-    if source == "reference":
-        found = sorted(REFERENCE_DIR.glob("*.tar.gz"))
+    if source in PACKAGED_SETS:
+        folder = PACKAGED_DIR / source
+        found = sorted(folder.glob("*.tar.gz"))
         if not found:
             fail(
-                f"{REFERENCE_DIR} holds no archives: the reference dataset is not packaged in this version; "
-                "generate it with `epdi dataset generate reference`",
+                f"{folder} holds no archives: the {source} dataset is not packaged in this version; "
+                f"generate it with `epdi dataset generate {source}`",
                 code=1,
             )
         return found
@@ -121,7 +125,8 @@ def _archives(source: str) -> list[Path]:
 @reports_input_errors
 def load(
     source: Annotated[
-        str, typer.Argument(help="An archive, a folder of archives, or 'reference' for the packaged dataset.")
+        str,
+        typer.Argument(help="An archive, a folder of archives, or a packaged set: reference, dft-check."),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the totals as JSON.")] = False,
 ) -> None:
@@ -145,7 +150,7 @@ def load(
         fail(str(exc), code=1)
     worst = 0.0
     if rebuild:
-        dataset = "reference" if source == "reference" else fb.DEFAULT_DATASET
+        dataset = source if source in PACKAGED_SETS else fb.DEFAULT_DATASET
         try:
             worst = max(fb.rebuild_fragments(facade, sorted(set(rebuild)), dataset).values(), default=0.0)
         except (fb.MissingInputError, fb.RebuildMismatchError) as exc:
