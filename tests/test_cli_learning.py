@@ -126,3 +126,18 @@ def test_bench_paper_prints_every_fraction_with_baselines(data_dir):
         assert r["profile_mae_ev"] is not None  # every site of these surfaces is labelled
     # labels here are linear in the MEP per kind, so the MEP-linear baseline is exact once it has labels
     assert rows[-1]["mep_linear_mae_ev"] < 1e-6
+
+
+def test_bench_paper_runs_the_chosen_fractions_in_order(data_dir):
+    _labelled_store(("none", "Co", "Ni"), offset_step=0.0)
+    base = ["bench", "paper", "--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2"]
+    args = [*base, "--pixels", "32", "--fraction", "0.5", "--fraction", "0.33", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [r["fraction"] for r in rows] == [0.5, 0.33]
+    assert rows[0]["n_test"] < rows[1]["n_test"] and all(r["wall_time_s"] >= 0 for r in rows)
+    text = runner.invoke(app, [*base, "--pixels", "32", "--fraction", "0.5"])
+    assert text.exit_code == 0 and len(text.stdout.strip().splitlines()) == 2  # header + one row
+    bad = runner.invoke(app, [*base, "--fraction", "1.5"])
+    assert bad.exit_code == 2 and "fraction" in bad.output
