@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,13 @@ from epdi_ml.labels import class_labels, computed_labels
 from epdi_ml.learning_data import load_fragments
 from epdi_ml.paths import surface_paths
 from epdi_ml.profiles import build_profile, mix_labels_and_predictions
-from epdi_ml.training import TrainConfig, predict_ensemble, split_paper_protocol, train_ensemble
+from epdi_ml.training import (
+    TrainConfig,
+    clone_config,
+    predict_ensemble,
+    split_paper_protocol,
+    train_ensemble,
+)
 from stores.facade import StoreFacade
 
 PAPER_FRACTIONS = (0.0, 0.17, 0.33, 0.50)
@@ -70,7 +77,11 @@ def _profile_mae(
 
 
 def paper_benchmark(
-    facade: StoreFacade, config: TrainConfig, fractions=PAPER_FRACTIONS, progress: bool = True
+    facade: StoreFacade,
+    config: TrainConfig,
+    fractions=PAPER_FRACTIONS,
+    progress: bool = True,
+    checkpoint_dir: Path | None = None,
 ) -> list[dict]:
     """Train one ensemble per fraction and score it with the baselines.
 
@@ -84,6 +95,10 @@ def paper_benchmark(
         Fractions f of the distinct saddle labels to train on, each within [0, 1], in run order.
     progress : bool
         tqdm progress bars.
+    checkpoint_dir : Path, optional
+        Per-epoch checkpoints in ``<checkpoint_dir>/f<f>``; a second call with the same folder and
+        settings resumes every fraction from there (finished folds are not trained again; the
+        row's wall time then counts only the resumed part). Use a fresh folder for other settings.
 
     Returns
     -------
@@ -108,7 +123,11 @@ def paper_benchmark(
         started = time.perf_counter()
         train_idx, test_idx = split_paper_protocol(kinds, data.surface_ids, fraction, config.seed)
         split = _Split(train_idx, test_idx)
-        result = train_ensemble(data.subset(train_idx), config, progress=progress)
+        run = config
+        if checkpoint_dir is not None:
+            run = clone_config(config, checkpoint_dir=Path(checkpoint_dir) / f"f{fraction:.2f}")
+        resume = checkpoint_dir is not None
+        result = train_ensemble(data.subset(train_idx), run, progress=progress, resume=resume)
         test = data.subset(test_idx)
         mean, std = predict_ensemble(result, test.images, kinds=test.kinds, batch_size=config.batch_test)
         truth = data.energies_ev[test_idx]

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import torch
 from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
@@ -141,3 +142,19 @@ def test_bench_paper_runs_the_chosen_fractions_in_order(data_dir):
     assert text.exit_code == 0 and len(text.stdout.strip().splitlines()) == 2  # header + one row
     bad = runner.invoke(app, [*base, "--fraction", "1.5"])
     assert bad.exit_code == 2 and "fraction" in bad.output
+
+
+def test_bench_paper_resumes_from_its_checkpoints(data_dir, tmp_path):
+    _labelled_store(("none", "Co", "Ni"), offset_step=0.0)
+    base = ["bench", "paper", "--model", "small_cnn", "--no-pretrained", "--folds", "2", "--pixels", "32"]
+    args = [*base, "--fraction", "0.5", "--checkpoint-dir", str(tmp_path / "ckpt"), "--json"]
+    first = runner.invoke(app, [*args, "--epochs", "1"])
+    assert first.exit_code == 0, first.output
+    ckpt = torch.load(tmp_path / "ckpt" / "f0.50" / "fold1" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 0
+    again = runner.invoke(app, [*args, "--epochs", "2"])  # one more epoch per fold, not two
+    assert again.exit_code == 0, again.output
+    ckpt = torch.load(tmp_path / "ckpt" / "f0.50" / "fold1" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and len(ckpt["train_loss_ev"]) == 2
+    row = json.loads(again.stdout.strip().splitlines()[-1])[0]
+    assert row["fraction"] == 0.5 and row["test_mae_ev"] >= 0

@@ -130,6 +130,10 @@ def paper(
             help="Fraction f of saddle labels to train on (repeatable; default 0, 0.17, 0.33, 0.5).",
         ),
     ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(help="Per-epoch checkpoints here; running again with the same folder resumes."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Test-saddle and profile MAE (eV) for f = 0, 17, 33, 50 % of saddle labels, with baselines."""
@@ -151,7 +155,11 @@ def paper(
     )
     try:
         rows = paper_benchmark(
-            StoreFacade(get_settings()), config, tuple(fraction or PAPER_FRACTIONS), progress=not as_json
+            StoreFacade(get_settings()),
+            config,
+            tuple(fraction or PAPER_FRACTIONS),
+            progress=not as_json,
+            checkpoint_dir=checkpoint_dir,
         )
     except (NoFragments, WeightsError) as exc:
         fail(str(exc))
