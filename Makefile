@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install quickstart test lint clean
+.PHONY: install quickstart test lint gpu-check clean
 
 $(STAMP): pyproject.toml Makefile deploy/install_gpaw.sh deploy/gpaw-siteconfig.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q
+
+# CUDA training path (AMP) on the reference fragments: images/s, peak memory, GPU-vs-CPU agreement
+# (< 8 min on one GPU). Exit 3 without a GPU; `epdi bench gpu --device cpu --steps 2` checks the logic.
+gpu-check: $(STAMP)
+	$(BIN)/epdi bench gpu
 
 clean:
 	rm -rf $(VENV) epdi-data .pytest_cache .ruff_cache *.egg-info

@@ -41,6 +41,8 @@ from epdi_ml import augment as site_symmetry
 from epdi_ml.models import DEFAULT_MODEL, IMAGENET_MEAN, IMAGENET_STD, MODEL_NAMES, EPDIRegressor, build_model
 
 CHECKPOINT_FORMAT = 1
+#: autocast dtype of mixed-precision runs
+AMP_DTYPE = torch.float16
 
 
 class TrainConfig(BaseModel):
@@ -70,6 +72,7 @@ class TrainConfig(BaseModel):
         ``auto`` picks CUDA when available.
     amp : bool, optional
         Mixed precision (autocast float16 + GradScaler); ``None`` = on exactly when on CUDA.
+        ``True`` on the CPU runs the same path there (slowly; the checks use it without a GPU).
     pixels : int
         Input edge in pixels (fragments are resized when they differ).
     augment : bool
@@ -483,13 +486,46 @@ def _loader(dataset: Dataset, batch: int, shuffle: bool, config: TrainConfig, ge
     )
 
 
+def use_amp(config: TrainConfig, device: torch.device) -> bool:
+    """Whether a run with ``config`` on ``device`` uses mixed precision (see :attr:`TrainConfig.amp`)."""
+    return device.type == "cuda" if config.amp is None else config.amp
+
+
+def autocast(device: torch.device, amp: bool) -> torch.autocast:
+    """The trainer's autocast context: float16 where ``amp``, else a no-op."""
+    return torch.autocast(device.type, dtype=AMP_DTYPE, enabled=amp)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    amp: bool,
+) -> torch.Tensor:
+    """One optimiser step as the trainer takes it; returns the (detached) L1 loss in eV.
+
+    The forward pass runs under :func:`autocast`, the loss in float32, the backward pass on the
+    scaled loss; ``scaler.step`` skips the update when the scaled gradients overflowed.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(x.device, amp):
+        pred = model(x)
+    loss = F.l1_loss(pred.float(), y)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
+
+
 @torch.no_grad()
 def _evaluate_mae(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool) -> float:
     model.eval()
     total, count = 0.0, 0
     for x, y in loader:
         x, y = x.to(device), y.to(device)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        with autocast(device, amp):
             pred = model(x)
         total += float((pred.float() - y).abs().sum())
         count += len(y)
@@ -539,8 +575,7 @@ def train_fold(
     from tqdm.auto import tqdm
 
     device = resolve_device(config.device)
-    amp = config.amp if config.amp is not None else device.type == "cuda"
-    amp = amp and device.type == "cuda"
+    amp = use_amp(config, device)
     fold_seed = _fold_seed(config.seed, fold)
     seed_everything(fold_seed)
     torch.backends.cudnn.benchmark = False
@@ -604,14 +639,8 @@ def train_fold(
         total, count = 0.0, 0
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                pred = model(x)
-            loss = F.l1_loss(pred.float(), y)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total += float(loss.detach()) * len(y)
+            loss = train_step(model, optimizer, scaler, x, y, amp)
+            total += float(loss) * len(y)
             count += len(y)
         if device.type == "cuda":
             torch.cuda.synchronize()

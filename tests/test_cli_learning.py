@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import torch
 from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
@@ -126,3 +127,34 @@ def test_bench_paper_prints_every_fraction_with_baselines(data_dir):
         assert r["profile_mae_ev"] is not None  # every site of these surfaces is labelled
     # labels here are linear in the MEP per kind, so the MEP-linear baseline is exact once it has labels
     assert rows[-1]["mep_linear_mae_ev"] < 1e-6
+
+
+def test_bench_paper_runs_the_chosen_fractions_in_order(data_dir):
+    _labelled_store(("none", "Co", "Ni"), offset_step=0.0)
+    base = ["bench", "paper", "--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2"]
+    args = [*base, "--pixels", "32", "--fraction", "0.5", "--fraction", "0.33", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [r["fraction"] for r in rows] == [0.5, 0.33]
+    assert rows[0]["n_test"] < rows[1]["n_test"] and all(r["wall_time_s"] >= 0 for r in rows)
+    text = runner.invoke(app, [*base, "--pixels", "32", "--fraction", "0.5"])
+    assert text.exit_code == 0 and len(text.stdout.strip().splitlines()) == 2  # header + one row
+    bad = runner.invoke(app, [*base, "--fraction", "1.5"])
+    assert bad.exit_code == 2 and "fraction" in bad.output
+
+
+def test_bench_paper_resumes_from_its_checkpoints(data_dir, tmp_path):
+    _labelled_store(("none", "Co", "Ni"), offset_step=0.0)
+    base = ["bench", "paper", "--model", "small_cnn", "--no-pretrained", "--folds", "2", "--pixels", "32"]
+    args = [*base, "--fraction", "0.5", "--checkpoint-dir", str(tmp_path / "ckpt"), "--json"]
+    first = runner.invoke(app, [*args, "--epochs", "1"])
+    assert first.exit_code == 0, first.output
+    ckpt = torch.load(tmp_path / "ckpt" / "f0.50" / "fold1" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 0
+    again = runner.invoke(app, [*args, "--epochs", "2"])  # one more epoch per fold, not two
+    assert again.exit_code == 0, again.output
+    ckpt = torch.load(tmp_path / "ckpt" / "f0.50" / "fold1" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and len(ckpt["train_loss_ev"]) == 2
+    row = json.loads(again.stdout.strip().splitlines()[-1])[0]
+    assert row["fraction"] == 0.5 and row["test_mae_ev"] >= 0

@@ -157,3 +157,27 @@ def test_raw_arrays_take_a_fixed_colour_scale():
 def test_config_rejects_unknown_model():
     with pytest.raises(ValueError, match="unknown model"):
         TrainConfig(model="alexnet")
+
+
+def test_mixed_precision_path_trains_checkpoints_and_resumes_on_cpu(fragments, tmp_path):
+    """The AMP branch (float16 autocast + GradScaler) run on the CPU; without a GPU it is off by default."""
+    from epdi_ml.training import use_amp
+
+    assert use_amp(_config(), torch.device("cpu")) is False
+    assert use_amp(_config(), torch.device("cuda")) is True
+    assert use_amp(_config(amp=True), torch.device("cpu")) is True
+    part = tmp_path / "amp"
+    first = train_ensemble(fragments, _config(amp=True, epochs=1, checkpoint_dir=part), progress=False)
+    ckpt = torch.load(part / "fold0" / "last.pt", weights_only=True)
+    assert 0 < ckpt["scaler"]["scale"] <= 65536.0  # an enabled scaler saves its state
+    again = _config(amp=True, epochs=3, checkpoint_dir=part)
+    resumed = train_ensemble(fragments, again, progress=False, resume=True)
+    for a, b in zip(first.folds, resumed.folds, strict=True):
+        assert b.train_loss_ev[0] == a.train_loss_ev[0] and len(b.train_loss_ev) == 3
+        assert np.isfinite(b.train_loss_ev).all() and np.isfinite(b.val_mae_ev).all()
+        assert b.train_loss_ev[-1] < b.train_loss_ev[0]
+    fp32 = train_ensemble(fragments, _config(epochs=1, checkpoint_dir=tmp_path / "fp32"), progress=False)
+    assert torch.load(tmp_path / "fp32" / "fold0" / "last.pt", weights_only=True)["scaler"] == {}
+    # same seed, same data: float16 autocast changes the first loss only by rounding
+    np.testing.assert_allclose(first.folds[0].train_loss_ev[0], fp32.folds[0].train_loss_ev[0], rtol=2e-2)
+    assert first.folds[0].train_loss_ev[0] != fp32.folds[0].train_loss_ev[0]

@@ -121,10 +121,23 @@ def paper(
     pixels: Annotated[int, typer.Option(help="Input size in pixels.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    fraction: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--fraction",
+            min=0.0,
+            max=1.0,
+            help="Fraction f of saddle labels to train on (repeatable; default 0, 0.17, 0.33, 0.5).",
+        ),
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(help="Per-epoch checkpoints here; running again with the same folder resumes."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Test-saddle and profile MAE (eV) for f = 0, 17, 33, 50 % of saddle labels, with baselines."""
-    from epdi_ml.bench_paper import paper_benchmark
+    from epdi_ml.bench_paper import PAPER_FRACTIONS, paper_benchmark
     from epdi_ml.learning_data import NoFragments
     from epdi_ml.training import TrainConfig
     from epdi_ml.weights import WeightsError
@@ -141,7 +154,13 @@ def paper(
         device=device,
     )
     try:
-        rows = paper_benchmark(StoreFacade(get_settings()), config, progress=not as_json)
+        rows = paper_benchmark(
+            StoreFacade(get_settings()),
+            config,
+            tuple(fraction or PAPER_FRACTIONS),
+            progress=not as_json,
+            checkpoint_dir=checkpoint_dir,
+        )
     except (NoFragments, WeightsError) as exc:
         fail(str(exc))
     if as_json:
@@ -149,7 +168,7 @@ def paper(
         return
     typer.echo(
         f"{'f':>5} {'n_train':>7} {'n_test':>6} {'test MAE':>9} {'MEP-linear':>10} {'mean':>7} "
-        f"{'profile MAE':>11} {'spread':>7}   (eV)"
+        f"{'profile MAE':>11} {'spread':>7} {'time':>7}   (eV; time in s)"
     )
     for r in rows:
         cells = [
@@ -162,7 +181,7 @@ def paper(
         text = ["-" if c is None else f"{c:.4f}" for c in cells]
         typer.echo(
             f"{r['fraction']:>5.2f} {r['n_train']:>7} {r['n_test']:>6} {text[0]:>9} {text[1]:>10} "
-            f"{text[2]:>7} {text[3]:>11} {text[4]:>7}"
+            f"{text[2]:>7} {text[3]:>11} {text[4]:>7} {r['wall_time_s']:>7.0f}"
         )
 
 
@@ -337,3 +356,69 @@ def dft_neb(
 
     result = dft_neb_benchmark(campaign, host, dopant, StoreFacade(settings), echo=say)
     emit_mapping(result, as_json)
+
+
+@app.command("gpu")
+@reports_input_errors
+def gpu(
+    device: Annotated[str, typer.Option(help="cuda (the check) or cpu (same logic, on the CPU).")] = "cuda",
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Model to check (repeatable; default densenet121, efficientnet_lite0)."),
+    ] = None,
+    pixels: Annotated[
+        list[int] | None, typer.Option("--pixels", help="Input size in px (repeatable; default 64, 128).")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Timed training steps (and inference batches) per case.")] = 20,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up steps per case.")] = 3,
+    batch: Annotated[int, typer.Option(help="Batch size (training and inference).")] = 40,
+    surfaces: Annotated[
+        int | None, typer.Option(help="Load only the first N reference archives (default all 30).")
+    ] = None,
+    agreement_images: Annotated[int, typer.Option(help="Held-out fragments compared with the CPU.")] = 256,
+    amp_tolerance: Annotated[float, typer.Option(help="Largest |E_b GPU - CPU| under autocast (eV).")] = 0.1,
+    fp32_tolerance: Annotated[float, typer.Option(help="Largest |E_b GPU - CPU| in float32 (eV).")] = 0.05,
+    out: Annotated[
+        Path | None, typer.Option(help="JSON report (default DATA_DIR/bench/gpu-check.json).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report, not the table.")] = False,
+) -> None:
+    """CUDA training path (AMP) on the reference fragments: images/s, peak memory, GPU-vs-CPU agreement.
+
+    Exit codes: 0 passed, 1 a check failed (CUDA error, non-finite loss, disagreement), 2 bad
+    input, 3 no CUDA device.
+    """
+    from pydantic import ValidationError
+
+    from epdi_ml.bench_gpu import DEFAULT_MODELS, DEFAULT_PIXELS, GpuCheckConfig, run_gpu_check
+    from epdi_ml.bench_gpu_report import format_report, write_report
+    from workflows.cli.common import fail
+
+    try:
+        config = GpuCheckConfig(
+            device=device,
+            models=tuple(model or DEFAULT_MODELS),
+            pixels=tuple(pixels or DEFAULT_PIXELS),
+            steps=steps,
+            warmup_steps=warmup,
+            batch=batch,
+            surfaces=surfaces,
+            agreement_images=agreement_images,
+            amp_tolerance_ev=amp_tolerance,
+            fp32_tolerance_ev=fp32_tolerance,
+        )
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
+    report = run_gpu_check(config)
+    path = write_report(report, out or get_settings().data_dir / "bench" / "gpu-check.json")
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+    else:
+        for line in format_report(report):
+            typer.echo(line)
+        typer.echo(f"report: {path}")
+    for case in report["cases"]:
+        if "traceback" in case:
+            typer.echo(case["traceback"], err=True)
+    if not report["passed"]:
+        fail(f"gpu check failed: {'; '.join(report['failures'])} (report: {path})", code=1)
