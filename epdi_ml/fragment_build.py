@@ -305,7 +305,9 @@ def rebuild_fragments(
     """Cut the fragments of surfaces again from their stored maps (after loading a compact archive).
 
     The crop size and pixels come from the surface's stored fragment documents, the colour scale
-    covers every map of these surfaces (kept if the dataset already has one). Each recut MEP is
+    covers every map of these surfaces (kept if the dataset already has one). The recut set, on
+    the colour scale of ``dataset``, replaces every fragment document of the surface (the archived
+    ones carry neither stacks nor their colour scale). Each recut MEP is
     compared with the stored one; returns the largest MEP difference (eV) per surface.
 
     Raises
@@ -352,6 +354,8 @@ def rebuild_fragments(
                 f"surface {result.surface['surface_id']}: fragments cut from the loaded map differ from "
                 f"the archived ones (MEP by {diff:.2e} eV > {mep_tol_ev} eV); archive and code differ"
             )
+        # the archived documents lost their stacks (and their colour scale): the recut set replaces them
+        facade.replace_groups("fragments", "surface_id", [], [result.surface["surface_id"]])
         store_fragments(facade, result, scale)
         worst[result.surface["surface_id"]] = diff
     return worst
