@@ -312,6 +312,8 @@ def writable_launchpad(config: LaunchPadConfig, strm_lvl: str = "WARNING") -> It
     """
     lock = None
     if config.kind == "embedded":
+        if config.path.exists():
+            _load_server_store(config.path)  # a damaged file is refused before the lock file is made
         lock = LauncherLock(config.lock_path, purpose=f"the embedded LaunchPad {config.path}").acquire()
     try:
         lp = open_launchpad(config, strm_lvl=strm_lvl)
@@ -504,6 +506,8 @@ def launch_rockets(
 
     lock = None
     if config.kind == "embedded":
+        if config.path.exists():
+            _load_server_store(config.path)  # a damaged file is refused before the lock file is made
         lock = LauncherLock(config.lock_path, purpose=f"the embedded LaunchPad {config.path}").acquire()
     cwd = Path.cwd()
     try:
