@@ -340,6 +340,9 @@ def labels(
     """MLIP vs DFT labels per valley and hop on surfaces that hold both (`epdi dataset load dft-check`)."""
     from epdi_ml.bench_labels import compare_labels
 
+    check_choice(dft, "--dft", ("gpaw", "vasp"))
+    check_choice(mlip, "--mlip", ("chgnet",))
+
     result = compare_labels(StoreFacade(get_settings()), dft=dft, mlip=mlip)
     if as_json:
         typer.echo(json.dumps(result))
