@@ -15,10 +15,10 @@ from epdi_ml.synthetic import store_synthetic_static
 from stores.calc_documents import CalculationDoc, ValleyDoc
 from stores.facade import StoreFacade
 from stores.ids import stable_id
-from workflows.campaign import _neb_settings, campaign_bundles, campaign_id
+from workflows.campaign import campaign_bundles, campaign_id
 from workflows.campaign_spec import load_spec
 from workflows.cli.app import app
-from workflows.static_maker import gpaw_settings_for
+from workflows.engine_settings import gpaw_settings_for, neb_settings_for
 
 runner = CliRunner()
 
@@ -52,12 +52,13 @@ def _plant_broken_valley(spec, facade) -> str:
     """A stored 'relaxed' valley of the Zn surface without its Li atom; returns its valley id."""
     zn = next(b for b in campaign_bundles(spec, facade) if b.surface.dopant == "Zn")
     site = next(s for s in zn.sites if s.kind == "valley" and s.symmetry.representative_index == s.index)
-    valley_id = stable_id(
+    settings = neb_settings_for(spec, zn.surface)
+    valley_id = stable_id(  # the id the campaign's valley relaxation looks up
         "valley",
         surface_id=zn.surface.surface_id,
         site_id=site.site_id,
-        engine="chgnet",
-        settings=_neb_settings(spec).provenance(),
+        engine=settings.engine,
+        settings=settings.provenance(),
     )
     slab = Structure.from_dict(zn.structure.as_dict())
     doc = ValleyDoc(
@@ -66,7 +67,8 @@ def _plant_broken_valley(spec, facade) -> str:
         site_id=site.site_id,
         site_index=site.index,
         label=site.label,
-        engine="chgnet",
+        engine=settings.engine,
+        settings=settings.provenance(),
         binding_energy_ev=0.0,
         energy_ev=0.0,
         final_li_cart_ang=list(site.cart_coords_ang),
