@@ -248,11 +248,14 @@ CASES: list[Case] = [
     C("barrier-images-0", "barrier MoS2 --size 3 --images 0", "images 0"),
     C("barrier-device-tpu", "barrier MoS2 --size 3 --device tpu", "tpu"),
     C("barrier-engine-foo", "barrier MoS2 --size 3 --engine foo", "foo"),
-    C("barrier-engine-gpaw", "barrier MoS2 --size 3 --engine gpaw", "gpaw"),
     C("barrier-fmax-negative", "barrier MoS2 --size 3 --fmax -0.1", "fmax"),
     C("barrier-fmax-inf", "barrier MoS2 --size 3 --fmax inf", "fmax"),
     C("barrier-size-1", "barrier MoS2 --size 1", "size 1"),
     C("barrier-dopant-nonmetal", "barrier MoS2 --dopant C", "'C'"),
+    C("barrier-engine-vasp", "barrier MoS2 --size 3 --engine vasp", "vasp"),
+    C("barrier-preconverge-foo", "barrier MoS2 --size 3 --engine gpaw --preconverge foo", "foo"),
+    C("barrier-gpaw-h-ang-negative", "barrier MoS2 --size 3 --engine gpaw --h-ang -1", "--h-ang"),
+    C("barrier-gpaw-basis-unknown", "barrier MoS2 --size 2 --engine gpaw --basis nosuchbasis", "nosuchbasis"),
     # -- static -----------------------------------------------------------------------------
     C("static-engine-foo", "static {surface} --engine foo", "foo"),
     C("static-engine-chgnet", "static {surface} --engine chgnet", "chgnet"),
@@ -353,6 +356,43 @@ CASES: list[Case] = [
         "engine",
         files={"s.yaml": spec_text(static__engine="foo")},
     ),
+    C(
+        "spec-neb-gpaw-basis-unknown",
+        "campaign run {tmp}/s.yaml",
+        "nosuchbasis",
+        files={"s.yaml": spec_text(neb__engine="gpaw", neb__gpaw={"basis": "nosuchbasis"})},
+    ),
+    C(
+        "spec-neb-options-of-another-engine",
+        "campaign run {tmp}/s.yaml",
+        "neb.gpaw",
+        files={"s.yaml": spec_text(neb__gpaw={"h_ang": 0.2})},
+    ),
+    C(
+        "spec-preconverge-itself",
+        "campaign run {tmp}/s.yaml",
+        "preconverge",
+        files={"s.yaml": spec_text(neb__preconverge="chgnet")},
+    ),
+    C(
+        "spec-only-unknown",
+        "campaign run {tmp}/s.yaml",
+        "WS2-Fe",
+        files={"s.yaml": spec_text(only=["WS2-Fe"])},
+    ),
+    C(
+        "plan-arch-unknown",
+        "campaign plan {tmp}/s.yaml",
+        "resnet9000",
+        files={"s.yaml": spec_text(model__arch="resnet9000")},
+    ),
+    C(
+        "plan-basis-unknown",
+        "campaign plan {tmp}/s.yaml",
+        "nosuchbasis",
+        files={"s.yaml": spec_text(static__basis="nosuchbasis")},
+    ),
+    C("plan-spec-binary", "campaign plan {tmp}/s.yaml", "s.yaml", files={"s.yaml": BINARY}),
     # -- campaign submit, launch, status, retrain (FireWorks) -------------------------------
     C(
         "submit-arch-unknown",
@@ -542,7 +582,7 @@ CASES: list[Case] = [
         code=1,
     ),
     C("fragments-show-out-is-dir", "fragments show {surface} --out {tmp}", "tmp"),
-    C("analyze-mep-no-such-labels", "analyze mep --engine vasp", "vasp", code=1),
+    C("analyze-mep-no-such-labels", "analyze mep --engine vasp", "vasp"),
     C("analyze-mep-out-is-file", "analyze mep --out {tmp}/afile", "afile", files=FILE),
     C("analyze-mep-engine-unknown", "analyze mep --engine foo", "foo"),
     # -- bench -----------------------------------------------------------------------------
@@ -557,6 +597,15 @@ CASES: list[Case] = [
     C("bench-selection-learner", "bench selection --learner oracle", "oracle"),
     C("bench-selection-seeds-0", "bench selection --seeds 0", "seeds"),
     C("bench-selection-plot-is-dir", "bench selection --plot {tmp}", "tmp"),
+    C("bench-labels-dft-unknown", "bench labels --dft hartree", "hartree"),
+    C(
+        "bench-dft-neb-chgnet-spec",
+        "bench dft-neb --spec {tmp}/s.yaml",
+        "neb.engine",
+        files={"s.yaml": spec_text()},
+    ),
+    C("bench-dft-neb-unknown-host", "bench dft-neb --host MoX2", "MoX2"),
+    C("load-unknown-packaged-name", "dataset load referencex", "referencex", code=1),
 ]
 
 
