@@ -35,9 +35,23 @@ import numpy as np
 from matplotlib import colormaps
 
 from epdi_ml.potential_map import PotentialMap
+from stores.errors import InputError
 
 #: default number of pixels along each side of a crop
 DEFAULT_PIXELS = 64
+#: the pixel range a fragment may have along each side
+MIN_PIXELS, MAX_PIXELS = 8, 512
+
+
+def check_crop(size_ang: float | None, pixels: int, names: tuple[str, str] = ("size_ang", "pixels")) -> None:
+    """Raise :class:`~stores.errors.InputError` unless a crop can be cut (``size_ang`` None: the default)."""
+    if size_ang is not None and not (np.isfinite(size_ang) and size_ang > 0):
+        raise InputError(f"{names[0]} {size_ang} is not allowed; accepted: a crop side > 0 Angstrom")
+    if not MIN_PIXELS <= pixels <= MAX_PIXELS:
+        raise InputError(
+            f"{names[1]} {pixels} is out of range; accepted: {MIN_PIXELS} to {MAX_PIXELS} pixels"
+        )
+
 
 #: default crop side in units of the anion-anion distance (covers the site's first anion shell)
 DEFAULT_SIZE_IN_ANION_SPACINGS = 2.0
@@ -91,8 +105,7 @@ class FragmentCutter:
     """
 
     def __init__(self, size_ang: float, pixels: int = DEFAULT_PIXELS):
-        if size_ang <= 0 or pixels < 2:
-            raise ValueError(f"need size_ang > 0 and pixels >= 2, got {size_ang}, {pixels}")
+        check_crop(size_ang, pixels)
         self.size_ang = float(size_ang)
         self.pixels = int(pixels)
         axis = ((np.arange(pixels) + 0.5) / pixels - 0.5) * size_ang

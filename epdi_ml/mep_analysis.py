@@ -129,9 +129,10 @@ def collect_rows(facade: StoreFacade, engine: str | None = None) -> list[dict]:
             }
         )
     if not rows:
+        source = f" from engine {engine}" if engine else ""
         raise NoBindingEnergies(
-            f"{len(fragments)} fragments but no binding energies for their sites: run valley relaxations "
-            "and CINEB hops first (`epdi barrier ...`), then `epdi analyze mep`"
+            f"{len(fragments)} fragments but no binding energies{source} for their sites: run valley "
+            "relaxations and CINEB hops first (`epdi barrier ...`), then `epdi analyze mep`"
         )
     return rows
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -9,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from epdi_ml.training import EnsembleResult
-from stores.arrays import get_array, put_array
-from stores.errors import InputError
+from stores.arrays import GridIntegrityError, get_array, put_array
+from stores.errors import InputError, RunError
 from stores.facade import StoreFacade
 from stores.fragment_documents import ArrayRef
 from stores.ids import stable_id
@@ -21,6 +22,10 @@ DEFAULT_REGISTRY_NAME = "epdi"
 
 class NoModel(InputError, LookupError):
     """No trained model is registered under the name."""
+
+
+class DamagedModel(RunError):
+    """A registered model's weights are missing from the data store or cannot be read."""
 
 
 def code_version() -> str:
@@ -122,9 +127,27 @@ def get_model(
 
 
 def load_ensemble(facade: StoreFacade, model: ModelDoc) -> EnsembleResult:
-    """Read a registered ensemble's weights back (``torch.load(weights_only=True)``)."""
-    blob = get_array(facade, ArrayRef(**model.weights.model_dump())).tobytes()
+    """Read a registered ensemble's weights back (``torch.load(weights_only=True)``).
+
+    Raises
+    ------
+    DamagedModel
+        The weights are missing, truncated or not a saved ensemble.
+    """
+    retrain = "retrain it (`epdi train`) or give another model (`epdi query models`)"
+    try:
+        blob = get_array(facade, ArrayRef(**model.weights.model_dump())).tobytes()
+    except GridIntegrityError as exc:
+        raise DamagedModel(
+            f"the weights of model {model.model_id} cannot be read: {exc}; {retrain}"
+        ) from None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ensemble.pt"
         path.write_bytes(blob)
-        return EnsembleResult.load(path)
+        try:
+            return EnsembleResult.load(path)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError) as exc:
+            raise DamagedModel(
+                f"the weights of model {model.model_id} are not a saved ensemble "
+                f"({type(exc).__name__}); {retrain}"
+            ) from None

@@ -33,12 +33,21 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from epdi_ml import augment as site_symmetry
-from epdi_ml.models import DEFAULT_MODEL, IMAGENET_MEAN, IMAGENET_STD, MODEL_NAMES, EPDIRegressor, build_model
+from epdi_ml.models import (
+    DEFAULT_MODEL,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MODEL_NAMES,
+    EPDIRegressor,
+    build_model,
+    check_architecture,
+)
+from stores.errors import InputError
 
 CHECKPOINT_FORMAT = 1
 #: autocast dtype of mixed-precision runs
@@ -87,7 +96,7 @@ class TrainConfig(BaseModel):
         Folder for per-epoch checkpoints (one sub-folder per fold); none written when unset.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str = DEFAULT_MODEL
     pretrained: bool = True
@@ -115,6 +124,12 @@ class TrainConfig(BaseModel):
         if value not in MODEL_NAMES:
             raise ValueError(f"unknown model {value!r}; choose one of {', '.join(MODEL_NAMES)}")
         return value
+
+    @model_validator(mode="after")
+    def _buildable(self) -> TrainConfig:
+        """Pretrained weights exist for the model, and the input is large enough for it."""
+        check_architecture(self.model, self.pretrained, self.pixels, ("--model", "--pretrained", "--pixels"))
+        return self
 
 
 # --------------------------------------------------------------------------------------------------
@@ -346,8 +361,10 @@ def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' requested but no CUDA device is available")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(
+            f"device {device!r} asked for, but no CUDA device is available here; give cpu or auto"
+        )
     return torch.device(device)
 
 

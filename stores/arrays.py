@@ -71,7 +71,12 @@ def get_array(facade: StoreFacade, ref: ArrayRef) -> np.ndarray:
         store.close()
     if doc is None:
         raise GridIntegrityError(f"array {ref.key} is not in the data store")
-    array = np.frombuffer(zlib.decompress(doc["data"]), dtype=np.dtype(ref.dtype)).reshape(ref.shape)
+    try:
+        array = np.frombuffer(zlib.decompress(doc["data"]), dtype=np.dtype(ref.dtype)).reshape(ref.shape)
+    except (zlib.error, ValueError, TypeError) as exc:  # truncated or damaged bytes
+        raise GridIntegrityError(
+            f"array {ref.key} is damaged in the data store ({exc}); rebuild it"
+        ) from None
     if array_hash(array) != ref.sha256:
         raise GridIntegrityError(f"array {ref.key} does not match its SHA-256; rebuild it")
     return array

@@ -12,6 +12,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class JobFailureDoc(BaseModel):
+    """A job of a campaign that raised: its name and its error (the exception's last line)."""
+
+    job: str
+    error: str
+
+
 class CampaignDoc(BaseModel):
     """One campaign (``epdi campaign run|submit SPEC``): its spec, surfaces and state."""
 
@@ -22,6 +29,10 @@ class CampaignDoc(BaseModel):
     n_hop_classes: int = Field(..., description="Distinct hops (CINEB candidates) over all surfaces")
     status: Literal["running", "finished", "failed"] = "running"
     stop_reason: str | None = None
+    failures: list[JobFailureDoc] = Field(
+        default_factory=list,
+        description="Jobs that raised in the last run (status 'failed'); a rerun clears them",
+    )
     current_model_id: str | None = None
     report_path: str | None = None
     created_at: datetime = Field(default_factory=_now)

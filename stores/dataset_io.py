@@ -21,9 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from stores.documents import COLLECTIONS
 from stores.errors import InputError
 from stores.facade import StoreFacade
+from stores.validation import validation_message
 
 FORMAT = "epdi-dataset/1"
 
@@ -127,8 +130,7 @@ def load_dataset(facade: StoreFacade, path: Path) -> dict[str, Any]:
             if "manifest.json" not in members:
                 raise DatasetFormatError(f"{path} has no manifest.json: not an EPDI dataset export")
             manifest = json.loads(tar.extractfile(members["manifest.json"]).read())
-            if manifest.get("format") != FORMAT:
-                raise DatasetFormatError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+            _check_manifest(path, manifest)
             rows = {}
             for name in manifest["counts"]:
                 text = tar.extractfile(members[f"{name}.jsonl"]).read().decode()
@@ -138,11 +140,14 @@ def load_dataset(facade: StoreFacade, path: Path) -> dict[str, Any]:
                 if name.startswith("blobs/") and name.endswith(".json"):
                     meta = json.loads(tar.extractfile(members[name]).read())
                     data = tar.extractfile(members[name[: -len(".json")] + ".zlib"]).read()
+                    if not isinstance(meta, dict) or "blob_uuid" not in meta:
+                        raise DatasetFormatError(f"{path}: {name} is not a blob description (no blob_uuid)")
                     blobs.append(meta | {"data": data})
-    except (tarfile.TarError, OSError, KeyError, json.JSONDecodeError, EOFError) as exc:
+    except (tarfile.TarError, OSError, KeyError, json.JSONDecodeError, EOFError, UnicodeDecodeError) as exc:
         raise DatasetFormatError(
             f"{path} is damaged or not a dataset export ({type(exc).__name__}: {exc})"
         ) from None
+    parsed = {name: _parse_rows(path, name, docs) for name, docs in rows.items()}  # all before any write
     if blobs:
         store = facade.data_store()
         store.connect()
@@ -150,11 +155,45 @@ def load_dataset(facade: StoreFacade, path: Path) -> dict[str, Any]:
             store.update(blobs, key="blob_uuid")
         finally:
             store.close()
-    for name, docs in rows.items():
-        model = COLLECTIONS[name][0]
-        parsed = [model(**{k: v for k, v in d.items() if k != "_id"}) for d in docs]
+    for name, docs in parsed.items():
         if DATASET_COLLECTIONS.get(name):  # one bulk replace per collection (montydb scans per upsert)
-            facade.replace_groups(name, "surface_id", parsed, sorted({d["surface_id"] for d in docs}))
+            facade.replace_groups(name, "surface_id", docs, sorted({d.surface_id for d in docs}))
         else:
-            facade.upsert(name, parsed)
+            facade.upsert(name, docs)
     return manifest
+
+
+def _check_manifest(path: Path, manifest: Any) -> None:
+    """Raise :class:`DatasetFormatError` unless ``manifest`` is an export's manifest."""
+    if not isinstance(manifest, dict):
+        raise DatasetFormatError(
+            f"{path}: manifest.json holds a {type(manifest).__name__}, not the mapping an export writes"
+        )
+    if manifest.get("format") != FORMAT:
+        raise DatasetFormatError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    counts = manifest.get("counts")
+    if not isinstance(counts, dict):
+        raise DatasetFormatError(f"{path}: manifest.json has no 'counts' mapping of collections")
+    unknown = sorted(set(counts) - set(DATASET_COLLECTIONS))
+    if unknown:
+        raise DatasetFormatError(
+            f"{path}: manifest.json names unknown collection(s) {', '.join(unknown)}; "
+            f"known: {', '.join(DATASET_COLLECTIONS)}"
+        )
+
+
+def _parse_rows(path: Path, name: str, docs: list[Any]) -> list[BaseModel]:
+    """The rows of one collection as documents; a bad row is named and nothing is written."""
+    model = COLLECTIONS[name][0]
+    parsed = []
+    for number, doc in enumerate(docs, start=1):
+        if not isinstance(doc, dict):
+            raise DatasetFormatError(f"{path}: {name}.jsonl row {number} is not a JSON object")
+        try:
+            parsed.append(model(**{k: v for k, v in doc.items() if k != "_id"}))
+        except ValidationError as exc:
+            raise DatasetFormatError(
+                f"{path}: {name}.jsonl row {number} is not a valid {model.__name__} "
+                f"({validation_message(exc)[:300]}); nothing was loaded"
+            ) from None
+    return parsed

@@ -8,6 +8,7 @@ store. Switching is configuration only (:class:`stores.settings.StoreSettings`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,13 +17,37 @@ from jobflow import JobStore
 from maggma.core import Store
 from maggma.stores import GridFSStore, MongoStore, MontyStore, S3Store
 from pydantic import BaseModel
+from pymongo.errors import ConnectionFailure
 
 from stores.documents import COLLECTIONS
+from stores.errors import InputError, RunError
 from stores.settings import Settings, get_settings
+from stores.validation import make_dir
 
 #: jobflow's outputs collection and the collection behind the ``data`` additional store
 OUTPUTS_COLLECTION = "outputs"
 DATA_COLLECTION = "outputs_data"
+
+
+class StoreUnreachable(RunError):
+    """The MongoDB server of the store did not answer in time; the message names it and the settings."""
+
+
+def _without_credentials(uri: str) -> str:
+    return re.sub(r"//[^@/]*@", "//", uri)
+
+
+def store_unreachable(exc: Exception, settings: Settings | None = None) -> StoreUnreachable:
+    """Translate pymongo's connection error (with its topology dump) into one line naming the server."""
+    cfg = (settings or get_settings()).store
+    where = _without_credentials(cfg.uri) if cfg.uri else f"{cfg.host}:{cfg.port}"
+    reason = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0][:200]
+    check = "store.uri" if cfg.uri else "store.host / store.port"
+    return StoreUnreachable(
+        f"cannot reach MongoDB at {where} within {cfg.timeout_s:g} s ({type(exc).__name__}: {reason}); "
+        f"check {check} in the settings (EPDI_STORE__...) and that the server runs, or use "
+        "store.backend: embedded"
+    )
 
 
 def ensure_indexes(store: Store, name: str) -> bool:
@@ -58,8 +83,7 @@ class StoreFacade:
         """An unconnected maggma store for ``collection`` (documents keyed by ``key``)."""
         cfg = self.settings.store
         if cfg.backend == "embedded":
-            path = self.settings.data_dir / "store"
-            path.mkdir(parents=True, exist_ok=True)
+            path = make_dir(self.settings.data_dir / "store", "store folder")
             return MontyStore(
                 collection,
                 database_path=str(path),
@@ -72,7 +96,9 @@ class StoreFacade:
     def _mongo_connection(self) -> dict[str, Any]:
         """Server, database and credentials shared by the MongoDB and GridFS stores."""
         cfg = self.settings.store
+        timeout_ms = int(cfg.timeout_s * 1000)
         return {
+            "mongoclient_kwargs": {"serverSelectionTimeoutMS": timeout_ms, "connectTimeoutMS": timeout_ms},
             "database": cfg.database,
             "host": cfg.host,
             "port": cfg.port,
@@ -89,7 +115,9 @@ class StoreFacade:
             return self.docs_store(DATA_COLLECTION, key="blob_uuid")
         if cfg.data_backend == "s3":
             if not cfg.s3_bucket:
-                raise ValueError("store.data_backend is 's3' but store.s3_bucket is not set")
+                raise InputError(
+                    "store.data_backend is 's3' but store.s3_bucket is not set; set it or use gridfs"
+                )
             return S3Store(
                 index=self.docs_store(f"{DATA_COLLECTION}_index", key="blob_uuid"),
                 bucket=cfg.s3_bucket,
@@ -106,16 +134,25 @@ class StoreFacade:
     # -- platform collections ----------------------------------------------------------------
     @contextmanager
     def collection(self, name: str) -> Iterator[Store]:
-        """Connect to one of the platform collections (see :data:`stores.documents.COLLECTIONS`)."""
+        """Connect to one of the platform collections (see :data:`stores.documents.COLLECTIONS`).
+
+        Raises
+        ------
+        StoreUnreachable
+            The MongoDB server did not answer within ``store.timeout_s``.
+        """
         if name not in COLLECTIONS:
             raise KeyError(f"unknown collection {name!r}; known: {', '.join(COLLECTIONS)}")
         _, key, _ = COLLECTIONS[name]
         store = self.docs_store(name, key=key)
-        store.connect()
         try:
-            yield store
-        finally:
-            store.close()
+            store.connect()
+            try:
+                yield store
+            finally:
+                store.close()
+        except ConnectionFailure as exc:
+            raise store_unreachable(exc, self.settings) from None
 
     def upsert(self, name: str, docs: Iterable[BaseModel]) -> int:
         """Insert or update documents by their deterministic key; return how many were written."""

@@ -19,6 +19,7 @@ Switch to MongoDB with GridFS for the big arrays, configuration only::
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +32,10 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError
 
 from stores.errors import InputError
+from stores.validation import read_text_file, validation_message
 
 SETTINGS_FILE_ENV = "EPDI_SETTINGS_FILE"
 DEFAULT_SETTINGS_FILE = "epdi.yaml"
@@ -54,7 +57,7 @@ class StoreSettings(BaseModel):
     database: str = "epdi"
     uri: str | None = Field(None, description="mongodb:// or mongodb+srv:// URI (mongodb backend)")
     host: str = "localhost"
-    port: int = 27017
+    port: int = Field(27017, ge=1, le=65535)
     username: str | None = None
     password: str | None = None
     auth_source: str = "admin"
@@ -62,6 +65,9 @@ class StoreSettings(BaseModel):
     s3_bucket: str | None = None
     s3_prefix: str = "epdi"
     s3_endpoint_url: str | None = None
+    timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Seconds to wait for the MongoDB server before giving up"
+    )
 
 
 class Settings(BaseSettings):
@@ -90,7 +96,16 @@ class Settings(BaseSettings):
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+        """The data folder as an absolute path; a file there (or above it) is refused."""
+        value = value.expanduser().resolve()
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a folder; give a folder for the store and outputs")
+        for parent in value.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ValueError(f"{value} cannot be created: {parent} is a file, not a folder")
+                break
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -129,9 +144,11 @@ def settings_file() -> Path | None:
 
 def _check_yaml(path: Path) -> None:
     try:
-        content: Any = yaml.safe_load(path.read_text())
+        content: Any = yaml.safe_load(read_text_file(path, "settings file"))
+    except InputError as exc:
+        raise SettingsError(str(exc)) from None
     except yaml.YAMLError as exc:
-        raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from exc
+        raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from None
     if content is not None and not isinstance(content, dict):
         raise SettingsError(f"settings file {path} must hold a mapping of setting names to values")
 
@@ -142,6 +159,11 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise SettingsError(f"invalid setting {where}: {first['msg']}") from None
+        raise SettingsError(f"invalid setting {validation_message(exc)}") from None
+    except SourceError as exc:  # an EPDI_* variable pydantic-settings could not parse
+        found = re.search(r'field "([^"]+)"', str(exc))
+        field = found.group(1) if found else "?"
+        raise SettingsError(
+            f"EPDI_{field.upper()} is not valid JSON ({exc.__cause__ or exc}); give a JSON object such as "
+            f'\'{{"backend": "mongodb"}}\', or set single fields as EPDI_{field.upper()}__NAME'
+        ) from None

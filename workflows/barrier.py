@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobflow import Flow
-from jobflow.managers.local import run_locally
 
 from stores.calc_documents import NebDoc, ValleyDoc
 from stores.facade import StoreFacade
-from workflows.engines import require_engine
+from workflows.engines import check_cineb_images, require_engine
 from workflows.li_sites import hop_nearest_dopant
+from workflows.local_run import run_flow
 from workflows.makers import SurfaceHopsMaker
 from workflows.surfaces import SurfaceBundle, store_surfaces
 
@@ -103,7 +103,7 @@ def flow_outputs(flow: Flow, responses: dict) -> list[Any]:
 
 def _run(flow: Flow, facade: StoreFacade, engine: str) -> tuple[list[ValleyDoc], NebDoc]:
     """Run ``flow``; return the valleys and the CINEB of ``engine`` it made (or reused)."""
-    responses = run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+    responses = run_flow(flow, facade.job_store(), what=f"barrier ({engine})")
     docs = [d for d in flow_outputs(flow, responses) if getattr(d, "engine", None) == engine]
     return [d for d in docs if isinstance(d, ValleyDoc)], next(d for d in docs if isinstance(d, NebDoc))
 
@@ -135,8 +135,10 @@ def run_barrier(
     echo
         Called with one progress line per stage.
 
-    The surface documents are stored first; every job writes its document to the store.
+    The engines and the image count are checked before anything is written; then the surface
+    documents are stored and every job writes its document to the store.
     """
+    check_cineb_images(n_images)
     require_engine(settings.engine)
     if preconverge is not None:
         require_engine(preconverge.engine)

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 from jobflow import Flow, Job, Response, job
-from jobflow.managers.local import run_locally
 
 from epdi_ml import fragment_build as fb
 from epdi_ml.labels import label_source
@@ -33,7 +32,7 @@ from epdi_ml.learning_data import load_fragments
 from epdi_ml.predictions import predict_and_store
 from epdi_ml.registry import load_ensemble, promote, register
 from epdi_ml.training import TrainConfig, compute_embeddings, resolve_device, train_ensemble
-from stores.campaign_documents import CampaignDoc, RoundDoc
+from stores.campaign_documents import CampaignDoc, JobFailureDoc, RoundDoc
 from stores.documents import HopDoc
 from stores.facade import StoreFacade
 from stores.ids import stable_id
@@ -41,9 +40,9 @@ from stores.model_documents import ModelDoc
 from stores.settings import get_settings
 from workflows.campaign_spec import CampaignSpec
 from workflows.categories import TRAINING_CATEGORY
-from workflows.engines import require_engine
 from workflows.hosts import InputError
-from workflows.neb_step import hops_maker, label_source_for, require_neb_engines
+from workflows.local_run import JobsFailed, run_flow
+from workflows.neb_step import hops_maker, label_source_for
 from workflows.static_maker import static_step
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
@@ -399,7 +398,8 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
     InputError
         Fewer than two surfaces (the ensemble's folds are split by surface).
     EngineUnavailable
-        An engine of the spec is missing (checked before any job runs).
+        An engine of the spec, or a GPAW data file it needs, is missing (checked before anything is
+        stored).
     """
     bundles = campaign_bundles(spec, facade)
     if len(bundles) < 2:
@@ -407,8 +407,7 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
             f"campaign {spec.name!r} has {len(bundles)} surface; the model's folds are split by surface, "
             "so give at least two (hosts x dopants)"
         )
-    require_engine(spec.static.engine)
-    require_neb_engines(spec, bundles)
+    spec.check_runnable(facade.settings.hosts_file)
     store_surfaces(bundles, facade)
     spec_dict = spec.model_dump(mode="json")
     surface_ids = [b.surface.surface_id for b in bundles]
@@ -426,8 +425,37 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
     return Flow([start, *statics, *valley_flows, fragments, first], name=f"campaign {spec.name}")
 
 
+def mark_failed(facade: StoreFacade, spec: CampaignSpec, failures: list[JobFailureDoc]) -> CampaignDoc:
+    """Record the campaign as ``failed`` with the jobs that raised (``epdi status`` shows them)."""
+    cid = campaign_id(spec)
+    stored = facade.query("campaigns", {"campaign_id": cid})
+    if stored:
+        doc = CampaignDoc(**stored[0])
+    else:  # the first job itself failed
+        bundles = campaign_bundles(spec, facade)
+        doc = CampaignDoc(
+            campaign_id=cid,
+            name=spec.name,
+            spec=spec.model_dump(mode="json"),
+            surface_ids=[b.surface.surface_id for b in bundles],
+            n_hop_classes=len(candidate_hops(bundles)),
+        )
+    doc = doc.model_copy(update={"status": "failed", "failures": failures, "updated_at": datetime.now(UTC)})
+    facade.upsert("campaigns", [doc])
+    return doc
+
+
 def run_campaign(spec: CampaignSpec, facade: StoreFacade) -> CampaignDoc:
-    """Run a campaign on this machine with the configured store; return its final document."""
+    """Run a campaign on this machine with the configured store; return its final document.
+
+    Jobs that do not need a failed job go on (jobflow runs every independent job); then the
+    campaign is marked ``failed`` with each failed job and its error, and :class:`JobsFailed`
+    is raised. A rerun reuses every finished job and redoes only what failed.
+    """
     flow = build_campaign_flow(spec, facade)
-    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+    try:
+        run_flow(flow, facade.job_store(), what=f"campaign {spec.name}")
+    except JobsFailed as exc:
+        mark_failed(facade, spec, [JobFailureDoc(**f.as_dict()) for f in exc.failures])
+        raise JobsFailed(exc.failures, f"campaign {spec.name} (see `epdi status {spec.name}`)") from None
     return CampaignDoc(**facade.query("campaigns", {"campaign_id": campaign_id(spec)})[0])

@@ -19,17 +19,24 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from epdi_ml.models import MODEL_NAMES, check_architecture
+from stores.validation import read_text_file, validation_message
+from workflows.engines import MAX_CINEB_IMAGES, MIN_CINEB_IMAGES
 from workflows.engines.gpaw_engine import GpawSettings
 from workflows.hosts import InputError, check_dopant, get_host, load_hosts
+from workflows.structures import MIN_SUPERCELL
+
+#: k divisions of one direction of the Gamma-centred mesh
+KDivisions = Annotated[int, Field(ge=1, le=24)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class GpawOptions(_Strict):
@@ -37,8 +44,9 @@ class GpawOptions(_Strict):
 
     h_ang: float = Field(0.25, gt=0.05, le=0.4, description="GPAW grid spacing (Angstrom)")
     basis: str = Field("dzp", description="GPAW LCAO basis")
-    kpts: tuple[int, int, int] | None = Field(
-        None, description="Gamma-centred k-mesh; None follows the supercell (k = ceil(6/n))"
+    kpts: tuple[KDivisions, KDivisions, KDivisions] | None = Field(
+        None,
+        description="Gamma-centred k-mesh, three positive integers; None: k = ceil(6/n) from the supercell",
     )
     density_convergence: float | None = Field(
         None, gt=0, description="GPAW SCF density criterion (electrons per valence electron); None: 1e-5"
@@ -86,7 +94,9 @@ class NebStep(_Strict):
 
     engine: Literal["chgnet", "gpaw", "vasp"] = "chgnet"
     preconverge: Literal["chgnet"] | None = None
-    images: int = Field(3, ge=3, le=15, description="Intermediate CINEB images")
+    images: int = Field(
+        3, ge=MIN_CINEB_IMAGES, le=MAX_CINEB_IMAGES, description="Intermediate CINEB images"
+    )
     fmax_ev_ang: float = Field(0.05, gt=0, le=0.5, description="Force threshold (eV/Angstrom)")
     max_steps: int | None = Field(
         None, ge=1, le=5000, description="Optimiser step limit; None: the engine's default"
@@ -124,12 +134,17 @@ class FragmentStep(_Strict):
 class ModelStep(_Strict):
     """The CNN trained on the fragments (see :mod:`epdi_ml.models`)."""
 
-    arch: str = "small_cnn"
+    arch: str = Field("small_cnn", description=f"One of {', '.join(MODEL_NAMES)}")
     pretrained: bool = False
     pixels: int = Field(64, ge=16, le=256)
     epochs: int = Field(30, ge=1)
     folds: int = Field(5, ge=2, le=10)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _buildable(self) -> ModelStep:
+        check_architecture(self.arch, self.pretrained, self.pixels, ("arch", "pretrained", "pixels"))
+        return self
 
 
 class SelectionStep(_Strict):
@@ -153,7 +168,7 @@ class CampaignSpec(_Strict):
     description: str = ""
     hosts: list[str] = Field(..., min_length=1)
     dopants: list[str | None] = Field(default_factory=lambda: [None], min_length=1)
-    supercell: int = Field(4, ge=2, le=8)
+    supercell: int = Field(4, ge=MIN_SUPERCELL, le=8)
     vacuum_ang: float = Field(15.0, ge=8.0)
     static: StaticStep = Field(default_factory=StaticStep)
     neb: NebStep = Field(default_factory=NebStep)
@@ -187,6 +202,31 @@ class CampaignSpec(_Strict):
         table = load_hosts(hosts_file)
         for host in self.hosts:
             get_host(host, table)
+
+    def check_runnable(self, hosts_file: Path | None = None) -> None:
+        """Raise unless every engine of the spec can run here, before anything is stored or queued.
+
+        The static, neb and preconverge engines must be installed
+        (:func:`workflows.engines.require_engine`); for ``gpaw`` the PAW setups and LCAO basis
+        files of every element of every surface must be found with the spec's basis.
+        """
+        from workflows.engines import require_engine
+        from workflows.engines.gpaw_engine import require_gpaw
+        from workflows.neb_step import require_neb_engines
+        from workflows.surfaces import surface_from_request
+
+        require_engine(self.static.engine)
+        if self.static.engine == "gpaw":
+            table = load_hosts(hosts_file)
+            elements = {el for host in self.hosts for el in (table[host].metal, table[host].anion)}
+            elements |= {d for d in self.dopants if d is not None}
+            overrides = {k: v for k, v in self.static.gpaw_overrides().items() if k != "convergence"}
+            require_gpaw(tuple(sorted(elements)), GpawSettings(**overrides))
+        bundles = [
+            surface_from_request(host, dopant, self.supercell, self.vacuum_ang, hosts_file=hosts_file)
+            for host, dopant in self.surfaces()
+        ]
+        require_neb_engines(self, bundles)
 
     def _product(self) -> list[tuple[str, str | None]]:
         table = load_hosts()
@@ -223,8 +263,8 @@ def packaged_specs() -> list[str]:
 def load_spec(source: str | Path, hosts_file: Path | None = None) -> CampaignSpec:
     """Read and validate a campaign spec from a YAML path or a packaged spec name."""
     path = Path(source)
-    if path.is_file():
-        text, origin = path.read_text(), str(path)
+    if path.exists():
+        text, origin = read_text_file(path, "campaign spec"), str(path)
     elif str(source) in packaged_specs():
         origin = f"packaged spec {source!r}"
         text = resources.files("workflows.data").joinpath("campaigns", f"{source}.yaml").read_text()
@@ -241,9 +281,6 @@ def load_spec(source: str | Path, hosts_file: Path | None = None) -> CampaignSpe
     try:
         spec = CampaignSpec(**raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}" for err in exc.errors()
-        )
-        raise InputError(f"campaign spec {origin}: {problems}") from None
+        raise InputError(f"campaign spec {origin}: {validation_message(exc)}") from None
     spec.check_hosts(hosts_file)
     return spec

@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobflow.managers.local import run_locally
-
 from epdi_ml import fragment_build as fb
 from stores.dataset_io import export_dataset
 from stores.facade import StoreFacade
 from workflows.campaign_spec import CampaignSpec, surface_name
 from workflows.li_sites import hop_nearest_dopant
+from workflows.local_run import run_flow
 from workflows.neb_step import hops_maker
 from workflows.static_maker import static_step, static_workdir
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
@@ -69,13 +68,13 @@ def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> N
     data_dir, engine = facade.settings.data_dir, spec.static.engine
     flow = static_step(bundle, engine, spec.static.gpaw_overrides(), data_dir)
     workdir = static_workdir(data_dir, bundle.surface.surface_id, engine)
-    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True, root_dir=workdir)
+    run_flow(flow, facade.job_store(), root_dir=workdir, what=f"static of {bundle.surface.surface_id}")
 
 
 def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, progress: bool) -> None:
     hops = None if spec.neb.hops == "all" else [hop_nearest_dopant(bundle)]
     flow = hops_maker(spec, bundle, progress).make(bundle, hop_indices=hops)
-    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+    run_flow(flow, facade.job_store(), what=f"labels of {bundle.surface.surface_id}")
 
 
 def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:

@@ -42,9 +42,10 @@ from jobflow import Flow, Job, JobStore
 from jobflow.managers.fireworks import JobFiretask
 from monty.json import jsanitize
 
-from stores.errors import EpdiError
+from stores.errors import EpdiError, InputError
 from stores.facade import StoreFacade
 from stores.settings import Settings, get_settings
+from stores.validation import one_line, read_text_file
 from workflows.launcher_lock import LauncherLock
 
 #: folder of the embedded LaunchPad inside the data folder
@@ -123,13 +124,21 @@ def resolve_launchpad(
         return _production(Path(configured), LAUNCHPAD_FILE_ENV)
     fw_config = os.environ.get("FW_CONFIG_FILE")
     if fw_config and Path(fw_config).is_file():
-        content = yaml.safe_load(Path(fw_config).read_text()) or {}
+        content = _read_yaml(Path(fw_config), "FW_CONFIG_FILE")
         if isinstance(content, dict) and content.get("MONGOMOCK_SERVERSTORE_FILE"):
             path = Path(content["MONGOMOCK_SERVERSTORE_FILE"]).expanduser().resolve()
             return LaunchPadConfig("embedded", path, f"FW_CONFIG_FILE={fw_config}")
         if isinstance(content, dict) and content.get("LAUNCHPAD_LOC"):
             return _production(Path(content["LAUNCHPAD_LOC"]), f"FW_CONFIG_FILE={fw_config}")
     return LaunchPadConfig("embedded", embedded_folder(settings) / "launchpad.json", "the data folder")
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    """The YAML content of a FireWorks file; unreadable, binary or broken files are named."""
+    try:
+        return yaml.safe_load(read_text_file(path, what)) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{what} {path} is not valid YAML: {one_line(str(exc))}") from None
 
 
 def _production(path: Path, source: str) -> LaunchPadConfig:
@@ -187,11 +196,16 @@ def _load_server_store(path: Path):
     import mongomock_persistence  # noqa: F401  (adds to_dict/from_dict to mongomock's stores)
     from mongomock.store import DatabaseStore, ServerStore
 
-    text = path.read_text() if path.exists() else ""
     try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
         data = bson.json_util.loads(text or "{}")
-    except ValueError as exc:
-        raise LaunchPadError(f"embedded LaunchPad {path} is not readable JSON ({exc})") from None
+    except ValueError as exc:  # not UTF-8, or not JSON
+        raise LaunchPadError(
+            f"embedded LaunchPad {path} is not readable JSON ({one_line(str(exc))[:120]}); restore it from a "
+            "copy, or move it away to start an empty one (its Fireworks are then lost)"
+        ) from None
+    if not isinstance(data, dict):
+        raise LaunchPadError(f"embedded LaunchPad {path} does not hold a mapping of databases; move it away")
     store = ServerStore.__new__(ServerStore)  # no file finaliser: writes are explicit and atomic
     store._databases = {name: DatabaseStore.from_dict(db) for name, db in data.items()}
     return store
@@ -268,9 +282,9 @@ def open_launchpad(config: LaunchPadConfig, read_only: bool = False, strm_lvl: s
         if not read_only:
             prepare_embedded(config.path)
         return EmbeddedLaunchPad(config.path, read_only=read_only, strm_lvl=strm_lvl)
-    content = yaml.safe_load(config.path.read_text()) or {}
+    content = _read_yaml(config.path, "LaunchPad file")
     if not isinstance(content, dict) or "host" not in content:
-        raise LaunchPadError(f"{config.path} is not a FireWorks my_launchpad.yaml (no 'host'); see deploy/")
+        raise InputError(f"{config.path} is not a FireWorks my_launchpad.yaml (no 'host'); see deploy/")
     return LaunchPad.from_dict(content | {"strm_lvl": content.get("strm_lvl") or strm_lvl})
 
 
@@ -298,6 +312,8 @@ def writable_launchpad(config: LaunchPadConfig, strm_lvl: str = "WARNING") -> It
     """
     lock = None
     if config.kind == "embedded":
+        if config.path.exists():
+            _load_server_store(config.path)  # a damaged file is refused before the lock file is made
         lock = LauncherLock(config.lock_path, purpose=f"the embedded LaunchPad {config.path}").acquire()
     try:
         lp = open_launchpad(config, strm_lvl=strm_lvl)
@@ -490,6 +506,8 @@ def launch_rockets(
 
     lock = None
     if config.kind == "embedded":
+        if config.path.exists():
+            _load_server_store(config.path)  # a damaged file is refused before the lock file is made
         lock = LauncherLock(config.lock_path, purpose=f"the embedded LaunchPad {config.path}").acquire()
     cwd = Path.cwd()
     try:

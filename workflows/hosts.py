@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pymatgen.core.periodic_table import Element
 
 from stores.errors import InputError  # noqa: F401  (re-exported: workflows.hosts.InputError)
+from stores.validation import read_text_file, validation_message
 
 #: The dopants of the EPDI paper (Chen et al. 2025). Any other metal element is accepted as well.
 PAPER_DOPANTS: tuple[str, ...] = ("Al", "Co", "Cr", "Cu", "Fe", "Mn", "Ni", "V", "Zn")
@@ -41,10 +42,14 @@ def _parse_table(raw: object, origin: str) -> dict[str, HostSpec]:
         raise InputError(f"host table {origin} must map host names to rows")
     table = {}
     for name, row in raw.items():
+        if not isinstance(row, dict):
+            raise InputError(
+                f"host table {origin}, row {name}: give a mapping of columns (phase, metal, ...)"
+            )
         try:
-            table[str(name)] = HostSpec(name=str(name), **row)
-        except (TypeError, ValidationError) as exc:
-            raise InputError(f"host table {origin}, row {name}: {exc}") from exc
+            table[str(name)] = HostSpec(**(row | {"name": str(name)}))
+        except ValidationError as exc:
+            raise InputError(f"host table {origin}, row {name}: {validation_message(exc)}") from None
     return table
 
 
@@ -54,9 +59,12 @@ def load_hosts(extra_file: Path | None = None) -> dict[str, HostSpec]:
     table = _parse_table(yaml.safe_load(text), "hosts.yaml (built-in)")
     if extra_file is not None:
         path = Path(extra_file)
-        if not path.is_file():
-            raise InputError(f"hosts file {path} does not exist")
-        table.update(_parse_table(yaml.safe_load(path.read_text()), str(path)))
+        text = read_text_file(path, "hosts file")
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"hosts file {path} is not valid YAML: {exc}") from None
+        table.update(_parse_table(raw, str(path)))
     return table
 
 

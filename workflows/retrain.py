@@ -27,6 +27,7 @@ from epdi_ml.registry import DEFAULT_REGISTRY_NAME, NoModel, get_model, promote
 from epdi_ml.training import TrainConfig
 from stores.facade import StoreFacade
 from stores.model_documents import ModelDoc
+from stores.validation import build_validated
 from workflows.learn_makers import TRAINING_CATEGORY, TrainMaker
 
 #: fraction of labelled saddles used for training when neither the option nor a previous model says
@@ -184,8 +185,10 @@ class RetrainMaker(Maker):
         fraction = self.fraction
         if fraction is None:
             fraction = previous.fraction if previous and previous.fraction is not None else DEFAULT_FRACTION
+        base = f"model {previous.model_id}" if previous else "defaults"
+        what = f"invalid retraining recipe ({base} + options)"
         return TrainMaker(
-            config=TrainConfig(**recipe),
+            config=build_validated(TrainConfig, recipe, what, prefix="--"),
             fraction=fraction,
             dataset=self.dataset or _model_dataset(previous),
             registry_name=self.registry_name,

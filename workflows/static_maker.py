@@ -21,9 +21,11 @@ from jobflow import Flow, Job, Maker, job
 from pymatgen.core import Structure
 
 from stores.calc_documents import CalculationDoc
+from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.grids import put_grid
 from stores.ids import stable_id
+from stores.validation import make_dir
 from stores.vasp_import import import_vasp
 from workflows.engine_settings import gpaw_settings_for
 from workflows.engines import require_engine
@@ -129,14 +131,12 @@ def surface_static(
         static = maker.make(bundle.structure)
         ingest = ingest_vasp_static(static.output.dir_name, surface.surface_id)
         return Flow([static, ingest], output=ingest.output, name=f"vasp static {surface.surface_id}")
-    raise ValueError(f"engine {engine!r} has no potential grid; use gpaw or vasp for the static")
+    raise InputError(f"engine {engine!r} has no potential grid; use gpaw or vasp for the static")
 
 
 def static_workdir(data_dir: Path | str, surface_id: str, engine: str) -> Path:
     """Folder of a surface's static (GPAW log, jobflow job folders): ``calcs/<surface>/static-<engine>``."""
-    folder = Path(data_dir) / "calcs" / surface_id / f"static-{engine}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return make_dir(Path(data_dir) / "calcs" / surface_id / f"static-{engine}", "calculation folder")
 
 
 def static_step(bundle: SurfaceBundle, engine: str, gpaw_overrides: dict, data_dir: Path | str) -> Job | Flow:

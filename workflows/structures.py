@@ -12,6 +12,8 @@ Geometry conventions
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
@@ -19,12 +21,49 @@ from workflows.hosts import HostSpec, InputError
 
 DEFAULT_SIZE = 6
 DEFAULT_VACUUM_ANG = 15.0
+#: smallest supercell multiple n (n x n x 1): a 1x1 cell has no distinct Li hops
+MIN_SUPERCELL = 2
+#: largest supercell multiple: 12 x 12 x 1 is 432 atoms, beyond any DFT static here (6 x 6 x 1 in
+#: the paper); the symmetry cross-check alone takes about 2 min at n = 12 and 8 min at n = 16
+MAX_SUPERCELL = 12
+#: thinner vacuum puts the periodic images of the slab within bonding distance (Angstrom)
+MIN_VACUUM_ANG = 5.0
+#: isometry-search symmetry check measured on one 2-core machine: 3.7 s for 6x6x1, growing as n^5
+_CHECK_S_AT_6 = 3.7
+
+
+def check_supercell(size: int, name: str = "supercell size") -> int:
+    """Return ``size`` when ``MIN_SUPERCELL <= size <= MAX_SUPERCELL``, else raise :class:`InputError`."""
+    if size < MIN_SUPERCELL:
+        raise InputError(
+            f"{name} {size} is too small; accepted: an integer from {MIN_SUPERCELL} to {MAX_SUPERCELL}"
+        )
+    if size > MAX_SUPERCELL:
+        raise InputError(
+            f"{name} {size} is too large ({3 * size * size} atoms); accepted: an integer from "
+            f"{MIN_SUPERCELL} to {MAX_SUPERCELL} ({3 * MAX_SUPERCELL**2} atoms)"
+        )
+    return size
+
+
+def check_vacuum(vacuum_ang: float, name: str = "vacuum") -> float:
+    """Return ``vacuum_ang`` when it is finite and >= :data:`MIN_VACUUM_ANG`, else raise."""
+    if not math.isfinite(vacuum_ang) or vacuum_ang < MIN_VACUUM_ANG:
+        raise InputError(
+            f"{name} {vacuum_ang} Angstrom is not allowed; accepted: a finite thickness >= {MIN_VACUUM_ANG} "
+            f"Angstrom (default {DEFAULT_VACUUM_ANG})"
+        )
+    return vacuum_ang
+
+
+def symmetry_check_estimate_s(size: int) -> float:
+    """Rough wall time (s) of the isometry-search symmetry check of an n x n x 1 surface."""
+    return _CHECK_S_AT_6 * (size / 6) ** 5
 
 
 def unit_cell(host: HostSpec, vacuum_ang: float = DEFAULT_VACUUM_ANG) -> Structure:
     """Return the primitive monolayer cell (3 atoms) of ``host`` with ``vacuum_ang`` of vacuum."""
-    if vacuum_ang < 0:
-        raise InputError(f"vacuum {vacuum_ang} is negative; accepted: a thickness >= 0 Angstrom")
+    check_vacuum(vacuum_ang)
     c = 2 * host.anion_height_ang + vacuum_ang
     dz = host.anion_height_ang / c
     bottom_xy = (1 / 3, 2 / 3) if host.phase == "2H" else (2 / 3, 1 / 3)
@@ -67,7 +106,7 @@ def build_surface(
         Metal element symbol, already checked with :func:`workflows.hosts.check_dopant`;
         ``None`` for the pristine surface.
     size
-        Supercell multiple n (n >= 2).
+        Supercell multiple n (:data:`MIN_SUPERCELL` to :data:`MAX_SUPERCELL`).
     vacuum_ang
         Vacuum thickness along z (Angstrom).
     dopant_index
@@ -79,8 +118,7 @@ def build_surface(
         The supercell and the index of the substituted atom (``None`` when pristine).
 
     """
-    if size < 2:
-        raise InputError(f"supercell size {size} is too small; accepted: an integer >= 2")
+    check_supercell(size)
     structure = unit_cell(host, vacuum_ang) * (size, size, 1)
     if dopant is None:
         return structure, None

@@ -19,6 +19,7 @@ from stores.documents import HopDoc, SiteDoc, SurfaceDoc, SymmetryClass
 from stores.errors import RunError
 from stores.facade import StoreFacade
 from stores.ids import stable_id
+from stores.validation import make_dir
 from workflows.hosts import HostSpec, InputError, check_dopant, get_host, load_hosts
 from workflows.site_graph import SiteGraph, build_site_graph, in_plane_distances
 from workflows.structures import DEFAULT_SIZE, DEFAULT_VACUUM_ANG, build_surface, ordered_formula
@@ -213,7 +214,7 @@ def surface_from_request(
 
 def write_surface_files(bundle: SurfaceBundle, out_dir: Path) -> list[Path]:
     """Write ``POSCAR`` and ``sites.json`` (valleys, saddles, hops with classes) into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir, "surface folder")
     poscar = out_dir / "POSCAR"
     Poscar(bundle.structure, comment=f"{bundle.surface.formula} {bundle.surface.surface_id}").write_file(
         poscar

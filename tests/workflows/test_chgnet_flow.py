@@ -122,7 +122,7 @@ def test_surface_hops_maker_labels_every_distinct_hop(monkeypatch):
 def test_hops_compute_cli_lists_every_distinct_hop_and_resumes():
     import json
 
-    args = ["hops", "compute", "MoS2", "--dopant", "Zn", "--size", "2", "--images", "1", "--fmax", "0.1"]
+    args = ["hops", "compute", "MoS2", "--dopant", "Zn", "--size", "2", "--images", "3", "--fmax", "0.1"]
     args.append("--json")
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output

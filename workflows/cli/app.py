@@ -6,6 +6,7 @@ import typer
 
 from workflows.cli import bench, campaign, cluster, dataset, hops, imports, learn, query, surfaces, vasp
 from workflows.cli.barrier import barrier
+from workflows.cli.common import OneLineUsageErrors
 from workflows.cli.fragments import analyze_app
 from workflows.cli.fragments import app as fragments_app
 from workflows.cli.model import predict, profiles, train
@@ -16,6 +17,7 @@ app = typer.Typer(
     help="EPDI: Li diffusion on doped TMD monolayers (surfaces, DFT/MLIP, potential images, learning).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineUsageErrors,
 )
 app.add_typer(surfaces.app, name="surfaces")
 app.add_typer(hops.app, name="hops")

@@ -9,12 +9,14 @@ import typer
 
 from stores.facade import StoreFacade
 from stores.settings import get_settings
+from stores.validation import build_validated
 from workflows.barrier import LITERATURE_PRISTINE_BAND_EV, run_barrier
 from workflows.cli.common import fail, reports_input_errors
 from workflows.engine_settings import gpaw_settings_for
-from workflows.engines import EngineUnavailable
+from workflows.engines import MIN_CINEB_IMAGES, EngineUnavailable, check_cineb_images
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_dynamics import GpawDynamicsSettings
+from workflows.engines.gpaw_engine import GpawSettings
 from workflows.surfaces import surface_from_request
 
 #: engines of the one-off barrier (VASP runs through campaigns or `epdi vasp inputs`)
@@ -30,7 +32,7 @@ def barrier(
     preconverge: Annotated[
         str | None, typer.Option(help="Run this engine first and start from its path (chgnet).")
     ] = None,
-    images: Annotated[int, typer.Option(help="Intermediate CINEB images (>= 3 recommended).")] = 3,
+    images: Annotated[int, typer.Option(help=f"Intermediate CINEB images (>= {MIN_CINEB_IMAGES}).")] = 3,
     fmax: Annotated[float, typer.Option(help="Force threshold (eV/Angstrom).")] = 0.05,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto (CHGNet).")] = "cpu",
     h_ang: Annotated[float, typer.Option(help="GPAW grid spacing (Angstrom), engine gpaw.")] = 0.25,
@@ -42,8 +44,7 @@ def barrier(
     ``--engine gpaw`` gives DFT (PBE + D3) labels with the k-mesh of the statics (k = ceil(6/n));
     ``--preconverge chgnet`` runs CHGNet + D3 first and starts GPAW from its valleys and path.
     """
-    settings = get_settings()
-    bundle = surface_from_request(host, dopant, size, hosts_file=settings.hosts_file)
+    check_cineb_images(images)
     if engine not in BARRIER_ENGINES:
         if engine == "vasp":
             fail("engine 'vasp' runs hops through campaigns or `epdi vasp inputs`; here: chgnet, gpaw")
@@ -53,6 +54,14 @@ def barrier(
     chgnet = ChgnetSettings(
         fmax_ev_ang=fmax, device=None if device == "auto" else device, show_progress=not as_json
     )
+    if device != "auto":
+        from epdi_ml.training import resolve_device
+
+        resolve_device(device)  # cuda without a GPU is refused here, not inside the first job
+    if engine == "gpaw":  # the grid options, before the surface is built
+        build_validated(GpawSettings, {"h_ang": h_ang, "basis": basis}, "invalid option", prefix="--")
+    settings = get_settings()
+    bundle = surface_from_request(host, dopant, size, hosts_file=settings.hosts_file)
     labels = chgnet
     if engine == "gpaw":
         gpaw = gpaw_settings_for(bundle.surface, h_ang=h_ang, basis=basis)

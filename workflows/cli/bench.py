@@ -8,11 +8,20 @@ from typing import Annotated
 
 import typer
 
+from epdi_ml.fragments import check_crop
 from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.settings import get_settings
+from stores.validation import (
+    build_validated,
+    check_choice,
+    check_output_file,
+    check_positive,
+    validation_message,
+)
 from workflows.barrier import run_barrier
 from workflows.cli.common import emit_mapping, emit_rows, reports_input_errors
+from workflows.engines import check_cineb_images
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.surfaces import surface_from_request
 
@@ -32,6 +41,7 @@ def hop(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Force calls and wall time of the hop nearest the dopant (embedded engine: CHGNet + D3)."""
+    check_cineb_images(images)
     settings = get_settings()
     bundle = surface_from_request(host, dopant, size, hosts_file=settings.hosts_file)
     result = run_barrier(bundle, ChgnetSettings(show_progress=True), images, facade=StoreFacade(settings))
@@ -62,6 +72,9 @@ def fragments(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fragments per second cut from a 6x6x1 map on one core (synthetic map on the real lattice)."""
+    check_choice(str(order), "--order", ("1", "3"))
+    check_crop(None, pixels, ("--size-ang", "--pixels"))
+    check_positive(seconds, "--seconds", " s")
     import os
     import time
 
@@ -143,16 +156,17 @@ def paper(
     from epdi_ml.weights import WeightsError
     from workflows.cli.common import fail
 
-    config = TrainConfig(
-        model=model,
-        pretrained=pretrained,
-        epochs=epochs,
-        patience=patience,
-        folds=folds,
-        pixels=pixels,
-        seed=seed,
-        device=device,
-    )
+    options = {
+        "model": model,
+        "pretrained": pretrained,
+        "epochs": epochs,
+        "patience": patience,
+        "folds": folds,
+        "pixels": pixels,
+        "seed": seed,
+        "device": device,
+    }
+    config = build_validated(TrainConfig, options, "invalid option", prefix="--")
     try:
         rows = paper_benchmark(
             StoreFacade(get_settings()),
@@ -277,6 +291,8 @@ def selection(
     from workflows.cli.common import fail
 
     settings = get_settings()
+    if plot is not None:
+        check_output_file(plot, "--plot")
     try:
         config = SelectionBenchConfig(
             dataset=dataset,
@@ -300,7 +316,7 @@ def selection(
             device=device,
         )
     except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
+        fail(f"invalid option: {validation_message(exc, prefix='--')}")
     try:
         result = selection_benchmark(StoreFacade(settings), config, progress=not as_json)
     except NoFragments as exc:
@@ -323,6 +339,9 @@ def labels(
 ) -> None:
     """MLIP vs DFT labels per valley and hop on surfaces that hold both (`epdi dataset load dft-check`)."""
     from epdi_ml.bench_labels import compare_labels
+
+    check_choice(dft, "--dft", ("gpaw", "vasp"))
+    check_choice(mlip, "--mlip", ("chgnet",))
 
     result = compare_labels(StoreFacade(get_settings()), dft=dft, mlip=mlip)
     if as_json:

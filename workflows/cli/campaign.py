@@ -46,11 +46,17 @@ def plan(
     spec: Annotated[str, typer.Argument(help=SPEC_HELP)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """What the campaign would do (surfaces, hops, engines, jobs per step and category); runs nothing."""
+    """What the campaign would do (surfaces, hops, engines, jobs per step and category); runs nothing.
+
+    The spec is checked as ``run`` and ``submit`` check it: architecture, engines, GPAW setups and
+    basis files of every element.
+    """
     from workflows.campaign_plan import plan_campaign
 
     settings = get_settings()
-    summary = plan_campaign(load_spec(spec, settings.hosts_file), settings.hosts_file)
+    campaign = load_spec(spec, settings.hosts_file)
+    campaign.check_runnable(settings.hosts_file)
+    summary = plan_campaign(campaign, settings.hosts_file)
     if as_json:
         typer.echo(json.dumps(summary))
         return

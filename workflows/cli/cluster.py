@@ -228,9 +228,6 @@ def retrain(
     Without a current model the recipe comes from the options (defaults: DenseNet121, pretrained);
     with one, from that model, options overriding. Meant for cron/systemd timers (deploy/).
     """
-    from pydantic import ValidationError
-
-    from epdi_ml.training import TrainConfig
     from workflows.retrain import RetrainMaker, previous_model
 
     if if_new < 0:
@@ -249,12 +246,6 @@ def retrain(
     }
     overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     facade = StoreFacade(get_settings())
-    try:
-        TrainConfig(**overrides)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        option = str(err["loc"][0]) if err["loc"] else "option"
-        fail(f"invalid --{option} {overrides.get(option)!r}: {err['msg']}")
     maker = RetrainMaker(
         min_new_labels=if_new,
         registry_name=name,
@@ -262,13 +253,14 @@ def retrain(
         fraction=fraction,
         dataset=dataset,
     )
+    # the previous model's recipe with the options, checked before anything is queued or trained
+    config = maker.train_maker(facade, previous_model(facade, name)).config
     if submit_job:
         _submit_retrain(maker, launchpad, facade, as_json)
         return
     if facade.count("fragments") == 0:
         fail("no fragments in the store: run `epdi fragments build --all` and label hops first", code=1)
-    previous = previous_model(facade, name)
-    _check_weights(maker.train_maker(facade, previous).config)
+    _check_weights(config)
     outcome = _run_retrain(maker, facade)
     _emit(outcome.model_dump(), as_json)
 
@@ -287,14 +279,12 @@ def _check_weights(config) -> None:
 
 
 def _run_retrain(maker, facade: StoreFacade):
-    from jobflow.managers.local import run_locally
-
+    from workflows.local_run import run_flow
     from workflows.retrain import outcome_of
 
-    responses = run_locally(maker.make(), store=facade.job_store(), log=False, ensure_success=False)
-    outcome = outcome_of(responses)
+    outcome = outcome_of(run_flow(maker.make(), facade.job_store(), what="retraining"))
     if outcome is None:
-        fail("retraining failed; see the message above (too few labelled surfaces for the folds?)", code=1)
+        fail("retraining ended without an outcome (too few labelled surfaces for the folds?)", code=1)
     return outcome
 
 
@@ -352,9 +342,12 @@ def status(
         _emit(summary, True)
         return
     errors = summary.pop("fizzled", [])
+    failed_jobs = summary.pop("failed_jobs", [])
     _emit(summary, False)
     for row in errors:
         typer.echo(f"FIZZLED {row['fw_id']} {row['name']}: {row['error']}")
+    for row in failed_jobs:
+        typer.echo(f"FAILED job '{row['job']}': {row['error']}")
 
 
 def _find_campaign(facade: StoreFacade, value: str) -> dict:
@@ -406,6 +399,8 @@ def _labels_status(facade: StoreFacade, doc: dict | None) -> dict[str, Any]:
         out |= {"campaign": doc["name"], "campaign_id": doc["campaign_id"], "campaign_status": doc["status"]}
         if doc.get("stop_reason"):
             out["stop_reason"] = doc["stop_reason"]
+        if doc.get("failures"):
+            out["failed_jobs"] = doc["failures"]
         rounds = facade.count("campaign_rounds", {"campaign_id": doc["campaign_id"]})
         out["rounds"] = rounds
     total = doc.get("n_hop_classes") if doc else None

@@ -10,8 +10,15 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer vendors click from 0.20 on; its usage errors are that copy's classes
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - older typer on the click package
+    from click.exceptions import NoArgsIsHelpError, UsageError
 
 from stores.errors import EpdiError
+from stores.validation import one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,7 +28,7 @@ EXIT_BAD_INPUT = 2
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     """Print ``error: message`` on one line to stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -29,17 +36,44 @@ def reports_input_errors(func: F) -> F:
     """Turn the platform's own errors into a one-line message on stderr and their exit code.
 
     :class:`~stores.errors.EpdiError` subclasses carry the code: 2 for bad input, 1 for a failed
-    run. Any other exception is a bug and keeps its traceback.
+    run. A MongoDB server that cannot be reached is reported as
+    :class:`stores.facade.StoreUnreachable` (exit 1), wherever pymongo noticed it. Any other
+    exception is a bug and keeps its traceback.
     """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pymongo.errors import ConnectionFailure
+
+        from stores.facade import store_unreachable
+
         try:
             return func(*args, **kwargs)
         except EpdiError as exc:
             fail(str(exc), exc.exit_code)
+        except ConnectionFailure as exc:  # raised inside maggma, jobflow or FireWorks
+            error = store_unreachable(exc)
+            fail(str(error), error.exit_code)
 
     return wrapper  # type: ignore[return-value]
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The root command group: click's usage errors (bad option value, missing argument) on one line.
+
+    ``error: Invalid value for '--size': ... (see `epdi surfaces build --help`)`` and exit 2, like
+    the platform's own errors, instead of click's usage block.
+    """
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        """Run the command; report a usage error of any sub-command as one line."""
+        try:
+            return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
 
 
 def emit_mapping(mapping: dict[str, Any], as_json: bool) -> None:

@@ -13,6 +13,7 @@ from epdi_ml.dataset_summary import dataset_summary
 from stores.dataset_io import DatasetFormatError, export_dataset, load_dataset
 from stores.facade import StoreFacade
 from stores.settings import get_settings
+from stores.validation import check_output_dir, check_output_file
 from workflows.campaign_spec import load_spec
 from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_errors
 from workflows.dataset_generation import STEPS, generate
@@ -47,13 +48,18 @@ def generate_cmd(
     Rerun the same command to resume: finished jobs are reused from the store and surfaces whose
     archive exists are skipped. Failures are listed at the end; the other surfaces go on.
     """
-    campaign = load_spec(spec, get_settings().hosts_file)
+    settings = get_settings()
+    campaign = load_spec(spec, settings.hosts_file)
     chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
     unknown = [s for s in chosen if s not in STEPS]
     if unknown:
         fail(f"unknown step(s) {', '.join(unknown)}; accepted: {', '.join(STEPS)}")
-    settings = get_settings()
-    folder = out or settings.data_dir / "datasets" / campaign.name
+    names = [f"{host}-{dopant or 'pristine'}" for host, dopant in campaign.surfaces()]
+    strangers = [name for name in only or [] if name not in names]
+    if strangers:
+        fail(f"--only {', '.join(strangers)}: not a surface of {campaign.name}; accepted: {', '.join(names)}")
+    campaign.check_runnable(settings.hosts_file)
+    folder = check_output_dir(out or settings.data_dir / "datasets" / campaign.name, "--out")
     outcomes = generate(
         campaign,
         StoreFacade(settings),
@@ -92,8 +98,20 @@ def export(
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Write surfaces, calculations, labels, maps, fragments and their arrays to one archive."""
+    check_output_file(path, "archive")
+    facade = StoreFacade(get_settings())
+    if surface:
+        known = {
+            d["surface_id"]
+            for d in facade.query("surfaces", {"surface_id": {"$in": surface}}, ["surface_id"])
+        }
+        missing = [s for s in surface if s not in known]
+        if missing:
+            fail(
+                f"--surface {', '.join(missing)} is not in the store; list them with `epdi query surfaces`"
+            )
     try:
-        manifest = export_dataset(StoreFacade(get_settings()), path, surface, compact=compact)
+        manifest = export_dataset(facade, path, surface, compact=compact)
     except DatasetFormatError as exc:
         fail(str(exc), code=1)
     emit_mapping(manifest | {"path": str(path), "size_mb": round(path.stat().st_size / 1e6, 2)}, as_json)

@@ -10,7 +10,7 @@ import typer
 from tqdm import tqdm
 
 from epdi_ml import fragment_build as fb
-from epdi_ml.fragments import DEFAULT_PIXELS
+from epdi_ml.fragments import DEFAULT_PIXELS, check_crop
 from epdi_ml.mep_analysis import (
     NoBindingEnergies,
     collect_rows,
@@ -21,7 +21,9 @@ from epdi_ml.mep_analysis import (
 from epdi_ml.potential_map import NoVacuumError
 from stores.facade import StoreFacade
 from stores.settings import get_settings
+from stores.validation import check_choice, check_output_dir, check_output_file, check_positive
 from workflows.cli.common import fail, reports_input_errors
+from workflows.engines import ENGINES
 
 app = typer.Typer(
     help="Potential maps on the density isosurface and fragments at Li sites.", no_args_is_help=True
@@ -55,6 +57,8 @@ def build(
     """Compute the potential map and the valley/saddle fragments of surfaces and store them."""
     if not surface and not all_surfaces:
         fail("give --surface ID (repeatable) or --all")
+    check_crop(size_ang, pixels, ("--size-ang", "--pixels"))
+    check_positive(symmetry_tol, "--symmetry-tol", " eV")
     facade = StoreFacade(get_settings())
     if all_surfaces:
         ids = sorted(
@@ -156,6 +160,7 @@ def show(
 
     if tile < 1:
         fail(f"--tile must be >= 1, got {tile}")
+    check_output_file(out, "--out")
     facade = StoreFacade(get_settings())
     doc = _find_map(facade, ident)
     if doc is None:
@@ -193,6 +198,10 @@ def analyze_mep(
     engine: Annotated[str | None, typer.Option(help="Only energies from this engine.")] = None,
 ) -> None:
     """Pearson R(MEP, E_b) per kind, host group and dopant, and R(N_ve x MEP, E_b) (paper Figs. 2-3)."""
+    if engine is not None:
+        check_choice(engine, "--engine", ENGINES)
+    if out is not None:
+        check_output_dir(out, "--out")
     facade = StoreFacade(get_settings())
     try:
         rows = collect_rows(facade, engine)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from jobflow.managers.local import run_locally
 
 from stores.calc_documents import NebDoc, ValleyDoc
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.common import emit_rows, fail, reports_input_errors
 from workflows.cli.static import resolve_surface
-from workflows.engines import EngineUnavailable, require_engine
+from workflows.engines import MIN_CINEB_IMAGES, EngineUnavailable, check_cineb_images, require_engine
 from workflows.engines.chgnet_engine import ChgnetSettings
+from workflows.local_run import run_flow
 from workflows.makers import SurfaceHopsMaker
 from workflows.surfaces import store_surfaces
 
@@ -40,12 +40,14 @@ def compute(
     target: Annotated[str, typer.Argument(help="Surface id (surf-...) or host name, e.g. MoS2.")],
     dopant: Annotated[str | None, typer.Option(help="Dopant when TARGET is a host.")] = None,
     size: Annotated[int, typer.Option(help="Supercell n when TARGET is a host.")] = 4,
-    images: Annotated[int, typer.Option(help="Intermediate CINEB images.")] = 3,
+    images: Annotated[int, typer.Option(help=f"Intermediate CINEB images (>= {MIN_CINEB_IMAGES}).")] = 3,
     fmax: Annotated[float, typer.Option(help="Force threshold (eV/Angstrom).")] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
     """Relax every valley class and run one CINEB per distinct hop (CHGNet + D3); rerun to resume."""
+    check_cineb_images(images)
+    settings = ChgnetSettings(fmax_ev_ang=fmax, show_progress=not (as_json or as_csv))
     facade = StoreFacade(get_settings())
     bundle = resolve_surface(target, dopant, size, facade)
     try:
@@ -53,9 +55,8 @@ def compute(
     except EngineUnavailable as exc:
         fail(str(exc))
     store_surfaces([bundle], facade)
-    settings = ChgnetSettings(fmax_ev_ang=fmax, show_progress=not (as_json or as_csv))
     flow = SurfaceHopsMaker(settings=settings, n_images=images).make(bundle)
-    responses = run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+    responses = run_flow(flow, facade.job_store(), what=f"hops of {bundle.surface.surface_id}")
     outputs = [responses[job.uuid][1].output for job in flow.jobs]
     valleys = {v.site_index: v for v in outputs if isinstance(v, ValleyDoc)}
     nebs = {n.hop_id: n for n in outputs if isinstance(n, NebDoc)}

@@ -31,7 +31,10 @@ def fetch(
 ) -> None:
     """Download the ImageNet weights of MODELS, verify their SHA-256 and write sidecars."""
     from epdi_ml.weights import KNOWN_WEIGHTS, WeightsError, fetch_weights
+    from stores.validation import check_output_dir
 
+    if weights_dir is not None:
+        check_output_dir(weights_dir, "--dir")
     unknown = [m for m in models if m not in KNOWN_WEIGHTS]
     if unknown:
         fail(
@@ -53,6 +56,10 @@ def list_weights(
 ) -> None:
     """List the known weight files: cached or not, verified or not."""
     from epdi_ml.weights import cached_weights, resolve_weights_dir
+    from stores.validation import check_output_dir
+
+    if weights_dir is not None:
+        check_output_dir(weights_dir, "--dir")
 
     rows = cached_weights(weights_dir)
     if not as_json:

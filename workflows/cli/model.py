@@ -8,20 +8,21 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from jobflow.managers.local import run_locally
 
 from epdi_ml.learning_data import NoFragments, load_fragments
 from epdi_ml.predictions import predict_and_store
 from epdi_ml.profiles import learning_curves_plot, parity_plot, plot_profiles
 from epdi_ml.registry import NoModel, get_model, load_ensemble
 from epdi_ml.report import Energies, load_energies, path_results, surface_data
-from epdi_ml.training import TrainConfig, predict_ensemble
+from epdi_ml.training import TrainConfig, predict_ensemble, resolve_device
 from epdi_ml.weights import WeightsError
 from stores.facade import StoreFacade
 from stores.model_documents import ModelDoc
 from stores.settings import get_settings
+from stores.validation import build_validated, check_output_dir
 from workflows.cli.common import emit_mapping, fail, reports_input_errors
 from workflows.learn_makers import TrainMaker
+from workflows.local_run import run_flow
 
 
 def _facade() -> StoreFacade:
@@ -54,32 +55,33 @@ def train(
     if not 0 <= fraction <= 1:
         fail(f"fraction {fraction} is outside [0, 1]; accepted: a number from 0 to 1")
     settings = get_settings()
+    options = {
+        "model": model,
+        "pretrained": pretrained,
+        "epochs": epochs,
+        "patience": patience,
+        "device": device,
+        "pixels": pixels,
+        "folds": folds,
+        "seed": seed,
+        "checkpoint_dir": settings.data_dir / "checkpoints" / f"{model}-f{fraction}-s{seed}",
+    }
+    config = build_validated(TrainConfig, options, "invalid option", prefix="--")
+    resolve_device(config.device)  # cuda without a GPU is refused before any job
     facade = _facade()
-    config = TrainConfig(
-        model=model,
-        pretrained=pretrained,
-        epochs=epochs,
-        patience=patience,
-        device=device,
-        pixels=pixels,
-        folds=folds,
-        seed=seed,
-        checkpoint_dir=settings.data_dir / "checkpoints" / f"{model}-f{fraction}-s{seed}",
-    )
     try:
         if pretrained:  # fail before any job starts when the weights are not cached
             from epdi_ml.models import build_model
 
             build_model(model, pretrained=True, in_pixels=pixels)
         job = TrainMaker(config=config, fraction=fraction, dataset=dataset).make()
-        responses = run_locally(job, store=facade.job_store(), log=False, ensure_success=False)
+        responses = run_flow(job, facade.job_store(), what="training")
     except (WeightsError, NoFragments) as exc:
         fail(str(exc))
     response = responses.get(job.uuid, {}).get(1)
     if response is None or response.output is None:
         fail(
-            "training failed; see the message above (too few labels? run `epdi fragments build` and "
-            "label more hops first)",
+            "training ended without a model (too few labels? run `epdi fragments build` and label more hops)",
             code=1,
         )
     doc: ModelDoc = response.output
@@ -151,6 +153,8 @@ def profiles(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Energy profiles along zigzag paths vp -> sp -> vp through the dopant, with barriers (eV)."""
+    if out is not None:
+        check_output_dir(out, "--out")
     facade = _facade()
     criteria = {"surface_id": surface} if surface else {}
     fragments = facade.query(

@@ -10,6 +10,7 @@ import typer
 from epdi_ml.report import BARRIER_COLUMNS, UnknownCampaign, build_report, find_campaign
 from stores.facade import StoreFacade
 from stores.settings import get_settings
+from stores.validation import check_output_dir
 from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_errors
 
 #: exit code when the campaign is not in the store
@@ -31,6 +32,8 @@ def report(
     ] = False,
 ) -> None:
     """Write the campaign report (index.html + PNGs); print its path and the barrier table (eV)."""
+    if out is not None:
+        check_output_dir(out, "--out")
     settings = get_settings()
     facade = StoreFacade(settings)
     try:

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from jobflow.managers.local import run_locally
 
 from stores.calc_documents import CalculationDoc
 from stores.facade import StoreFacade
 from stores.settings import get_settings
+from stores.validation import build_validated, check_choice
 from workflows.cli.common import emit_mapping, fail, reports_input_errors
-from workflows.engines import EngineUnavailable
+from workflows.engines import STATIC_ENGINES, EngineUnavailable, require_engine
+from workflows.engines.gpaw_engine import GpawSettings, require_gpaw
 from workflows.hosts import InputError, get_host, load_hosts
-from workflows.static_maker import gpaw_settings_for, surface_static
+from workflows.local_run import run_flow
+from workflows.static_maker import gpaw_settings_for, static_workdir, surface_static
 from workflows.surfaces import SurfaceBundle, describe_surface, store_surfaces, surface_from_request
 
 
@@ -45,21 +47,27 @@ def static(
     as_json: Annotated[bool, typer.Option("--json", help="Print the document summary as JSON.")] = False,
 ) -> None:
     """Run the surface static and store energy, potential (eV) and density (e/bohr^3) grids."""
+    check_choice(engine, "--engine", STATIC_ENGINES)
+    options = {"h_ang": h_ang, "basis": basis}
+    if engine == "gpaw":  # the grid options, before the surface is built
+        build_validated(GpawSettings, options, "invalid option", prefix="--")
     settings = get_settings()
     facade = StoreFacade(settings)
     bundle = resolve_surface(target, dopant, size, facade)
-    store_surfaces([bundle], facade)
-    gpaw = gpaw_settings_for(bundle.surface, h_ang=h_ang, basis=basis) if engine == "gpaw" else None
-    workdir = settings.data_dir / "calcs" / bundle.surface.surface_id / f"static-{engine}"
+    gpaw = gpaw_settings_for(bundle.surface, **options) if engine == "gpaw" else None
     try:
-        flow = surface_static(bundle, engine, gpaw, workdir=str(workdir))
+        require_engine(engine)
+        if gpaw is not None:
+            require_gpaw(tuple(bundle.structure.symbol_set), gpaw)
     except EngineUnavailable as exc:
         fail(str(exc))
-    workdir.mkdir(parents=True, exist_ok=True)
+    store_surfaces([bundle], facade)
+    workdir = static_workdir(settings.data_dir, bundle.surface.surface_id, engine)
+    flow = surface_static(bundle, engine, gpaw, workdir=str(workdir))
     typer.echo(
         f"running the {engine} static of {bundle.surface.formula} ({bundle.surface.surface_id})", err=True
     )
-    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True, root_dir=workdir)
+    run_flow(flow, facade.job_store(), root_dir=workdir, what=f"static of {bundle.surface.surface_id}")
     (doc,) = facade.query(
         "calculations", {"surface_id": bundle.surface.surface_id, "kind": "static", "engine": engine}
     )

@@ -11,7 +11,9 @@ import typer
 from pymatgen.core import Structure
 
 from stores.settings import get_settings
+from stores.validation import check_output_dir
 from workflows.cli.common import reports_input_errors
+from workflows.engines import MIN_CINEB_IMAGES, check_cineb_images
 from workflows.engines.vasp_engine import DEFAULT_NEB_IMAGES, VASP_KINDS, idpp_images, write_vasp_inputs
 from workflows.hosts import InputError
 from workflows.li_sites import LI_HEIGHT_ANG, add_li, hop_nearest_dopant
@@ -60,7 +62,7 @@ def inputs(
     dopant: Annotated[str | None, typer.Option(help="Substituted metal; omit for pristine.")] = None,
     size: Annotated[int, typer.Option(help="n of the n x n x 1 supercell (>= 2).")] = DEFAULT_SIZE,
     images: Annotated[
-        int, typer.Option(help="Intermediate CINEB images (neb only, >= 1).")
+        int, typer.Option(help=f"Intermediate CINEB images (neb only, >= {MIN_CINEB_IMAGES}).")
     ] = DEFAULT_NEB_IMAGES,
     kpoints: Annotated[
         int | None, typer.Option(help="In-plane k divisions of the Gamma k x k x 1 mesh (default ceil(6/n)).")
@@ -70,10 +72,11 @@ def inputs(
     """Write INCAR, KPOINTS, POSCAR(s) and POTCAR.spec for one surface (no VASP or POTCARs needed)."""
     if kind not in VASP_KINDS:
         raise InputError(f"unknown --kind {kind!r}; accepted: {', '.join(VASP_KINDS)}")
-    if images < 1:
-        raise InputError(f"--images {images}: a CINEB needs at least 1 intermediate image")
+    if kind == "neb":
+        check_cineb_images(images)
     if kpoints is not None and kpoints < 1:
         raise InputError(f"--kpoints {kpoints}: k divisions must be >= 1")
+    check_output_dir(out, "--out")
     settings = get_settings()
     bundle = surface_from_request(host, dopant, size, hosts_file=settings.hosts_file)
     structures = vasp_structures(bundle, kind, images)

@@ -10,10 +10,26 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
-from stores.errors import EpdiError
+from stores.errors import EpdiError, InputError
 
 EngineName = Literal["vasp", "gpaw", "chgnet"]
 ENGINES: tuple[str, ...] = ("vasp", "gpaw", "chgnet")
+#: engines that give the potential and density grids of a static
+STATIC_ENGINES: tuple[str, ...] = ("gpaw", "vasp")
+#: fewest intermediate images of a CINEB the commands and specs accept (DESIGN.md: >= 3)
+MIN_CINEB_IMAGES = 3
+#: most intermediate images (each one is a force call per optimiser step)
+MAX_CINEB_IMAGES = 15
+
+
+def check_cineb_images(n_images: int, name: str = "--images") -> int:
+    """Return ``n_images`` when it is from :data:`MIN_CINEB_IMAGES` to :data:`MAX_CINEB_IMAGES`."""
+    if not MIN_CINEB_IMAGES <= n_images <= MAX_CINEB_IMAGES:
+        raise InputError(
+            f"{name} {n_images}: a climbing-image NEB needs {MIN_CINEB_IMAGES} to {MAX_CINEB_IMAGES} "
+            "intermediate images"
+        )
+    return n_images
 
 
 class EngineUnavailable(EpdiError, RuntimeError):

@@ -16,6 +16,8 @@ from functools import lru_cache
 from ase import Atoms
 from pymatgen.core import Structure
 
+from stores.errors import InputError
+from stores.validation import check_device, check_positive
 from workflows.engines import EngineUnavailable, ase_dynamics, package_versions
 from workflows.engines.ase_dynamics import CountingSum, NebResult, RelaxResult
 
@@ -49,6 +51,13 @@ class ChgnetSettings:
     max_steps: int = 300
     fix_bottom_layer: bool = True
     show_progress: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse a device name, force threshold or step limit that could never run."""
+        check_device(self.device, "device")
+        check_positive(self.fmax_ev_ang, "fmax_ev_ang", " eV/Angstrom")
+        if not isinstance(self.max_steps, int) or self.max_steps < 1:
+            raise InputError(f"max_steps {self.max_steps} is not allowed; accepted: an integer >= 1")
 
     def provenance(self) -> dict:
         """The settings that define a result, as a plain dict (for ids and stored documents).

@@ -1,0 +1,49 @@
+"""run_flow: a failing job among several is named with its own error; the others run to the end."""
+
+import pytest
+from jobflow import Flow, job
+
+from stores.facade import StoreFacade
+from workflows.local_run import JobsFailed, run_flow
+
+
+@job
+def square(x: float) -> float:
+    return x * x
+
+
+@job
+def inverse(x: float) -> float:
+    return 1.0 / x
+
+
+def test_the_failed_job_and_its_error_are_named_and_independent_jobs_finish(data_dir):
+    ok = square(3.0)
+    bad = inverse(0.0)
+    bad.name = "inverse of zero"
+    after_bad = square(bad.output)  # needs the failed job: skipped
+    after_ok = square(ok.output)
+    flow = Flow([ok, bad, after_bad, after_ok])
+    store = StoreFacade().job_store()
+    with pytest.raises(JobsFailed) as info:
+        run_flow(flow, store, what="demo")
+    message = str(info.value)
+    assert message.startswith("demo: job 'inverse of zero' failed: ZeroDivisionError: float division by zero")
+    assert "\n" not in message and "a rerun redoes only what failed" in message
+    assert [f.as_dict() for f in info.value.failures] == [
+        {"job": "inverse of zero", "error": "ZeroDivisionError: float division by zero"}
+    ]
+    assert "Traceback" in info.value.failures[0].traceback
+    store.connect()
+    try:
+        finished = {d["uuid"]: d["output"] for d in store.query({}, properties=["uuid", "output"])}
+    finally:
+        store.close()
+    assert finished == {ok.uuid: 9.0, after_ok.uuid: 81.0}  # the independent branch ran to the end
+
+
+def test_a_flow_without_failures_returns_the_responses(data_dir):
+    first = square(2.0)
+    second = square(first.output)
+    responses = run_flow(Flow([first, second]), StoreFacade().job_store())
+    assert responses[second.uuid][1].output == 16.0
