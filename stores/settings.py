@@ -62,6 +62,14 @@ class StoreSettings(BaseModel):
     s3_bucket: str | None = None
     s3_prefix: str = "epdi"
     s3_endpoint_url: str | None = None
+    lock_timeout_s: float = Field(
+        600.0, gt=0, description="Embedded store: how long to wait for another process's lock (s)"
+    )
+    reserve_kb: int = Field(
+        4096,
+        ge=0,
+        description="Embedded store: reserve file freed to roll a write back on a full disk (KiB; 0: none)",
+    )
 
 
 class Settings(BaseSettings):
