@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     weights_dir: Path | None = Field(
         None, description="Pretrained CNN weights cache (EPDI_WEIGHTS_DIR); default <data_dir>/weights"
     )
+    archive_max_mb: float = Field(
+        500.0,
+        gt=0,
+        description="Largest expanded size (MB) of a dataset archive `epdi dataset load` accepts "
+        "(EPDI_ARCHIVE_MAX_MB); checked before anything is extracted",
+    )
     launchpad_file: Path | None = Field(
         None,
         description="FireWorks my_launchpad.yaml (MongoDB LaunchPad, EPDI_LAUNCHPAD_FILE); "

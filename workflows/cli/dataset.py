@@ -129,6 +129,15 @@ def load(
         typer.Argument(help="An archive, a folder of archives, or a packaged set: reference, dft-check."),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the totals as JSON.")] = False,
+    max_expanded_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--max-expanded-mb",
+            min=0.001,
+            help="Refuse an archive that expands past this many MB (default: the archive_max_mb "
+            "setting, 500).",
+        ),
+    ] = None,
 ) -> None:
     """Load exported datasets into the configured store (loading twice changes nothing).
 
@@ -141,7 +150,7 @@ def load(
     rebuild: list[str] = []
     try:
         for path in tqdm(archives, desc="loading", unit="archive", disable=len(archives) < 2):
-            manifest = load_dataset(facade, path)
+            manifest = load_dataset(facade, path, max_expanded_mb)
             for name, count in manifest["counts"].items():
                 totals[name] = totals.get(name, 0) + count
             if "fragments.array" in manifest.get("omitted", []):
