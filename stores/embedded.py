@@ -43,6 +43,12 @@ from stores.store_lock import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_RESERVE_KB, StoreL
 _IDENT_FILE = ".monty.storage"
 _CONFIG_FILE = "monty.storage.cfg"
 
+#: montydb settings of a new store: pymongo's BSON (as maggma), and sqlite's rollback journal
+#: rather than WAL: writes are serialised by the store lock anyway, commits are cheaper than WAL's
+#: checkpoint at every close (montydb closes after each operation), and readers create no files,
+#: so the store stays readable on a full disk
+_STORAGE_DEFAULTS = {"use_bson": True, "mongo_version": "4.0", "journal_mode": "DELETE"}
+
 #: folders (store, database, collection files) known to be ready in this process
 _READY: set[str] = set()
 
@@ -94,7 +100,9 @@ class EmbeddedStore(MontyStore):
     Parameters
     ----------
     collection_name, database_path, database_name, storage_kwargs, client_kwargs, **kwargs
-        As for :class:`maggma.stores.MontyStore` (the storage engine is always sqlite).
+        As for :class:`maggma.stores.MontyStore` (the storage engine is always sqlite; a new store
+        uses sqlite's rollback journal, ``journal_mode=DELETE``; an existing one keeps its
+        configuration).
     lock_timeout_s
         How long to wait for another process's lock before raising
         :class:`stores.store_lock.StoreBusyError`.
@@ -114,6 +122,7 @@ class EmbeddedStore(MontyStore):
         **kwargs,
     ):
         kwargs.pop("storage", None)
+        storage_kwargs = storage_kwargs or {**_STORAGE_DEFAULTS}
         super().__init__(
             collection_name,
             database_path=database_path,

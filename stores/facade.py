@@ -88,6 +88,19 @@ class StoreFacade:
         with store_lock(self.store_dir, cfg.lock_timeout_s, cfg.reserve_kb).unit():
             yield
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Hold the embedded store's shared lock: the reads inside see one state, no unit between.
+
+        Writers wait meanwhile, so keep it short. A no-op on MongoDB.
+        """
+        cfg = self.settings.store
+        if cfg.backend != "embedded":
+            yield
+            return
+        with store_lock(self.store_dir, cfg.lock_timeout_s, cfg.reserve_kb).hold("shared"):
+            yield
+
     # -- raw stores ------------------------------------------------------------------------
     def docs_store(self, collection: str, key: str = "task_id") -> Store:
         """An unconnected maggma store for ``collection`` (documents keyed by ``key``)."""

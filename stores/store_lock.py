@@ -165,11 +165,14 @@ class StoreLock:
     def _acquire(self, mode: Mode) -> None:
         before = self.mode
         if before is None:
-            if self._fd is None:
-                with self.disk_full_as_error("nothing was read or written"):
-                    self.folder.mkdir(parents=True, exist_ok=True)
-                    self._fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-            self._flock(fcntl.LOCK_EX if mode == "exclusive" else fcntl.LOCK_SH)
+            with self.disk_full_as_error("nothing was read or written"):
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self._flock(fcntl.LOCK_EX if mode == "exclusive" else fcntl.LOCK_SH)
+            except BaseException:
+                self._close()
+                raise
         elif mode == "exclusive" and before == "shared":
             self._flock(fcntl.LOCK_EX)  # an upgrade is not atomic: another writer may go first
         self._modes.append(mode)
@@ -183,9 +186,14 @@ class StoreLock:
     def _release(self) -> None:
         popped = self._modes.pop()
         if not self._modes:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._close()  # closing the descriptor releases the lock
         elif popped == "exclusive" and self.mode == "shared":
             self._flock(fcntl.LOCK_SH)  # back down from exclusive
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     # -- units ---------------------------------------------------------------------------------------
     @contextmanager
@@ -327,8 +335,7 @@ def store_lock(
 def _after_fork_in_child() -> None:
     """A forked child starts with no lock held (its copy of the parent's descriptor is closed)."""
     for lock in _LOCKS.values():
-        if lock._fd is not None:
-            os.close(lock._fd)
+        lock._close()
         lock.__init__(lock.folder)
 
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobflow import Flow
-from jobflow.managers.local import run_locally
 
 from stores.calc_documents import NebDoc, ValleyDoc
 from stores.facade import StoreFacade
 from workflows.engines import require_engine
 from workflows.li_sites import hop_nearest_dopant
 from workflows.makers import SurfaceHopsMaker
+from workflows.stable_jobs import run_locally
 from workflows.surfaces import SurfaceBundle, store_surfaces
 
 #: Li hop barriers on pristine MX2 monolayers (M = Mo, W; X = O, S, Se, Te): 0.15-0.28 eV

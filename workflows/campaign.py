@@ -24,8 +24,7 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
-from jobflow import Flow, Job, Response, job
-from jobflow.managers.local import run_locally
+from jobflow import CURRENT_JOB, Flow, Job, Response, job
 
 from epdi_ml import fragment_build as fb
 from epdi_ml.labels import label_source
@@ -44,6 +43,7 @@ from workflows.categories import TRAINING_CATEGORY
 from workflows.engines import require_engine
 from workflows.hosts import InputError
 from workflows.neb_step import hops_maker, label_source_for, require_neb_engines
+from workflows.stable_jobs import run_locally, stable_uuids
 from workflows.static_maker import static_step
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
@@ -305,7 +305,8 @@ def campaign_round(
         f"CINEB next on {len(chosen)} ({campaign.selection.strategy})"
     )
     addition = Flow([*flows, train, nxt], name=f"round {round_index} CINEBs and training")
-    return Response(output=doc, addition=addition)
+    # named from this round's own (deterministic) uuid: a replayed round adds the same jobs again
+    return Response(output=doc, addition=stable_uuids(addition, namespace=CURRENT_JOB.job.uuid))
 
 
 def _new_round(

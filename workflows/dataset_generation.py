@@ -30,14 +30,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobflow.managers.local import run_locally
-
 from epdi_ml import fragment_build as fb
 from stores.dataset_io import export_dataset
 from stores.facade import StoreFacade
 from workflows.campaign_spec import CampaignSpec, surface_name
 from workflows.li_sites import hop_nearest_dopant
 from workflows.neb_step import hops_maker
+from workflows.stable_jobs import run_locally
 from workflows.static_maker import static_step, static_workdir
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 

@@ -287,9 +287,8 @@ def _check_weights(config) -> None:
 
 
 def _run_retrain(maker, facade: StoreFacade):
-    from jobflow.managers.local import run_locally
-
     from workflows.retrain import outcome_of
+    from workflows.stable_jobs import run_locally
 
     responses = run_locally(maker.make(), store=facade.job_store(), log=False, ensure_success=False)
     outcome = outcome_of(responses)

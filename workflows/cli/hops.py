@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from jobflow.managers.local import run_locally
 
 from stores.calc_documents import NebDoc, ValleyDoc
 from stores.facade import StoreFacade
@@ -15,6 +14,7 @@ from workflows.cli.static import resolve_surface
 from workflows.engines import EngineUnavailable, require_engine
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.makers import SurfaceHopsMaker
+from workflows.stable_jobs import run_locally
 from workflows.surfaces import store_surfaces
 
 app = typer.Typer(help="Li hops: CINEB labels of surfaces.", no_args_is_help=True)

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from jobflow.managers.local import run_locally
 
 from epdi_ml.learning_data import NoFragments, load_fragments
 from epdi_ml.predictions import predict_and_store
@@ -22,6 +21,7 @@ from stores.model_documents import ModelDoc
 from stores.settings import get_settings
 from workflows.cli.common import emit_mapping, fail, reports_input_errors
 from workflows.learn_makers import TrainMaker
+from workflows.stable_jobs import run_locally
 
 
 def _facade() -> StoreFacade:

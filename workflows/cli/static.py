@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from jobflow.managers.local import run_locally
 
 from stores.calc_documents import CalculationDoc
 from stores.facade import StoreFacade
@@ -13,6 +12,7 @@ from stores.settings import get_settings
 from workflows.cli.common import emit_mapping, fail, reports_input_errors
 from workflows.engines import EngineUnavailable
 from workflows.hosts import InputError, get_host, load_hosts
+from workflows.stable_jobs import run_locally
 from workflows.static_maker import gpaw_settings_for, surface_static
 from workflows.surfaces import SurfaceBundle, describe_surface, store_surfaces, surface_from_request
 
