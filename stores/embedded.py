@@ -240,22 +240,24 @@ class EmbeddedStore(MontyStore):
 
     def remove_docs(self, criteria: dict) -> None:
         """Remove the documents matching ``criteria``, all or nothing."""
-        with self.lock.unit():
-            if not self._exists():
-                return
-            gone = list(self._collection.find(criteria))
-            if gone:
-                self._journal([d["_id"] for d in gone], gone)
-                self._collection.delete_many({"_id": {"$in": [d["_id"] for d in gone]}})
+        self.replace(criteria, [])
 
-    def insert_many(self, docs: list[dict]) -> None:
-        """Insert new documents (no key check: callers remove what they replace first)."""
-        if not docs:
-            return
-        payload = [jsanitize(d, allow_bson=True) | {"_id": d.get("_id") or ObjectId()} for d in docs]
+    def replace(self, criteria: dict, docs: list[dict]) -> None:
+        """Remove the documents matching ``criteria`` and insert ``docs``, all or nothing.
+
+        One scan and one journal record; ``docs`` are not checked against stored keys (the caller
+        removes what they replace).
+        """
+        new = [jsanitize(d, allow_bson=True) | {"_id": d.get("_id") or ObjectId()} for d in docs]
         with self.lock.unit():
-            self._journal([d["_id"] for d in payload], [])
-            self._collection.insert_many(payload)
+            gone = list(self._collection.find(criteria)) if self._exists() else []
+            if not gone and not new:
+                return
+            self._journal([d["_id"] for d in gone + new], gone)
+            if gone:
+                self._collection.delete_many({"_id": {"$in": [d["_id"] for d in gone]}})
+            if new:
+                self._collection.insert_many(new)
 
 
 def unit_of(store: Store):

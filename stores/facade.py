@@ -191,12 +191,14 @@ class StoreFacade:
         narrows what is replaced (e.g. one colour scale's fragments of a surface).
         """
         payload = [doc.model_dump(mode="json") for doc in docs]
+        criteria = {group_field: {"$in": list(groups)}} | (within or {})
         with self.collection(name) as store, self.unit():
             ensure_indexes(store, name)
-            store.remove_docs({group_field: {"$in": list(groups)}} | (within or {}))
-            if payload and isinstance(store, EmbeddedStore):
-                store.insert_many(payload)
-            elif payload:  # maggma's Store.update upserts one by one; pymongo's collection bulk-inserts
+            if isinstance(store, EmbeddedStore):
+                store.replace(criteria, payload)
+                return len(payload)
+            store.remove_docs(criteria)
+            if payload:  # maggma's Store.update upserts one by one; pymongo's collection bulk-inserts
                 store._collection.insert_many(payload)
         return len(payload)
 

@@ -8,7 +8,7 @@ between processes. Every access to a store folder therefore goes through its :cl
   reader never sees half of a unit and two writers never interleave;
 - a *unit* (:meth:`StoreLock.unit`, :meth:`stores.facade.StoreFacade.unit`) holds the exclusive lock
   for all its writes and keeps an undo journal ``<store>/.epdi-unit-journal``
-  (:mod:`stores.unit_journal`), removed when the unit ends: its commit marker. A unit that raises is
+  (:mod:`stores.unit_journal`), emptied when the unit ends: its commit. A unit that raises is
   rolled back from the journal; one whose process died (SIGKILL, power loss) is rolled back by the
   next process that takes the lock, before it reads or writes anything;
 - a write that fills the disk frees a small reserve file (``<store>/.epdi-reserve``, re-made when
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from stores.errors import RunError
-from stores.unit_journal import UnitJournal, read_records, undo_records
+from stores.unit_journal import UnitJournal, clear, pending, read_records, undo_records
 
 LOCK_FILE = ".epdi-lock"
 JOURNAL_FILE = ".epdi-unit-journal"
@@ -247,7 +247,7 @@ class StoreLock:
             if not journal.empty:
                 journal.close()
                 undo_records(self.folder, read_records(journal.path))
-            journal.discard()
+                clear(journal.path)
         except Exception as undo_exc:
             if full or is_disk_full(undo_exc, self.folder):
                 raise self.disk_full(
@@ -261,13 +261,13 @@ class StoreLock:
     def _recover_if_needed(self) -> None:
         """Roll back the unit of a process that died in it (its journal is still there)."""
         path = self.folder / JOURNAL_FILE
-        if not path.exists():
+        if not pending(path):
             return
         shared = self.mode == "shared"
         if shared:
             self._flock(fcntl.LOCK_EX)
         try:
-            if path.exists():
+            if pending(path):
                 try:
                     undo_records(self.folder, read_records(path))
                 except (OSError, sqlite3.OperationalError) as exc:
@@ -280,7 +280,7 @@ class StoreLock:
                         raise self.disk_full(
                             "a write interrupted earlier cannot be undone until there is room"
                         ) from None
-                path.unlink()
+                clear(path)
         finally:
             if shared:
                 self._flock(fcntl.LOCK_SH)

@@ -6,6 +6,7 @@ is about to replace or delete (to put them back). Each record is fsynced before 
 so a journal always describes at least everything the unit changed. Undoing the records in reverse
 order (:func:`undo_records`) gives back the store as it was before the unit; every undo step is
 "delete these ids, insert these documents", so undoing twice (a crash during a roll-back) is safe.
+Emptying the journal commits the unit.
 
 File format: a sequence of ``<length: 8 bytes LE><crc32: 4 bytes LE><BSON document>``; a record
 cut short by a crash fails its length or checksum, and it and anything after it are ignored (its
@@ -26,12 +27,15 @@ _HEADER = struct.Struct("<QI")
 
 
 class UnitJournal:
-    """An undo journal being written, opened on the first record.
+    """The undo journal of the running unit; the file stays and is emptied when the unit ends.
+
+    An empty (or missing) file means no unit is unfinished: emptying it is the unit's commit. The
+    file is kept between units so that its directory entry is made durable once, not per unit.
 
     Parameters
     ----------
     path
-        The journal file; it must not exist while no unit is running.
+        The journal file; empty while no unit is running.
     """
 
     def __init__(self, path: Path):
@@ -39,7 +43,7 @@ class UnitJournal:
         self._file = None
 
     def append(self, database: str, collection: str, delete_ids: list, restore: list[dict]) -> None:
-        """Record one undo step and flush it to disk before the write it undoes starts.
+        """Record one undo step and fsync it before the write it undoes starts.
 
         Parameters
         ----------
@@ -54,26 +58,52 @@ class UnitJournal:
             {"database": database, "collection": collection, "delete_ids": delete_ids, "restore": restore}
         )
         if self._file is None:
+            created = not self.path.exists()
             self._file = open(self.path, "ab")  # noqa: SIM115 -- held open for the whole unit
+            if created:
+                _fsync_dir(self.path.parent)
         self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
         self._file.flush()
         os.fsync(self._file.fileno())
 
     @property
     def empty(self) -> bool:
-        """True while no record was written."""
-        return self._file is None and not self.path.exists()
+        """True while this unit wrote no record."""
+        return self._file is None
 
     def close(self) -> None:
-        """Close the file, keeping it (to read it back for a roll-back)."""
+        """Close the file, keeping its records (to read them back for a roll-back)."""
         if self._file is not None:
             self._file.close()
             self._file = None
 
     def discard(self) -> None:
-        """Close and remove the journal (the unit committed, or was rolled back)."""
+        """Empty the journal: the unit committed, or was rolled back."""
+        had_records = self._file is not None
         self.close()
-        self.path.unlink(missing_ok=True)
+        if had_records:
+            clear(self.path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def pending(path: Path) -> bool:
+    """Whether the journal at ``path`` holds records of an unfinished unit."""
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def clear(path: Path) -> None:
+    """Empty the journal at ``path`` (after its unit committed or was undone)."""
+    os.truncate(path, 0)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
