@@ -113,21 +113,22 @@ def start_campaign(spec: dict, surface_ids: list[str], n_hop_classes: int) -> Ca
     campaign = CampaignSpec(**spec)
     facade = StoreFacade()
     cid = campaign_id(campaign)
-    stored = facade.query("campaigns", {"campaign_id": cid})
-    base = CampaignDoc(**stored[0]) if stored else None
-    doc = CampaignDoc(
-        campaign_id=cid,
-        name=campaign.name,
-        spec=spec,
-        surface_ids=surface_ids,
-        n_hop_classes=n_hop_classes,
-        status="finished" if base and base.status == "finished" else "running",
-        stop_reason=base.stop_reason if base else None,
-        current_model_id=base.current_model_id if base else None,
-        report_path=base.report_path if base else None,
-        created_at=base.created_at if base else datetime.now(UTC),
-    )
-    facade.upsert("campaigns", [doc])
+    with facade.unit():  # read and update together: a parallel run cannot interleave
+        stored = facade.query("campaigns", {"campaign_id": cid})
+        base = CampaignDoc(**stored[0]) if stored else None
+        doc = CampaignDoc(
+            campaign_id=cid,
+            name=campaign.name,
+            spec=spec,
+            surface_ids=surface_ids,
+            n_hop_classes=n_hop_classes,
+            status="finished" if base and base.status == "finished" else "running",
+            stop_reason=base.stop_reason if base else None,
+            current_model_id=base.current_model_id if base else None,
+            report_path=base.report_path if base else None,
+            created_at=base.created_at if base else datetime.now(UTC),
+        )
+        facade.upsert("campaigns", [doc])
     _say(f"{campaign.name}: {len(surface_ids)} surfaces, {n_hop_classes} distinct hops")
     return doc
 
@@ -248,9 +249,11 @@ def _spread_and_embeddings(
 def _finish(facade: StoreFacade, spec: CampaignSpec, cid: str, reason: str, model_id: str | None) -> None:
     from epdi_ml.report import write_report
 
-    doc = CampaignDoc(**facade.query("campaigns", {"campaign_id": cid})[0])
-    doc = doc.model_copy(update={"status": "finished", "stop_reason": reason, "current_model_id": model_id})
-    facade.upsert("campaigns", [doc])
+    with facade.unit():
+        doc = CampaignDoc(**facade.query("campaigns", {"campaign_id": cid})[0])
+        update = {"status": "finished", "stop_reason": reason, "current_model_id": model_id}
+        doc = doc.model_copy(update=update)
+        facade.upsert("campaigns", [doc])
     index = write_report(facade, cid, facade.settings.data_dir / "reports" / spec.name)
     facade.upsert(
         "campaigns", [doc.model_copy(update={"report_path": str(index), "updated_at": datetime.now(UTC)})]

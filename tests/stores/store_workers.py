@@ -1,11 +1,13 @@
 """Processes for the fault-injection tests, run as ``python store_workers.py KIND ...``.
 
-- ``writer WORKER UNITS GO``: create ``ready-WORKER`` beside GO, wait for the file GO, then store
-  UNITS small surfaces (each a unit:
-  surface, sites, hops), printing ``{"written": id}`` after each and ``{"torn": [...]}``, the stored
-  surfaces whose sites or hops are incomplete as a reader sees them.
-- ``paused READY``: start a unit that rewrites the stored surface (surface upserted, its sites
-  removed), create READY, then sleep inside the unit until killed.
+Units come as JSON files of ``{"surface": ..., "sites": [...], "hops": [...]}`` (documents as
+:func:`workflows.surfaces.store_surfaces` writes them), so that a worker imports only the store.
+
+- ``writer WORKER UNITS GO``: create ``ready-WORKER`` beside GO, wait for the file GO, then write
+  each unit of the file UNITS, printing ``{"written": id}`` after each and ``{"torn": [...]}``, the
+  stored surfaces whose sites or hops are incomplete as a reader sees them.
+- ``paused UNITS READY``: start writing the first unit (its surface upserted, the stored sites of
+  that surface removed), create READY, then sleep inside the unit until killed.
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ import sys
 import time
 from pathlib import Path
 
+from stores.documents import HopDoc, SiteDoc, SurfaceDoc
 from stores.facade import StoreFacade
-from workflows.hosts import get_host
-from workflows.surfaces import describe_surface, store_surfaces
+
+
+def unit_documents(bundle) -> dict:
+    """The documents of a :class:`workflows.surfaces.SurfaceBundle` as JSON-ready dicts."""
+    return {
+        "surface": bundle.surface.model_dump(mode="json"),
+        "sites": [s.model_dump(mode="json") for s in bundle.sites],
+        "hops": [h.model_dump(mode="json") for h in bundle.hops],
+    }
 
 
 def torn_surfaces(facade: StoreFacade) -> list[str]:
@@ -34,27 +44,34 @@ def torn_surfaces(facade: StoreFacade) -> list[str]:
     ]
 
 
-def writer(worker: int, units: int, go: Path) -> None:
-    host = get_host("MoS2")
-    bundles = [
-        describe_surface(host, "Co", size=2, vacuum_ang=10.0 + worker + 0.1 * i) for i in range(units)
-    ]
+def write_unit(facade: StoreFacade, unit: dict) -> str:
+    """Write one surface with its sites and hops as one unit (as ``store_surfaces`` does)."""
+    surface = SurfaceDoc(**unit["surface"])
+    ids = [surface.surface_id]
+    with facade.unit():
+        facade.upsert("surfaces", [surface])
+        facade.replace_groups("sites", "surface_id", [SiteDoc(**s) for s in unit["sites"]], ids)
+        facade.replace_groups("hops", "surface_id", [HopDoc(**h) for h in unit["hops"]], ids)
+    return surface.surface_id
+
+
+def writer(worker: int, units: Path, go: Path) -> None:
+    todo = json.loads(units.read_text())
     facade = StoreFacade()
     (go.parent / f"ready-{worker}").touch()
     while not go.exists():
         time.sleep(0.005)
-    for bundle in bundles:
-        store_surfaces([bundle], facade)
-        print(json.dumps({"written": bundle.surface.surface_id}), flush=True)
+    for unit in todo:
+        print(json.dumps({"written": write_unit(facade, unit)}), flush=True)
         print(json.dumps({"torn": torn_surfaces(facade)}), flush=True)
 
 
-def paused(ready: Path) -> None:
+def paused(units: Path, ready: Path) -> None:
+    unit = json.loads(units.read_text())[0]
     facade = StoreFacade()
-    bundle = describe_surface(get_host("MoS2"), "Co", size=2)
     with facade.unit():
-        facade.upsert("surfaces", [bundle.surface])
-        facade.remove("sites", {"surface_id": bundle.surface.surface_id})
+        facade.upsert("surfaces", [SurfaceDoc(**unit["surface"])])
+        facade.remove("sites", {"surface_id": unit["surface"]["surface_id"]})
         ready.touch()
         time.sleep(600)
 
@@ -62,8 +79,8 @@ def paused(ready: Path) -> None:
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
     if kind == "writer":
-        writer(int(args[0]), int(args[1]), Path(args[2]))
+        writer(int(args[0]), Path(args[1]), Path(args[2]))
     elif kind == "paused":
-        paused(Path(args[0]))
+        paused(Path(args[0]), Path(args[1]))
     else:
         raise SystemExit(f"unknown worker {kind!r}")

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from store_workers import unit_documents
 
 from stores.facade import StoreFacade
 from stores.store_lock import JOURNAL_FILE
@@ -34,11 +35,24 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout_s: float = 120) -> Non
         time.sleep(0.02)
 
 
+def _units_file(path: Path, bundles) -> Path:
+    path.write_text(json.dumps([unit_documents(b) for b in bundles]))
+    return path
+
+
 def test_parallel_writers_lose_and_tear_nothing(tmp_path):
     go = tmp_path / "go"
+    host = get_host("MoS2")
+    units = [
+        _units_file(
+            tmp_path / f"units-{w}.json",
+            [describe_surface(host, "Co", size=2, vacuum_ang=10.0 + w + 0.1 * i) for i in range(N_UNITS)],
+        )
+        for w in range(N_WRITERS)
+    ]
     procs = [
         subprocess.Popen(
-            [sys.executable, str(WORKERS), "writer", str(w), str(N_UNITS), str(go)],
+            [sys.executable, str(WORKERS), "writer", str(w), str(units[w]), str(go)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -79,7 +93,8 @@ def test_sigkill_inside_a_unit_is_rolled_back_and_a_rerun_completes_it(tmp_path,
     store_surfaces([bundle], facade)
     before = dump(facade)
     ready = tmp_path / "ready"
-    proc = subprocess.Popen([sys.executable, str(WORKERS), "paused", str(ready)])
+    units = _units_file(tmp_path / "units.json", [bundle])
+    proc = subprocess.Popen([sys.executable, str(WORKERS), "paused", str(units), str(ready)])
     _wait_for(ready, proc)  # it has rewritten the surface and removed its sites, inside its unit
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
