@@ -152,7 +152,8 @@ class EmbeddedStore(MontyStore):
         lock = self.lock
         folder, path = Path(self.database_path), self._file
         with lock.hold("shared"), lock.disk_full_as_error("nothing was read or written"):
-            ready = str(path) in _READY or (
+            known = str(path) in _READY and (folder / _IDENT_FILE).exists()
+            ready = known or (
                 _config_ready(folder) and (not path.exists() or _has_table(path))
             )
             if ready:
