@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from jobflow import Flow
-from jobflow.managers.local import run_locally
 
 from stores.calc_documents import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from stores.facade import StoreFacade
@@ -23,6 +22,7 @@ from workflows.campaign_spec import CampaignSpec
 from workflows.engine_settings import chgnet_settings, neb_settings_for
 from workflows.li_sites import hop_nearest_dopant
 from workflows.makers import HopNebMaker, SurfaceHopsMaker
+from workflows.stable_jobs import run_locally
 from workflows.surfaces import store_surfaces, surface_from_request
 
 #: goal of the preconverged start: at most this fraction of the IDPP start's DFT force calls
