@@ -241,8 +241,9 @@ def cut_surface(
             f"surface {surface_id} has no static calculation with potential and density grids; "
             f"run `epdi static {surface_id}` first"
         )
-    pmap, map_doc = map_from_calculation(facade, calc, isovalue)
-    facade.upsert("potential_maps", [map_doc])
+    with facade.unit():  # the map's arrays and its document, or nothing
+        pmap, map_doc = map_from_calculation(facade, calc, isovalue)
+        facade.upsert("potential_maps", [map_doc])
     return cut_from_map(surface, sites, hops, pmap, map_doc, size_ang, pixels, tolerance_ev)
 
 
@@ -420,55 +421,56 @@ def store_fragments(
     scale = ColourScale(scale_doc.vmin_ev, scale_doc.vmax_ev, scale_doc.cmap)
     raw = result.arrays.astype(np.float32)
     rgb, clipped = scale.to_rgb(raw)
-    raw_ref, rgb_ref = put_arrays(facade, [(raw, "eV"), (rgb, "rgb")])
-    surface = result.surface
-    reps = _representatives(result.sites)
-    cutter_size = result.size_ang
-    docs = []
-    for n, site in enumerate(result.sites):
-        rep = reps[site["site_id"]]
-        docs.append(
-            FragmentDoc(
-                fragment_id=stable_id(
-                    "frag",
-                    site_id=site["site_id"],
+    with facade.unit():  # the stacks and every fragment document of the surface, or nothing
+        raw_ref, rgb_ref = put_arrays(facade, [(raw, "eV"), (rgb, "rgb")])
+        surface = result.surface
+        reps = _representatives(result.sites)
+        cutter_size = result.size_ang
+        docs = []
+        for n, site in enumerate(result.sites):
+            rep = reps[site["site_id"]]
+            docs.append(
+                FragmentDoc(
+                    fragment_id=stable_id(
+                        "frag",
+                        site_id=site["site_id"],
+                        map_id=result.map_doc.map_id,
+                        size=cutter_size,
+                        pixels=raw.shape[1],
+                        scale=scale_doc.scale_id,
+                    ),
+                    surface_id=surface["surface_id"],
                     map_id=result.map_doc.map_id,
-                    size=cutter_size,
+                    site_id=site["site_id"],
+                    site_index=site["index"],
+                    kind=site["kind"],
+                    label=site["label"],
+                    host=surface["host"],
+                    dopant=surface.get("dopant"),
+                    group=surface["group"],
+                    class_index=site["symmetry"]["class_index"],
+                    representative_site_id=rep["site_id"],
+                    is_representative=rep["site_id"] == site["site_id"],
+                    mep_ev=float(result.meps[n]),
+                    size_ang=cutter_size,
                     pixels=raw.shape[1],
-                    scale=scale_doc.scale_id,
-                ),
-                surface_id=surface["surface_id"],
-                map_id=result.map_doc.map_id,
-                site_id=site["site_id"],
-                site_index=site["index"],
-                kind=site["kind"],
-                label=site["label"],
-                host=surface["host"],
-                dopant=surface.get("dopant"),
-                group=surface["group"],
-                class_index=site["symmetry"]["class_index"],
-                representative_site_id=rep["site_id"],
-                is_representative=rep["site_id"] == site["site_id"],
-                mep_ev=float(result.meps[n]),
-                size_ang=cutter_size,
-                pixels=raw.shape[1],
-                orientation_deg=orientation_deg(result.directions[n]),
-                centre_cart_ang=tuple(float(x) for x in result.centres[n]),
-                array=raw_ref,
-                rgb=rgb_ref,
-                stack_index=n,
-                sha256=_sha(raw[n]),
-                colour_scale_id=scale_doc.scale_id,
-                colour_scale=(scale_doc.vmin_ev, scale_doc.vmax_ev, scale_doc.cmap),
-                clipped_pixels=int(clipped[n]),
-                symmetry_max_diff_ev=result.symmetry_diff_ev.get(site["site_id"]),
+                    orientation_deg=orientation_deg(result.directions[n]),
+                    centre_cart_ang=tuple(float(x) for x in result.centres[n]),
+                    array=raw_ref,
+                    rgb=rgb_ref,
+                    stack_index=n,
+                    sha256=_sha(raw[n]),
+                    colour_scale_id=scale_doc.scale_id,
+                    colour_scale=(scale_doc.vmin_ev, scale_doc.vmax_ev, scale_doc.cmap),
+                    clipped_pixels=int(clipped[n]),
+                    symmetry_max_diff_ev=result.symmetry_diff_ev.get(site["site_id"]),
+                )
             )
-        )
-    within = {"colour_scale_id": scale_doc.scale_id}
-    facade.replace_groups("fragments", "surface_id", docs, [surface["surface_id"]], within=within)
-    result.docs = docs
-    result.clipped_pixels = int(clipped.sum())
-    return docs
+        within = {"colour_scale_id": scale_doc.scale_id}
+        facade.replace_groups("fragments", "surface_id", docs, [surface["surface_id"]], within=within)
+        result.docs = docs
+        result.clipped_pixels = int(clipped.sum())
+        return docs
 
 
 def _sha(array: np.ndarray) -> str:

@@ -59,54 +59,56 @@ def register(
 
     The first version of a name becomes ``current``; later ones are ``candidate`` until promoted.
     """
-    existing = facade.query("models", {"name": name}, properties=["version"])
-    next_version = 1 + max((d["version"] for d in existing), default=0)
-    blob = np.frombuffer(_ensemble_bytes(result), dtype=np.uint8)
-    summary = result.summary()
-    folds = result.folds
-    doc = ModelDoc(
-        model_id=stable_id("model", name=name, version=next_version),
-        name=name,
-        version=next_version,
-        status="current" if promote_first and not existing else "candidate",
-        architecture=result.config.model,
-        dataset=dataset,
-        weights=put_array(facade, blob, "torch.save"),
-        config=summary["config"],
-        fraction=fraction,
-        n_train=len(train_site_ids),
-        n_test=len(test_site_ids),
-        train_site_ids=train_site_ids,
-        test_site_ids=test_site_ids,
-        val_mae_ev=[float(v) for v in result.val_mae_ev],
-        cv_mae_ev=float(np.mean(result.val_mae_ev)),
-        test_mae_ev=result.test_mae_ev,
-        best_epochs=[int(e) for e in result.best_epochs],
-        curves={
-            "train_loss_ev": [f.train_loss_ev for f in folds],
-            "val_mae_ev": [f.val_mae_ev for f in folds],
-        },
-        images_per_second=float(np.mean([f.images_per_second for f in folds])) if folds else None,
-        device=device,
-        n_labels=n_labels,
-        code_version=code_version(),
-    )
-    facade.upsert("models", [doc])
-    return doc
+    with facade.unit():  # the next version number, the weights and the document, or nothing
+        existing = facade.query("models", {"name": name}, properties=["version"])
+        next_version = 1 + max((d["version"] for d in existing), default=0)
+        blob = np.frombuffer(_ensemble_bytes(result), dtype=np.uint8)
+        summary = result.summary()
+        folds = result.folds
+        doc = ModelDoc(
+            model_id=stable_id("model", name=name, version=next_version),
+            name=name,
+            version=next_version,
+            status="current" if promote_first and not existing else "candidate",
+            architecture=result.config.model,
+            dataset=dataset,
+            weights=put_array(facade, blob, "torch.save"),
+            config=summary["config"],
+            fraction=fraction,
+            n_train=len(train_site_ids),
+            n_test=len(test_site_ids),
+            train_site_ids=train_site_ids,
+            test_site_ids=test_site_ids,
+            val_mae_ev=[float(v) for v in result.val_mae_ev],
+            cv_mae_ev=float(np.mean(result.val_mae_ev)),
+            test_mae_ev=result.test_mae_ev,
+            best_epochs=[int(e) for e in result.best_epochs],
+            curves={
+                "train_loss_ev": [f.train_loss_ev for f in folds],
+                "val_mae_ev": [f.val_mae_ev for f in folds],
+            },
+            images_per_second=float(np.mean([f.images_per_second for f in folds])) if folds else None,
+            device=device,
+            n_labels=n_labels,
+            code_version=code_version(),
+        )
+        facade.upsert("models", [doc])
+        return doc
 
 
 def promote(facade: StoreFacade, model_id: str) -> ModelDoc:
     """Make ``model_id`` the current model of its name; the previous current one is retired."""
-    docs = facade.query("models", {"model_id": model_id})
-    if not docs:
-        raise NoModel(f"model {model_id!r} is not registered")
-    chosen = ModelDoc(**docs[0])
-    updated = [
-        ModelDoc(**d).model_copy(update={"status": "retired"})
-        for d in facade.query("models", {"name": chosen.name, "status": "current"})
-        if d["model_id"] != model_id
-    ]
-    facade.upsert("models", [*updated, chosen.model_copy(update={"status": "current"})])
+    with facade.unit():  # read and retire/promote together: no second "current" model
+        docs = facade.query("models", {"model_id": model_id})
+        if not docs:
+            raise NoModel(f"model {model_id!r} is not registered")
+        chosen = ModelDoc(**docs[0])
+        updated = [
+            ModelDoc(**d).model_copy(update={"status": "retired"})
+            for d in facade.query("models", {"name": chosen.name, "status": "current"})
+            if d["model_id"] != model_id
+        ]
+        facade.upsert("models", [*updated, chosen.model_copy(update={"status": "current"})])
     return chosen.model_copy(update={"status": "current"})
 
 

@@ -85,6 +85,18 @@ def store_synthetic_static(
     """
     shape = tuple(int(np.ceil(length / spacing_ang)) for length in structure.lattice.abc)
     potential, density = synthetic_slab_grids(structure, shape)  # type: ignore[arg-type]
+    with facade.unit():  # grids and document, or nothing
+        return _store_static(facade, structure, surface_id, shape, potential, density)
+
+
+def _store_static(
+    facade: StoreFacade,
+    structure: Structure,
+    surface_id: str | None,
+    shape: tuple[int, ...],
+    potential: np.ndarray,
+    density: np.ndarray,
+) -> CalculationDoc:
     doc = CalculationDoc(
         calc_id=stable_id("calc", kind="static", surface_id=surface_id, functional="synthetic", shape=shape),
         kind="static",

@@ -42,17 +42,31 @@ def _ref_and_blob(array: np.ndarray, units: str) -> tuple[ArrayRef, dict]:
     return ref, blob
 
 
-def put_arrays(facade: StoreFacade, arrays: list[tuple[np.ndarray, str]]) -> list[ArrayRef]:
-    """Store several ``(array, units)`` pairs in one connection; return their references."""
-    pairs = [_ref_and_blob(array, units) for array, units in arrays]
-    if not pairs:
-        return []
+def put_blobs(facade: StoreFacade, blobs: list[dict]) -> int:
+    """Write data-store blobs (keyed by ``blob_uuid``) that are not stored yet, as one unit.
+
+    Keys are content hashes, so a stored key already holds these bytes; returns how many were new.
+    """
+    if not blobs:
+        return 0
     store = facade.data_store()
     store.connect()
     try:
-        store.update([blob for _, blob in pairs], key="blob_uuid")
+        with facade.unit():
+            keys = [blob["blob_uuid"] for blob in blobs]
+            stored = {d["blob_uuid"] for d in store.query({"blob_uuid": {"$in": keys}}, ["blob_uuid"])}
+            new = [blob for blob in blobs if blob["blob_uuid"] not in stored]
+            if new:
+                store.update(new, key="blob_uuid")
     finally:
         store.close()
+    return len(new)
+
+
+def put_arrays(facade: StoreFacade, arrays: list[tuple[np.ndarray, str]]) -> list[ArrayRef]:
+    """Store several ``(array, units)`` pairs in one connection and unit; return their references."""
+    pairs = [_ref_and_blob(array, units) for array, units in arrays]
+    put_blobs(facade, [blob for _, blob in pairs])
     return [ref for ref, _ in pairs]
 
 

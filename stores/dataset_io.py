@@ -3,7 +3,8 @@
 The archive is a gzipped tar holding ``manifest.json``, one JSON-lines file per collection and one
 file per data-store blob (its zlib-compressed bytes as stored). Loading upserts every document by
 its deterministic key and writes every blob, so loading twice changes nothing and an archive made
-on the embedded store loads into MongoDB/GridFS unchanged.
+on the embedded store loads into MongoDB/GridFS unchanged. An archive is loaded as one unit (all or
+nothing), and one that expands past ``archive_max_mb`` is refused before anything is extracted.
 
 A *compact* archive (``compact=True``, the form the packaged reference dataset ships in) leaves out
 what can be recomputed from what it keeps: the 3D potential/density grids of the statics (the
@@ -23,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from stores.arrays import put_blobs
 from stores.documents import COLLECTIONS
 from stores.errors import InputError
 from stores.facade import StoreFacade
@@ -54,6 +56,29 @@ COMPACT_OMITTED_COLLECTIONS = ("colour_scales",)
 
 class DatasetFormatError(InputError):
     """An archive is not a dataset export, or it is damaged; the message names the file."""
+
+
+class ArchiveTooLargeError(DatasetFormatError):
+    """An archive expands to more than the cap (``archive_max_mb``); refused before extracting."""
+
+
+def _members_within(tar: tarfile.TarFile, path: Path, max_mb: float) -> dict[str, tarfile.TarInfo]:
+    """The archive's members by name, refusing it as soon as their sizes add up past ``max_mb``.
+
+    Only the headers are read, so nothing beyond the cap is ever decompressed or extracted.
+    """
+    members: dict[str, tarfile.TarInfo] = {}
+    expanded = 0
+    for member in tar:
+        expanded += member.size
+        if expanded > max_mb * 1e6:
+            raise ArchiveTooLargeError(
+                f"{path} ({path.stat().st_size / 1e3:.0f} KB) expands to more than {max_mb:g} MB "
+                "(archive_max_mb); refused before extracting anything. If you trust it, raise the cap "
+                "with `epdi dataset load --max-expanded-mb N` or EPDI_ARCHIVE_MAX_MB"
+            )
+        members[member.name] = member
+    return members
 
 
 def _blob_keys(docs: list[dict], skip: tuple[str, ...] = ()) -> set[str]:
@@ -122,11 +147,32 @@ def export_dataset(
     return manifest
 
 
-def load_dataset(facade: StoreFacade, path: Path) -> dict[str, Any]:
-    """Load an archive written by :func:`export_dataset` into the store; return its manifest."""
+def load_dataset(facade: StoreFacade, path: Path, max_expanded_mb: float | None = None) -> dict[str, Any]:
+    """Load an archive written by :func:`export_dataset` into the store; return its manifest.
+
+    The archive is one unit (:meth:`stores.facade.StoreFacade.unit`): all of it is stored or none.
+
+    Parameters
+    ----------
+    facade
+        Where to load it.
+    path
+        The ``.tar.gz`` archive.
+    max_expanded_mb
+        Refuse archives whose files add up to more than this (MB) before extracting anything;
+        default: the ``archive_max_mb`` setting.
+
+    Raises
+    ------
+    ArchiveTooLargeError
+        The archive expands past the cap.
+    DatasetFormatError
+        It is not a dataset export, or it is damaged.
+    """
+    cap = facade.settings.archive_max_mb if max_expanded_mb is None else max_expanded_mb
     try:
         with tarfile.open(path, "r:gz") as tar:
-            members = {m.name: m for m in tar.getmembers()}
+            members = _members_within(tar, path, cap)
             if "manifest.json" not in members:
                 raise DatasetFormatError(f"{path} has no manifest.json: not an EPDI dataset export")
             manifest = json.loads(tar.extractfile(members["manifest.json"]).read())
@@ -148,18 +194,13 @@ def load_dataset(facade: StoreFacade, path: Path) -> dict[str, Any]:
             f"{path} is damaged or not a dataset export ({type(exc).__name__}: {exc})"
         ) from None
     parsed = {name: _parse_rows(path, name, docs) for name, docs in rows.items()}  # all before any write
-    if blobs:
-        store = facade.data_store()
-        store.connect()
-        try:
-            store.update(blobs, key="blob_uuid")
-        finally:
-            store.close()
-    for name, docs in parsed.items():
-        if DATASET_COLLECTIONS.get(name):  # one bulk replace per collection (montydb scans per upsert)
-            facade.replace_groups(name, "surface_id", docs, sorted({d.surface_id for d in docs}))
-        else:
-            facade.upsert(name, docs)
+    with facade.unit():  # the whole archive, or nothing
+        put_blobs(facade, blobs)
+        for name, docs in parsed.items():
+            if DATASET_COLLECTIONS.get(name):  # one bulk replace per collection (montydb scans per upsert)
+                facade.replace_groups(name, "surface_id", docs, sorted({d.surface_id for d in docs}))
+            else:
+                facade.upsert(name, docs)
     return manifest
 
 

@@ -1,9 +1,14 @@
 """The store facade: maggma stores for the platform's collections and a jobflow ``JobStore``.
 
-Embedded default: maggma ``MontyStore`` collections (montydb, sqlite engine) in
-``<data_dir>/store``; nothing to install or start, and a second process reads what the first wrote.
-Production: MongoDB (``MongoStore``/``MongoURIStore``) for documents, GridFS or S3 for the ``data``
-store. Switching is configuration only (:class:`stores.settings.StoreSettings`).
+Embedded default: :class:`stores.embedded.EmbeddedStore` collections (maggma ``MontyStore``,
+montydb's sqlite engine) in ``<data_dir>/store``; nothing to install or start, and several processes
+may read and write one data folder at once. Production: MongoDB (``MongoStore``/``MongoURIStore``)
+for documents, GridFS or S3 for the ``data`` store. Switching is configuration only
+(:class:`stores.settings.StoreSettings`).
+
+Units: the writes made inside :meth:`StoreFacade.unit` (a surface with its sites and hops, an
+archive, a job's documents and blobs) are all or nothing on the embedded store; see
+:mod:`stores.store_lock`.
 """
 
 from __future__ import annotations
@@ -11,17 +16,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from jobflow import JobStore
 from maggma.core import Store
-from maggma.stores import GridFSStore, MongoStore, MontyStore, S3Store
+from maggma.stores import GridFSStore, MongoStore, S3Store
 from pydantic import BaseModel
 from pymongo.errors import ConnectionFailure
 
 from stores.documents import COLLECTIONS
+from stores.embedded import EmbeddedStore, UnitJobStore
 from stores.errors import InputError, RunError
 from stores.settings import Settings, get_settings
+from stores.store_lock import store_lock
 from stores.validation import make_dir
 
 #: jobflow's outputs collection and the collection behind the ``data`` additional store
@@ -78,18 +86,58 @@ class StoreFacade:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
 
+    @property
+    def store_dir(self) -> Path:
+        """Folder of the embedded store: ``<data_dir>/store``."""
+        return self.settings.data_dir / "store"
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Make every write inside one all-or-nothing unit on the embedded store.
+
+        The unit holds the store's exclusive lock, so keep long computations outside it: compute
+        first, then write. Reads inside see the unit's own writes; a unit inside a unit joins it.
+        If the block raises (or its process dies) nothing it wrote stays. On MongoDB each document
+        write stays atomic on its own.
+
+        Examples
+        --------
+        >>> with facade.unit():  # doctest: +SKIP
+        ...     refs = put_arrays(facade, arrays)
+        ...     facade.upsert("fragments", docs)
+        """
+        cfg = self.settings.store
+        if cfg.backend != "embedded":
+            yield
+            return
+        with store_lock(self.store_dir, cfg.lock_timeout_s, cfg.reserve_kb).unit():
+            yield
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Hold the embedded store's shared lock: the reads inside see one state, no unit between.
+
+        Writers wait meanwhile, so keep it short. A no-op on MongoDB.
+        """
+        cfg = self.settings.store
+        if cfg.backend != "embedded":
+            yield
+            return
+        with store_lock(self.store_dir, cfg.lock_timeout_s, cfg.reserve_kb).hold("shared"):
+            yield
+
     # -- raw stores ------------------------------------------------------------------------
     def docs_store(self, collection: str, key: str = "task_id") -> Store:
         """An unconnected maggma store for ``collection`` (documents keyed by ``key``)."""
         cfg = self.settings.store
         if cfg.backend == "embedded":
-            path = make_dir(self.settings.data_dir / "store", "store folder")
-            return MontyStore(
+            return EmbeddedStore(
                 collection,
-                database_path=str(path),
+                database_path=str(make_dir(self.store_dir, "store folder")),
                 database_name=cfg.database,
-                storage="sqlite",
                 key=key,
+                lock_timeout_s=cfg.lock_timeout_s,
+                reserve_kb=cfg.reserve_kb,
             )
         return MongoStore(collection_name=collection, key=key, **self._mongo_connection())
 
@@ -129,7 +177,8 @@ class StoreFacade:
 
     def job_store(self) -> JobStore:
         """The jobflow ``JobStore``: outputs collection plus the ``data`` additional store."""
-        return JobStore(self.docs_store(OUTPUTS_COLLECTION), additional_stores={"data": self.data_store()})
+        data = {"data": self.data_store()}
+        return UnitJobStore(self.docs_store(OUTPUTS_COLLECTION), additional_stores=data)
 
     # -- platform collections ----------------------------------------------------------------
     @contextmanager
@@ -173,22 +222,21 @@ class StoreFacade:
         groups: Iterable[str],
         within: dict[str, Any] | None = None,
     ) -> int:
-        """Replace every document whose ``group_field`` is in ``groups`` by ``docs`` in one pass.
+        """Replace every document whose ``group_field`` is in ``groups`` by ``docs``, as one unit.
 
-        Used for the sites and hops of whole surfaces: one delete and one bulk insert instead of an
-        upsert per document, which montydb would answer with a scan each. Ids stay deterministic, so
-        rebuilding a surface leaves exactly one document per site. ``within`` narrows what is
-        replaced (e.g. one colour scale's fragments of a surface).
+        Used for the sites and hops of whole surfaces: one delete and one bulk insert. Ids stay
+        deterministic, so rebuilding a surface leaves exactly one document per site. ``within``
+        narrows what is replaced (e.g. one colour scale's fragments of a surface).
         """
         payload = [doc.model_dump(mode="json") for doc in docs]
-        with self.collection(name) as store:
+        criteria = {group_field: {"$in": list(groups)}} | (within or {})
+        with self.collection(name) as store, self.unit():
             ensure_indexes(store, name)
-            if store.collection_name in store._collection.database.list_collection_names():
-                # montydb raises on a delete in a collection that was never written
-                store.remove_docs({group_field: {"$in": list(groups)}} | (within or {}))
-            if payload:
-                # maggma's Store.update upserts one document at a time; mongo-like stores expose
-                # the pymongo-compatible collection for a bulk insert.
+            if isinstance(store, EmbeddedStore):
+                store.replace(criteria, payload)
+                return len(payload)
+            store.remove_docs(criteria)
+            if payload:  # maggma's Store.update upserts one by one; pymongo's collection bulk-inserts
                 store._collection.insert_many(payload)
         return len(payload)
 

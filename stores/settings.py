@@ -68,6 +68,14 @@ class StoreSettings(BaseModel):
     timeout_s: float = Field(
         10.0, gt=0, le=600, description="Seconds to wait for the MongoDB server before giving up"
     )
+    lock_timeout_s: float = Field(
+        600.0, gt=0, description="Embedded store: how long to wait for another process's lock (s)"
+    )
+    reserve_kb: int = Field(
+        4096,
+        ge=0,
+        description="Embedded store: reserve file freed to roll a write back on a full disk (KiB; 0: none)",
+    )
 
 
 class Settings(BaseSettings):
@@ -86,6 +94,12 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     weights_dir: Path | None = Field(
         None, description="Pretrained CNN weights cache (EPDI_WEIGHTS_DIR); default <data_dir>/weights"
+    )
+    archive_max_mb: float = Field(
+        500.0,
+        gt=0,
+        description="Largest expanded size (MB) of a dataset archive `epdi dataset load` accepts "
+        "(EPDI_ARCHIVE_MAX_MB); checked before anything is extracted",
     )
     launchpad_file: Path | None = Field(
         None,

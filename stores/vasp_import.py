@@ -468,22 +468,23 @@ def import_vasp(directory: str | Path, facade: StoreFacade) -> CalculationDoc:
         energy_ev=energy,
         image_energies_ev=fields.get("image_energies_ev"),
     )
-    # all parsing done: only now write
-    refs = {
-        name: put_grid(facade, array, POTENTIAL_UNITS if name == "potential" else DENSITY_UNITS)
-        for name, array in grids.items()
-    }
-    doc = CalculationDoc(
-        calc_id=calc_id,
-        engine="vasp",
-        source="imported",
-        formula=structure.composition.formula,
-        natoms=len(structure),
-        final_energy_ev=energy,
-        structure=structure.as_dict(),
-        potential=refs.get("potential"),
-        density=refs.get("density"),
-        **fields,
-    )
-    facade.upsert("calculations", [doc])
+    # all parsing done: only now write, grids and document as one unit
+    with facade.unit():
+        refs = {
+            name: put_grid(facade, array, POTENTIAL_UNITS if name == "potential" else DENSITY_UNITS)
+            for name, array in grids.items()
+        }
+        doc = CalculationDoc(
+            calc_id=calc_id,
+            engine="vasp",
+            source="imported",
+            formula=structure.composition.formula,
+            natoms=len(structure),
+            final_energy_ev=energy,
+            structure=structure.as_dict(),
+            potential=refs.get("potential"),
+            density=refs.get("density"),
+            **fields,
+        )
+        facade.upsert("calculations", [doc])
     return doc

@@ -53,3 +53,41 @@ def test_bad_archives_are_named(tmp_path, data_dir, monkeypatch):
     missing = runner.invoke(app, ["dataset", "load", "reference"])
     assert missing.exit_code == 1 and "not packaged" in missing.stderr
     assert StoreFacade().count("surfaces") == 0
+
+
+def _bomb(path, expanded_bytes):
+    """A gzipped tar whose first member expands to ``expanded_bytes`` of zeros, cut short after it.
+
+    Anything that reads past the first header (decompresses the member, looks for more members)
+    meets the cut and reports a damaged archive instead of the size cap.
+    """
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("blobs/padding.zlib")
+        info.size = expanded_bytes
+        tar.addfile(info, io.BytesIO(bytes(expanded_bytes)))
+        manifest = json.dumps({"format": "epdi-dataset/1", "counts": {}}).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    data = buffer.getvalue()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    return path
+
+
+def test_an_archive_past_the_size_cap_is_refused_before_extracting(tmp_path, data_dir, monkeypatch):
+    bomb = _bomb(tmp_path / "bomb.tar.gz", 3_000_000)
+    capped = runner.invoke(app, ["dataset", "load", str(bomb), "--max-expanded-mb", "1"])
+    assert capped.exit_code == 1
+    (line,) = capped.stderr.strip().splitlines()
+    assert "bomb.tar.gz" in line and "expands to more than 1 MB" in line and "--max-expanded-mb" in line
+    monkeypatch.setenv("EPDI_ARCHIVE_MAX_MB", "2")  # the setting is the default cap
+    get_settings.cache_clear()
+    assert "more than 2 MB" in runner.invoke(app, ["dataset", "load", str(bomb)]).stderr
+    # under a raised cap it is read, and found cut short
+    raised = runner.invoke(app, ["dataset", "load", str(bomb), "--max-expanded-mb", "10"])
+    assert raised.exit_code == 1 and "damaged" in raised.stderr
+    assert StoreFacade().count("surfaces") == 0

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from jobflow import Flow
-from jobflow.managers.local import run_locally
 
 from stores.calc_documents import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from stores.facade import StoreFacade
@@ -22,6 +21,7 @@ from workflows.barrier import flow_outputs
 from workflows.campaign_spec import CampaignSpec
 from workflows.engine_settings import chgnet_settings, neb_settings_for
 from workflows.li_sites import hop_nearest_dopant
+from workflows.local_run import run_flow
 from workflows.makers import HopNebMaker, SurfaceHopsMaker
 from workflows.surfaces import store_surfaces, surface_from_request
 
@@ -65,7 +65,7 @@ def dft_neb_benchmark(
         settings=dft, n_images=spec.neb.images, valley_classes=False, preconverge=chgnet_settings(spec)
     )
     flow = maker.make(bundle, [hop])
-    outputs = flow_outputs(flow, run_locally(flow, store=facade.job_store(), log=False, ensure_success=True))
+    outputs = flow_outputs(flow, run_flow(flow, facade.job_store(), what="CHGNet-path CINEB"))
     valleys = {d.valley_id: d for d in outputs if isinstance(d, ValleyDoc)}
     nebs = [d for d in outputs if isinstance(d, NebDoc)]
     pre = next(n for n in nebs if n.engine == dft.engine)
@@ -78,7 +78,7 @@ def dft_neb_benchmark(
         start, end, slab.final_energy_ev, li.energy_ev, pre.hop_id
     )
     idpp_flow = Flow([idpp_job])
-    responses = run_locally(idpp_flow, store=facade.job_store(), log=False, ensure_success=True)
+    responses = run_flow(idpp_flow, facade.job_store(), what="IDPP-path CINEB")
     idpp = next(d for d in flow_outputs(idpp_flow, responses) if isinstance(d, NebDoc))
     a, b = _figures(idpp, valleys), _figures(pre, valleys)
     ratio = b["force_calls"] / a["force_calls"] if a["force_calls"] else None

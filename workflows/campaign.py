@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
-from jobflow import Flow, Job, Response, job
+from jobflow import CURRENT_JOB, Flow, Job, Response, job
 
 from epdi_ml import fragment_build as fb
 from epdi_ml.labels import label_source
@@ -43,6 +43,7 @@ from workflows.categories import TRAINING_CATEGORY
 from workflows.hosts import InputError
 from workflows.local_run import JobsFailed, run_flow
 from workflows.neb_step import hops_maker, label_source_for
+from workflows.stable_jobs import stable_uuids
 from workflows.static_maker import static_step
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
@@ -112,21 +113,22 @@ def start_campaign(spec: dict, surface_ids: list[str], n_hop_classes: int) -> Ca
     campaign = CampaignSpec(**spec)
     facade = StoreFacade()
     cid = campaign_id(campaign)
-    stored = facade.query("campaigns", {"campaign_id": cid})
-    base = CampaignDoc(**stored[0]) if stored else None
-    doc = CampaignDoc(
-        campaign_id=cid,
-        name=campaign.name,
-        spec=spec,
-        surface_ids=surface_ids,
-        n_hop_classes=n_hop_classes,
-        status="finished" if base and base.status == "finished" else "running",
-        stop_reason=base.stop_reason if base else None,
-        current_model_id=base.current_model_id if base else None,
-        report_path=base.report_path if base else None,
-        created_at=base.created_at if base else datetime.now(UTC),
-    )
-    facade.upsert("campaigns", [doc])
+    with facade.unit():  # read and update together: a parallel run cannot interleave
+        stored = facade.query("campaigns", {"campaign_id": cid})
+        base = CampaignDoc(**stored[0]) if stored else None
+        doc = CampaignDoc(
+            campaign_id=cid,
+            name=campaign.name,
+            spec=spec,
+            surface_ids=surface_ids,
+            n_hop_classes=n_hop_classes,
+            status="finished" if base and base.status == "finished" else "running",
+            stop_reason=base.stop_reason if base else None,
+            current_model_id=base.current_model_id if base else None,
+            report_path=base.report_path if base else None,
+            created_at=base.created_at if base else datetime.now(UTC),
+        )
+        facade.upsert("campaigns", [doc])
     _say(f"{campaign.name}: {len(surface_ids)} surfaces, {n_hop_classes} distinct hops")
     return doc
 
@@ -247,9 +249,11 @@ def _spread_and_embeddings(
 def _finish(facade: StoreFacade, spec: CampaignSpec, cid: str, reason: str, model_id: str | None) -> None:
     from epdi_ml.report import write_report
 
-    doc = CampaignDoc(**facade.query("campaigns", {"campaign_id": cid})[0])
-    doc = doc.model_copy(update={"status": "finished", "stop_reason": reason, "current_model_id": model_id})
-    facade.upsert("campaigns", [doc])
+    with facade.unit():
+        doc = CampaignDoc(**facade.query("campaigns", {"campaign_id": cid})[0])
+        update = {"status": "finished", "stop_reason": reason, "current_model_id": model_id}
+        doc = doc.model_copy(update=update)
+        facade.upsert("campaigns", [doc])
     index = write_report(facade, cid, facade.settings.data_dir / "reports" / spec.name)
     facade.upsert(
         "campaigns", [doc.model_copy(update={"report_path": str(index), "updated_at": datetime.now(UTC)})]
@@ -304,7 +308,8 @@ def campaign_round(
         f"CINEB next on {len(chosen)} ({campaign.selection.strategy})"
     )
     addition = Flow([*flows, train, nxt], name=f"round {round_index} CINEBs and training")
-    return Response(output=doc, addition=addition)
+    # named from this round's own (deterministic) uuid: a replayed round adds the same jobs again
+    return Response(output=doc, addition=stable_uuids(addition, namespace=CURRENT_JOB.job.uuid))
 
 
 def _new_round(

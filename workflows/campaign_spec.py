@@ -94,9 +94,7 @@ class NebStep(_Strict):
 
     engine: Literal["chgnet", "gpaw", "vasp"] = "chgnet"
     preconverge: Literal["chgnet"] | None = None
-    images: int = Field(
-        3, ge=MIN_CINEB_IMAGES, le=MAX_CINEB_IMAGES, description="Intermediate CINEB images"
-    )
+    images: int = Field(3, ge=MIN_CINEB_IMAGES, le=MAX_CINEB_IMAGES, description="Intermediate CINEB images")
     fmax_ev_ang: float = Field(0.05, gt=0, le=0.5, description="Force threshold (eV/Angstrom)")
     max_steps: int | None = Field(
         None, ge=1, le=5000, description="Optimiser step limit; None: the engine's default"

@@ -395,7 +395,9 @@ def flow_workflow(
     """
     from jobflow.managers.fireworks import flow_to_workflow
 
-    workflow = flow_to_workflow(flow, store=store, metadata=dict(metadata or {}))
+    from workflows.stable_jobs import stable_uuids
+
+    workflow = flow_to_workflow(stable_uuids(flow), store=store, metadata=dict(metadata or {}))
     return _strict_tasks(workflow, default_category)
 
 

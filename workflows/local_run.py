@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobflow import Flow, Job, JobStore, Response
-from jobflow.managers.local import run_locally
 
 from stores.errors import RunError
 from stores.validation import one_line
+from workflows.stable_jobs import run_locally
 
 #: the logger ``run_locally`` reports failed jobs on, and the text it puts after the job name
 _JOBFLOW_LOGGER = "jobflow.managers.local"
@@ -98,8 +98,12 @@ def run_flow(
     store: JobStore,
     root_dir: Path | str | None = None,
     what: str = "the flow",
+    namespace: str = "epdi",
 ) -> dict[str, dict[int, Response]]:
-    """``run_locally`` with logging off; raise :class:`JobsFailed` when a job raised.
+    """Run ``flow`` with deterministic job uuids and logging off; raise :class:`JobsFailed` when a job raised.
+
+    The uuids come from :func:`workflows.stable_jobs.stable_uuids`, so a rerun replaces the stored
+    outputs instead of adding to them.
 
     Parameters
     ----------
@@ -111,6 +115,8 @@ def run_flow(
         Folder the jobs run in (default: the current one).
     what
         How the message names what ran (``"campaign tiny"``).
+    namespace
+        Distinguishes otherwise identical flows (see :func:`workflows.stable_jobs.stable_uuids`).
 
     Returns
     -------
@@ -118,7 +124,9 @@ def run_flow(
         ``run_locally``'s responses, ``{uuid: {index: Response}}``.
     """
     with _recording() as recorder:
-        responses = run_locally(flow, store=store, log=False, ensure_success=False, root_dir=root_dir)
+        responses = run_locally(
+            flow, store=store, log=False, ensure_success=False, root_dir=root_dir, namespace=namespace
+        )
     if recorder.failures:
         raise JobsFailed(recorder.failures, what)
     return responses

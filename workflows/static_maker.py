@@ -29,7 +29,13 @@ from stores.validation import make_dir
 from stores.vasp_import import import_vasp
 from workflows.engine_settings import gpaw_settings_for
 from workflows.engines import require_engine
-from workflows.engines.gpaw_engine import GpawSettings, kpts_for_supercell, require_gpaw, run_gpaw_static
+from workflows.engines.gpaw_engine import (
+    GpawSettings,
+    GpawStaticResult,
+    kpts_for_supercell,
+    require_gpaw,
+    run_gpaw_static,
+)
 from workflows.surfaces import SurfaceBundle
 
 
@@ -65,6 +71,20 @@ class GpawStaticMaker(Maker):
             return CalculationDoc(**stored[0])  # a rerun reuses the finished static
         folder = Path(workdir or ".").resolve()
         result = run_gpaw_static(structure, settings, workdir=folder)
+        with facade.unit():  # both grids and the document, or nothing
+            return self._store(facade, result, structure, settings, calc_id, surface_id, folder)
+
+    @staticmethod
+    def _store(
+        facade: StoreFacade,
+        result: GpawStaticResult,
+        structure: Structure,
+        settings: GpawSettings,
+        calc_id: str,
+        surface_id: str,
+        folder: Path,
+    ) -> CalculationDoc:
+        """Store both grids and the document of a finished static (inside the caller's unit)."""
         doc = CalculationDoc(
             calc_id=calc_id,
             kind="static",

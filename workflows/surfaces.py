@@ -238,9 +238,11 @@ def store_surfaces(bundles: list[SurfaceBundle], facade: StoreFacade) -> None:
     """Store surfaces with their sites and hops; rebuilding a surface replaces, never duplicates.
 
     Surface documents are upserted by id; the sites and hops of these surfaces are replaced as a
-    whole in one pass per collection (see :meth:`stores.facade.StoreFacade.replace_groups`).
+    whole in one pass per collection (see :meth:`stores.facade.StoreFacade.replace_groups`). The
+    whole write is one unit (:meth:`stores.facade.StoreFacade.unit`): all of it or none.
     """
     ids = [b.surface.surface_id for b in bundles]
-    facade.upsert("surfaces", [b.surface for b in bundles])
-    facade.replace_groups("sites", "surface_id", [s for b in bundles for s in b.sites], ids)
-    facade.replace_groups("hops", "surface_id", [h for b in bundles for h in b.hops], ids)
+    with facade.unit():  # a surface with its sites and hops, or nothing
+        facade.upsert("surfaces", [b.surface for b in bundles])
+        facade.replace_groups("sites", "surface_id", [s for b in bundles for s in b.sites], ids)
+        facade.replace_groups("hops", "surface_id", [h for b in bundles for h in b.hops], ids)

@@ -25,6 +25,16 @@ selection: {strategy: hybrid, initial_fraction: 0.25, batch_size: 1, budget_frac
 """
 
 
+def _n_outputs(facade):
+    """Documents in jobflow's outputs collection."""
+    store = facade.job_store()
+    store.connect()
+    try:
+        return store.count()
+    finally:
+        store.close()
+
+
 def test_campaign_crash_resume_and_report(tmp_path, monkeypatch):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
@@ -57,10 +67,11 @@ def test_campaign_crash_resume_and_report(tmp_path, monkeypatch):
     assert (tmp_path / "epdi-data" / "reports" / "tiny" / "index.html").is_file()
     assert "report:" in result.output and "MoS2" in result.output
 
-    n_models = facade.count("models")
+    n_models, n_outputs = facade.count("models"), _n_outputs(facade)
     again = runner.invoke(app, ["campaign", "run", str(path)])
     assert again.exit_code == 0, again.output
     assert facade.count("models") == n_models and facade.count("nebs") == 3
+    assert _n_outputs(facade) == n_outputs  # a rerun that computes nothing adds no job output
 
 
 def test_campaign_needs_two_surfaces(tmp_path):

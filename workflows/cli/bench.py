@@ -370,6 +370,7 @@ def dft_neb(
     campaign = load_spec(spec, settings.hosts_file)
     if campaign.neb.engine not in ("gpaw",):
         raise InputError(f"spec {spec!r} has neb.engine {campaign.neb.engine}; this bench runs GPAW (gpaw)")
+
     def say(line: str) -> None:
         typer.echo(f"[bench] {line}", err=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -54,6 +55,10 @@ def reports_input_errors(func: F) -> F:
         except ConnectionFailure as exc:  # raised inside maggma, jobflow or FireWorks
             error = store_unreachable(exc)
             fail(str(error), error.exit_code)
+        except OSError as exc:  # a file the command writes, on a full disk
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            fail(f"the disk is full: cannot write {exc.filename or 'a file'}; free some space and rerun", 1)
 
     return wrapper  # type: ignore[return-value]
 

@@ -107,9 +107,7 @@ def export(
         }
         missing = [s for s in surface if s not in known]
         if missing:
-            fail(
-                f"--surface {', '.join(missing)} is not in the store; list them with `epdi query surfaces`"
-            )
+            fail(f"--surface {', '.join(missing)} is not in the store; list them with `epdi query surfaces`")
     try:
         manifest = export_dataset(facade, path, surface, compact=compact)
     except DatasetFormatError as exc:
@@ -147,6 +145,15 @@ def load(
         typer.Argument(help="An archive, a folder of archives, or a packaged set: reference, dft-check."),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the totals as JSON.")] = False,
+    max_expanded_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--max-expanded-mb",
+            min=0.001,
+            help="Refuse an archive that expands past this many MB (default: the archive_max_mb "
+            "setting, 500).",
+        ),
+    ] = None,
 ) -> None:
     """Load exported datasets into the configured store (loading twice changes nothing).
 
@@ -159,7 +166,7 @@ def load(
     rebuild: list[str] = []
     try:
         for path in tqdm(archives, desc="loading", unit="archive", disable=len(archives) < 2):
-            manifest = load_dataset(facade, path)
+            manifest = load_dataset(facade, path, max_expanded_mb)
             for name, count in manifest["counts"].items():
                 totals[name] = totals.get(name, 0) + count
             if "fragments.array" in manifest.get("omitted", []):
