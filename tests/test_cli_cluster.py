@@ -11,15 +11,15 @@ from epdi_ml.registry import get_model
 from stores.facade import StoreFacade
 from stores.model_documents import ModelDoc
 from workflows import fw_launchpad as fwl
-from workflows.cli import cluster
+from workflows.cli import cluster, retrain, status
 from workflows.retrain import labelled_saddle_ids
 
 runner = CliRunner()
 cli = typer.Typer()
 cli.command("submit")(cluster.submit)
 cli.command("launch")(cluster.launch)
-cli.command("retrain")(cluster.retrain)
-cli.command("status")(cluster.status)
+cli.command("retrain")(retrain.retrain)
+cli.command("status")(status.status)
 
 RECIPE = ["--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2", "--pixels", "16"]
 

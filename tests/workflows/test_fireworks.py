@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from stores.facade import StoreFacade
 from stores.settings import Settings, StoreSettings
 from workflows import fw_launchpad as fwl
-from workflows.cli import cluster
+from workflows.cli import cluster, status
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.launcher_lock import LauncherBusy, LauncherLock
 from workflows.learn_makers import TRAINING_CATEGORY
@@ -28,7 +28,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 runner = CliRunner()
 cli = typer.Typer()
 cli.command("launch")(cluster.launch)
-cli.command("status")(cluster.status)
+cli.command("status")(status.status)
 
 
 def _hops_flow(n_images: int):
