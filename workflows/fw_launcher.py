@@ -29,6 +29,7 @@ from workflows.fw_launchpad import (
     fireworks_by_state,
     open_launchpad,
 )
+from workflows.queue_jobs import launches_of_ended_jobs
 
 #: queue systems whose job id a worker's name carries: environment variable and label
 QUEUE_JOB_VARIABLES = (("SLURM_JOB_ID", "slurm"), ("PBS_JOBID", "pbs"))
@@ -81,9 +82,18 @@ class LaunchReport:
 
 
 def rerun_lost_runs(lp: LaunchPad, expiration_s: float) -> list[int]:
-    """``lpad detect_lostruns --rerun``: RUNNING Fireworks silent for ``expiration_s`` s go back to READY."""
+    """Put lost runs back to READY (``lpad detect_lostruns --rerun``); return their Firework ids.
+
+    Lost: RUNNING Fireworks not pinged for ``expiration_s`` seconds, and those whose launch names a
+    Slurm job that Slurm no longer has (cancelled, out of wall time, node lost), at once.
+    """
     _, lost_fw_ids, _ = lp.detect_lostruns(expiration_secs=expiration_s, rerun=True)
-    return sorted(lost_fw_ids)
+    ended = launches_of_ended_jobs(lp)
+    if ended:
+        query = {"launch_id": {"$in": ended}}
+        _, more, _ = lp.detect_lostruns(expiration_secs=0, rerun=True, launch_query=query)
+        lost_fw_ids = [*lost_fw_ids, *more]
+    return sorted(set(lost_fw_ids))
 
 
 def launch_rockets(

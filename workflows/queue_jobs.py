@@ -39,6 +39,32 @@ def squeue_jobs() -> list[dict[str, str]] | None:
     return [dict(zip(SQUEUE_FIELDS, row, strict=False)) for row in rows]
 
 
+def active_job_ids() -> set[str] | None:
+    """Ids of the jobs Slurm has now (pending, running, completing; every user), ``None`` without Slurm."""
+    done = _run(["squeue", "-h", "-o", "%i"])
+    if done is None or done.returncode != 0:
+        return None
+    return {line.strip() for line in done.stdout.splitlines() if line.strip()}
+
+
+def launches_of_ended_jobs(lp: LaunchPad) -> list[int]:
+    """RUNNING launches whose Slurm job has ended: lost for sure (Slurm kills a job's processes).
+
+    Empty where Slurm cannot be asked (no guessing).
+    """
+    named = {}
+    for launch in lp.launches.find({"state": "RUNNING"}, {"launch_id": 1, "fworker": 1}):
+        job = job_of_worker((launch.get("fworker") or {}).get("name"))
+        if job:
+            named[launch["launch_id"]] = job
+    if not named:
+        return []
+    active = active_job_ids()
+    if active is None:
+        return []
+    return sorted(launch_id for launch_id, job in named.items() if job not in active)
+
+
 def sacct_jobs(job_ids: list[str]) -> dict[str, dict[str, str]]:
     """``partition``, ``state`` and ``name`` of finished and running jobs, by job id.
 

@@ -11,6 +11,7 @@
 # Ports: $EPDI_SLURM_PORT (slurmctld, default 6817) and the next one (slurmd), so that two clusters
 # in different folders can run side by side.
 # The `gpu` partition is the same node (there may be no GPU here); on a real cluster it maps to GPU nodes.
+# Up to 4 jobs share a CPU (OverSubscribe=FORCE:4), so that several jobs start at once on a small machine.
 # Exit codes: 0 done; 3 Slurm cannot run here (not root, no apt-get, install failed), with one line
 # saying why; 1 it was installed but did not come up (see DIR/log).
 set -uo pipefail
@@ -87,8 +88,8 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$DIR/log/jobcomp.log
 $node State=UNKNOWN
-PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
-PartitionName=gpu Nodes=$host MaxTime=INFINITE State=UP
+PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE OverSubscribe=FORCE:4 State=UP
+PartitionName=gpu Nodes=$host MaxTime=INFINITE OverSubscribe=FORCE:4 State=UP
 EOF
 }
 
@@ -118,12 +119,12 @@ wait_idle() {
 }
 
 start() {
-    mkdir -p "$DIR/etc" "$DIR/state" "$DIR/spool" "$DIR/run" "$DIR/log"
     if running; then
         echo "export SLURM_CONF=$CONF"
         return 0
     fi
     [[ $(id -u) -eq 0 ]] || cannot "not root (slurmd needs root to start jobs as their users)"
+    mkdir -p "$DIR/etc" "$DIR/state" "$DIR/spool" "$DIR/run" "$DIR/log" || cannot "cannot write $DIR"
     install_packages
     stop_daemons quiet
     write_conf
