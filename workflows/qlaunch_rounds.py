@@ -66,7 +66,7 @@ def local_queue_files(
     first on ``PATH`` (the job inherits the rest of the environment from ``qlaunch``, as ``sbatch``
     does), one CPU per job, no GPU request (the local ``gpu`` partition has none).
     """
-    (folder / "logs").mkdir(parents=True, exist_ok=True)  # the adapter logs there (a missing one hangs qlaunch)
+    (folder / "logs").mkdir(parents=True, exist_ok=True)  # the adapter logs there; without it qlaunch hangs
     out = {}
     for kind, (qadapter, fworker) in QUEUE_FILES.items():
         content = yaml.safe_load((deploy_dir / qadapter).read_text())

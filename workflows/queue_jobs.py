@@ -2,7 +2,7 @@
 
 A launch names the queue job that ran it: in a queue job ``epdi launch`` puts the job id into its
 worker's name (``cpu-dft [slurm 42]``, :func:`workflows.fw_launcher.make_fworker`), and in
-FireWorks' reservation mode (``qlaunch -r``) the launch holds it as ``reservation_id``.
+FireWorks' reservation mode (``qlaunch -r``) its RESERVED state holds it as ``reservation_id``.
 """
 
 from __future__ import annotations
@@ -97,10 +97,11 @@ def fireworks_by_job(lp: LaunchPad, fw_ids: list[int] | None = None) -> dict[str
     """Slurm job id -> the Fireworks its launches ran or reserved (launches of ``fw_ids``, or all)."""
     criteria: dict[str, Any] = {} if fw_ids is None else {"fw_id": {"$in": fw_ids}}
     out: dict[str, set[int]] = {}
-    for launch in lp.launches.find(criteria, {"fw_id": 1, "fworker": 1, "reservation_id": 1}):
-        for job in (job_of_worker((launch.get("fworker") or {}).get("name")), launch.get("reservation_id")):
-            if job:
-                out.setdefault(str(job), set()).add(launch["fw_id"])
+    for launch in lp.launches.find(criteria, {"fw_id": 1, "fworker": 1, "state_history": 1}):
+        jobs = {job_of_worker((launch.get("fworker") or {}).get("name"))}
+        jobs |= {h.get("reservation_id") for h in launch.get("state_history") or []}
+        for job in jobs - {None}:
+            out.setdefault(str(job), set()).add(launch["fw_id"])
     return {job: sorted(ids) for job, ids in sorted(out.items(), key=lambda kv: int(kv[0]))}
 
 
