@@ -11,11 +11,13 @@ import typer
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.barrier import run_barrier
+from workflows.cli.bench_slurm import slurm
 from workflows.cli.common import emit_mapping, reports_input_errors
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.surfaces import surface_from_request
 
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+app.command("slurm")(slurm)
 
 #: force-call budget for one hop CINEB of a 6x6x1 cell with the embedded engine (issue target)
 HOP_FORCE_CALL_TARGET = 200
