@@ -186,17 +186,23 @@ def test_deploy_files_one_credentials_file_and_queue_scripts_for_both_qlaunch_mo
 
     launch_app = typer.Typer()
     launch_app.command()(cluster.launch)
-    for name in ("slurm", "slurm_gpu", "pbs", "pbs_gpu"):
-        adapter = CommonAdapter.from_file(str(DEPLOY / f"my_qadapter_{name}.yaml"))
+    names = ["slurm", "slurm_gpu", "pbs", "pbs_gpu", "local", "local_gpu"]  # local: deploy/slurm/
+    for name in names:
+        folder = DEPLOY / "slurm" if name.startswith("local") else DEPLOY
+        adapter = CommonAdapter.from_file(str(folder / f"my_qadapter_{name}.yaml"))
         script = adapter.get_script_str(".")
         command = adapter["rocket_launch"]
-        assert command in script and "EPDI_SETTINGS_FILE" in script and "JOBFLOW_CONFIG_FILE" not in script
+        assert command in script and "JOBFLOW_CONFIG_FILE" not in script
         # qlaunch -r accepts only a singleshot launcher and appends the Firework it reserved
         assert command.startswith("epdi launch ") and "singleshot" in command
-        worker = "my_fworker_gpu.yaml" if name.endswith("gpu") else "my_fworker_dft.yaml"
-        assert f"deploy/{worker}" in command
-        if name.startswith("slurm"):
-            assert adapter["queue"] == ("gpu" if name.endswith("gpu") else "cpu")
+        gpu_kind = name.endswith("gpu")
+        if name.startswith("local"):  # the job inherits qlaunch's environment
+            assert f"--category {'gpu' if gpu_kind else 'dft'}" in command
+        else:
+            assert "EPDI_SETTINGS_FILE" in script
+            assert f"deploy/{'my_fworker_gpu.yaml' if gpu_kind else 'my_fworker_dft.yaml'}" in command
+        if not name.startswith("pbs"):
+            assert adapter["queue"] == ("gpu" if gpu_kind else "cpu")
         args = [*command.split()[2:], "--fw_id", "7", "--help"]  # parsed in full before --help acts
         result = ClickRunner().invoke(get_command(launch_app), args)
         assert result.exit_code == 0, result.output  # every option of the queue script is known
