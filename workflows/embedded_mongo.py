@@ -6,10 +6,11 @@ FireWorks' own mongomock mode, which reads the file once when a process starts a
 copy back when it exits (so a long-running ``qlaunch`` never sees new states, and its exit undoes
 what the launchers wrote meanwhile), every process here:
 
-- reads: reloads the file before an operation when it changed since the last load (the file is only
-  ever replaced atomically, so a reader sees one whole version, and needs no lock);
-- writes: holds :class:`~workflows.launcher_lock.LauncherLock` on ``<file>.lock``, reloads, applies
-  the operation and replaces the file (temporary file, fsync, rename) before it lets go.
+- reads: reloads the file before an operation when it changed since the last load (inode, time and
+  size; the file is only ever replaced atomically, so a reader sees one whole version, and needs no
+  lock);
+- writes: holds :class:`~workflows.launcher_lock.LauncherLock` on ``<file>.lock``, reloads (always),
+  applies the operation and replaces the file (temporary file, fsync, rename) before it lets go.
 
 A process that holds the lock for longer (``epdi launch`` for its whole run, ``epdi campaign
 submit`` while it adds a workflow) is the only writer meanwhile; other writers wait for it (up to
@@ -178,7 +179,7 @@ class EmbeddedFile:
             if not self.lock.held:
                 self.lock.acquire(wait_s=wait_s)
                 self._own_lock = True
-                self.reload()
+                self.reload(force=True)
 
     def release(self) -> None:
         """Write what is pending and let other writers in."""
@@ -212,7 +213,7 @@ class EmbeddedFile:
                     print(f"waiting up to {wait_s:.0f} s for {self.lock.purpose}", file=sys.stderr)
                 self.lock.acquire(wait_s=wait_s)
                 acquired = True
-                self.reload()
+                self.reload(force=True)  # a writer never trusts the file's stamp alone
             self._depth += 1
             try:
                 yield
