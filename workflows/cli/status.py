@@ -78,8 +78,11 @@ def _find_campaign(facade: StoreFacade, value: str) -> dict:
 
 
 def _job_line(job: dict[str, Any]) -> str:
-    """``42 gpu RUNNING (Fireworks 7, 8)`` or ``43 cpu PENDING (Priority)``."""
-    what = f"Fireworks {', '.join(map(str, job['fw_ids']))}" if job["fw_ids"] else job["reason"]
+    """One Slurm job: ``42 gpu RUNNING (Fireworks 7, 8)``, ``43 cpu PENDING (Priority)``."""
+    if job["fw_ids"]:
+        what = f"Fireworks {', '.join(map(str, job['fw_ids']))}"
+    else:
+        what = job["reason"] if job["state"] == "PENDING" else "no Firework yet"
     return f"{job['job_id']} {job['partition']} {job['state']} ({what})"
 
 
