@@ -14,6 +14,19 @@ Switch to MongoDB with GridFS for the big arrays, configuration only::
       database: epdi
       data_backend: gridfs
 
+One file for the LaunchPad and the store: FireWorks' LaunchPad keys at the top level (``host``,
+``port``, ``name``, ``username``, ``password``, ``authsource``, as in a ``my_launchpad.yaml``, so
+``lpad -l epdi.yaml`` reads it) and a ``store`` with ``backend: mongodb`` but no server of its own:
+the store then uses the LaunchPad's server and credentials (its own ``database``, default ``epdi``)::
+
+    host: db.example.org
+    port: 27017
+    name: fireworks
+    username: epdi
+    password: ...
+    authsource: admin
+    store: {backend: mongodb, database: epdi, data_backend: gridfs}
+
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,6 +51,13 @@ from stores.errors import InputError
 from stores.validation import read_text_file, validation_message
 
 SETTINGS_FILE_ENV = "EPDI_SETTINGS_FILE"
+#: store fields and the FireWorks LaunchPad keys they take when the store names no server
+LAUNCHPAD_CREDENTIALS = (
+    ("port", "port"),
+    ("username", "username"),
+    ("password", "password"),
+    ("auth_source", "authsource"),
+)
 DEFAULT_SETTINGS_FILE = "epdi.yaml"
 
 
@@ -106,6 +126,24 @@ class Settings(BaseSettings):
         description="FireWorks my_launchpad.yaml (MongoDB LaunchPad, EPDI_LAUNCHPAD_FILE); "
         "default: the embedded one in <data_dir>/fireworks",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _store_on_the_launchpad_server(cls, data: Any) -> Any:
+        """A settings file that is also the LaunchPad file: a MongoDB store without a server takes its."""
+        if not isinstance(data, dict) or "host" not in data or not isinstance(data.get("store"), dict):
+            return data
+        store = dict(data["store"])
+        if store.get("backend") != "mongodb" or "host" in store or "uri" in store:
+            return data
+        if data.get("uri_mode"):
+            store["uri"] = data["host"]
+        else:
+            store["host"] = data["host"]
+            for mine, launchpad_key in LAUNCHPAD_CREDENTIALS:
+                if mine not in store and data.get(launchpad_key) is not None:
+                    store[mine] = data[launchpad_key]
+        return data | {"store": store}
 
     @field_validator("data_dir", mode="after")
     @classmethod

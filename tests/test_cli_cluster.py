@@ -11,15 +11,15 @@ from epdi_ml.registry import get_model
 from stores.facade import StoreFacade
 from stores.model_documents import ModelDoc
 from workflows import fw_launchpad as fwl
-from workflows.cli import cluster
+from workflows.cli import cluster, retrain, status
 from workflows.retrain import labelled_saddle_ids
 
 runner = CliRunner()
 cli = typer.Typer()
 cli.command("submit")(cluster.submit)
 cli.command("launch")(cluster.launch)
-cli.command("retrain")(cluster.retrain)
-cli.command("status")(cluster.status)
+cli.command("retrain")(retrain.retrain)
+cli.command("status")(status.status)
 
 RECIPE = ["--model", "small_cnn", "--no-pretrained", "--epochs", "1", "--folds", "2", "--pixels", "16"]
 
@@ -165,3 +165,29 @@ def test_submitted_campaign_runs_to_the_end_through_fireworks(data_dir, tmp_path
     lp = fwl.open_launchpad(fwl.resolve_launchpad(), read_only=True)
     categories = {fw["name"]: fw["spec"].get("_category") for fw in lp.fireworks.find({})}
     assert categories["campaign train 1"] == "gpu" and categories["campaign round 1"] != "gpu"
+
+
+def test_submit_dry_run_counts_the_whole_workflow_and_writes_nothing_to_the_launchpad(data_dir, tmp_path):
+    pytest.importorskip("gpaw")
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(
+        "name: tiny\nhosts: [MoS2]\ndopants: [pristine, Co]\nsupercell: 2\n"
+        "static: {engine: gpaw, kpts: [1, 1, 1]}\nselection: {strategy: all}\n"
+    )
+    launchpad = data_dir / "fireworks" / "launchpad.json"
+    dry = _json(runner.invoke(cli, ["submit", str(spec), "--dry-run", "--json"]))
+    assert not launchpad.exists() and dry["dry_run"] is True and dry["already_submitted"] is False
+    submitted = _json(runner.invoke(cli, ["submit", str(spec), "--json"]))
+    assert dry["n_fireworks"] == submitted["fireworks"] > 4
+    assert dry["fireworks_per_category"] == {"dft": submitted["fireworks"]}  # rounds add the gpu ones
+    kinds = dry["fireworks_per_kind"]
+    assert sum(kinds.values()) == dry["n_fireworks"]
+    assert kinds["surface static"] == 2 and kinds["campaign round"] == 1 and kinds["start_campaign"] == 1
+
+    before = launchpad.read_bytes()
+    again = _json(runner.invoke(cli, ["submit", str(spec), "--dry-run", "--json"]))
+    assert again["already_submitted"] is True and again["n_fireworks"] == dry["n_fireworks"]
+    assert launchpad.read_bytes() == before  # the LaunchPad is unchanged
+    assert len(fwl.workflows_with(fwl.open_launchpad(fwl.resolve_launchpad(), read_only=True), {})) == 1
+    text = runner.invoke(cli, ["submit", str(spec), "--dry-run"])
+    assert text.exit_code == 0 and f"n_fireworks: {dry['n_fireworks']}" in text.stdout

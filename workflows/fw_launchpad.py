@@ -1,65 +1,60 @@
-"""FireWorks LaunchPads for the platform: an embedded one-file LaunchPad, or MongoDB in production.
+"""FireWorks LaunchPads for the platform: the embedded one-file LaunchPad, or MongoDB in production.
 
-Where the LaunchPad is, highest priority first:
+Where the LaunchPad is: :mod:`workflows.fw_location` (``--launchpad``, ``EPDI_LAUNCHPAD_FILE``, the
+settings file, ``FW_CONFIG_FILE``, else ``<data_dir>/fireworks/launchpad.json``).
 
-1. an explicit file (``--launchpad my_launchpad.yaml`` on the CLI);
-2. ``EPDI_LAUNCHPAD_FILE`` (a FireWorks ``my_launchpad.yaml``);
-3. FireWorks' own ``FW_CONFIG_FILE``: its ``LAUNCHPAD_LOC`` (MongoDB) or its
-   ``MONGOMOCK_SERVERSTORE_FILE`` (a one-file LaunchPad elsewhere);
-4. the embedded default: ``<data_dir>/fireworks/launchpad.json``, FireWorks' mongomock-persistence
-   format, no server. The folder also gets ``FW_config.yaml`` and ``my_launchpad.yaml`` so that
-   FireWorks' own tools work on it: ``FW_CONFIG_FILE=<data_dir>/fireworks/FW_config.yaml lpad get_wflows``.
-
-The embedded LaunchPad is one file. FireWorks' mongomock mode writes it only when a process exits,
-so a killed launcher loses everything it did and two launchers run the same jobs twice.
-:class:`EmbeddedLaunchPad` writes the file atomically whenever a Firework is checked out, pinged or
-completed (a killed launcher leaves its run RUNNING, which the next launcher reruns), and every
-process that writes it holds :class:`~workflows.launcher_lock.LauncherLock` (one launcher at a time;
-readers such as ``epdi status`` need no lock).
+The embedded LaunchPad is one JSON file shared by every process on the machine through
+:mod:`workflows.embedded_mongo`: readers see its latest version, writers hold the lock of
+:class:`~workflows.launcher_lock.LauncherLock` and replace the file atomically. ``epdi launch``
+holds that lock for its whole run (one running launcher at a time, so a RUNNING Firework left by a
+killed launcher is provably lost and rerun at once); ``epdi campaign submit`` holds it while it adds
+a workflow; FireWorks' ``lpad``/``qlaunch`` take it for each write. :class:`EmbeddedLaunchPad` writes
+the file once per FireWorks operation (a check-out is on disk before its job runs).
 
 Worker routing: Fireworks carry ``spec._category``: ``gpu`` for CUDA training
-(:data:`workflows.learn_makers.TRAINING_CATEGORY`), ``dft`` for every other job (DFT and MLIP).
+(:data:`workflows.categories.TRAINING_CATEGORY`), ``dft`` for every other job (DFT and MLIP).
 Jobs that a running job adds later (``Response.addition``) carry only what their Maker set, so the DFT
-worker pulls everything that is not ``gpu`` (see :func:`make_fworker` and ``deploy/``).
+worker pulls everything that is not ``gpu`` (see :func:`workflows.fw_launcher.make_fworker`).
+
+Job outputs: a Firework without a store of its own (MongoDB deployments) writes to the platform's
+store from the worker's settings (``EPDI_SETTINGS_FILE``), the same store that ``epdi`` reads, so no
+separate ``JOBFLOW_CONFIG_FILE`` with a second copy of the credentials is needed.
 """
 
 from __future__ import annotations
 
-import os
-import threading
+import functools
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import bson.json_util
-import yaml
-from fireworks import FWorker, LaunchPad, Workflow, explicit_serialize
+from fireworks import LaunchPad, Workflow, explicit_serialize
 from fireworks.utilities.fw_serializers import recursive_serialize, serialize_fw
 from jobflow import Flow, Job, JobStore
 from jobflow.managers.fireworks import JobFiretask
 from monty.json import jsanitize
 
-from stores.errors import EpdiError, InputError
 from stores.facade import StoreFacade
-from stores.settings import Settings, get_settings
-from stores.validation import one_line, read_text_file
-from workflows.launcher_lock import LauncherLock
+from workflows.categories import DFT_CATEGORY, TRAINING_CATEGORY
+from workflows.embedded_mongo import EmbeddedFile, embedded_client, embedded_file
+from workflows.fw_location import (  # noqa: F401  (the names callers know from here)
+    EMBEDDED_DB,
+    FIREWORKS_FOLDER,
+    LAUNCHPAD_FILE_ENV,
+    LaunchPadConfig,
+    LaunchPadError,
+    embedded_folder,
+    launchpad_file_content,
+    prepare_embedded,
+    resolve_launchpad,
+)
 
-#: folder of the embedded LaunchPad inside the data folder
-FIREWORKS_FOLDER = "fireworks"
-#: environment variable naming a production ``my_launchpad.yaml``
-LAUNCHPAD_FILE_ENV = "EPDI_LAUNCHPAD_FILE"
-#: FireWorks category of DFT/MLIP jobs (the default of every Firework without one)
-DFT_CATEGORY = "dft"
-#: FireWorks category of CUDA training jobs (same value as ``workflows.learn_makers.TRAINING_CATEGORY``)
-GPU_CATEGORY = "gpu"
+#: FireWorks category of CUDA training jobs (one home: :mod:`workflows.categories`)
+GPU_CATEGORY = TRAINING_CATEGORY
 #: a RUNNING Firework not pinged for this long is lost (FireWorks' ``RUN_EXPIRATION_SECS``, 4 h)
 LOST_RUN_EXPIRATION_S = 4 * 3600
-#: database name of the embedded LaunchPad
-EMBEDDED_DB = "fireworks"
 
 FW_STATES = (
     "READY",
@@ -72,104 +67,6 @@ FW_STATES = (
     "PAUSED",
     "ARCHIVED",
 )
-
-
-class LaunchPadError(EpdiError, RuntimeError):
-    """The LaunchPad is missing, not initialised or unreachable (message says what to do)."""
-
-
-@dataclass(frozen=True)
-class LaunchPadConfig:
-    """Which LaunchPad to use.
-
-    Attributes
-    ----------
-    kind
-        ``embedded`` (one mongomock-persistence JSON file) or ``mongodb`` (a ``my_launchpad.yaml``).
-    path
-        The JSON file (embedded) or the ``my_launchpad.yaml`` (mongodb).
-    source
-        Where the choice came from, for messages.
-    """
-
-    kind: Literal["embedded", "mongodb"]
-    path: Path
-    source: str
-
-    @property
-    def lock_path(self) -> Path:
-        """The lock file of an embedded LaunchPad (``launchpad.lock`` beside ``launchpad.json``)."""
-        return self.path.with_suffix(".lock")
-
-    def describe(self) -> str:
-        """One line naming the LaunchPad."""
-        what = "embedded LaunchPad" if self.kind == "embedded" else "MongoDB LaunchPad"
-        return f"{what} {self.path} (from {self.source})"
-
-
-def embedded_folder(settings: Settings | None = None) -> Path:
-    """``<data_dir>/fireworks``: the embedded LaunchPad and its FireWorks configuration."""
-    return (settings or get_settings()).data_dir / FIREWORKS_FOLDER
-
-
-def resolve_launchpad(
-    launchpad_file: Path | None = None, settings: Settings | None = None
-) -> LaunchPadConfig:
-    """Find the LaunchPad to use (see the module docstring for the order)."""
-    settings = settings or get_settings()
-    if launchpad_file is not None:
-        return _production(Path(launchpad_file), "--launchpad")
-    configured = settings.launchpad_file or os.environ.get(LAUNCHPAD_FILE_ENV)
-    if configured:
-        return _production(Path(configured), LAUNCHPAD_FILE_ENV)
-    fw_config = os.environ.get("FW_CONFIG_FILE")
-    if fw_config and Path(fw_config).is_file():
-        content = _read_yaml(Path(fw_config), "FW_CONFIG_FILE")
-        if isinstance(content, dict) and content.get("MONGOMOCK_SERVERSTORE_FILE"):
-            path = Path(content["MONGOMOCK_SERVERSTORE_FILE"]).expanduser().resolve()
-            return LaunchPadConfig("embedded", path, f"FW_CONFIG_FILE={fw_config}")
-        if isinstance(content, dict) and content.get("LAUNCHPAD_LOC"):
-            return _production(Path(content["LAUNCHPAD_LOC"]), f"FW_CONFIG_FILE={fw_config}")
-    return LaunchPadConfig("embedded", embedded_folder(settings) / "launchpad.json", "the data folder")
-
-
-def _read_yaml(path: Path, what: str) -> Any:
-    """The YAML content of a FireWorks file; unreadable, binary or broken files are named."""
-    try:
-        return yaml.safe_load(read_text_file(path, what)) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{what} {path} is not valid YAML: {one_line(str(exc))}") from None
-
-
-def _production(path: Path, source: str) -> LaunchPadConfig:
-    path = path.expanduser()
-    if not path.is_file():
-        raise LaunchPadError(
-            f"LaunchPad file {path} (from {source}) does not exist; write one as in deploy/my_launchpad.yaml"
-        )
-    return LaunchPadConfig("mongodb", path.resolve(), source)
-
-
-def prepare_embedded(path: Path) -> Path:
-    """Create the embedded LaunchPad file (``{}``) and FireWorks' config files beside it; return ``path``.
-
-    ``FW_config.yaml`` points FireWorks' mongomock mode at the file and ``my_launchpad.yaml`` names
-    the database, so ``lpad``/``rlaunch`` with ``FW_CONFIG_FILE=<folder>/FW_config.yaml`` see the
-    same Fireworks (without the launcher lock: prefer ``epdi launch``).
-    """
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text("{}")
-    launchpad_yaml = folder / "my_launchpad.yaml"
-    if not launchpad_yaml.exists():
-        launchpad_yaml.write_text(yaml.safe_dump({"host": "localhost", "port": 27017, "name": EMBEDDED_DB}))
-    fw_config = folder / "FW_config.yaml"
-    if not fw_config.exists():
-        fw_config.write_text(
-            yaml.safe_dump({"MONGOMOCK_SERVERSTORE_FILE": str(path), "LAUNCHPAD_LOC": str(launchpad_yaml)})
-        )
-    return path
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,85 +88,54 @@ def _launchpad_module_globals(**values: Any) -> Iterator[None]:
             setattr(module, name, value)
 
 
-def _load_server_store(path: Path):
-    """A mongomock server holding the databases saved in ``path`` (mongomock-persistence format)."""
-    import mongomock_persistence  # noqa: F401  (adds to_dict/from_dict to mongomock's stores)
-    from mongomock.store import DatabaseStore, ServerStore
+def _one_write(method):
+    """Run a LaunchPad method as one write of the embedded file (locked, written once at the end)."""
 
-    try:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        data = bson.json_util.loads(text or "{}")
-    except ValueError as exc:  # not UTF-8, or not JSON
-        raise LaunchPadError(
-            f"embedded LaunchPad {path} is not readable JSON ({one_line(str(exc))[:120]}); restore it from a "
-            "copy, or move it away to start an empty one (its Fireworks are then lost)"
-        ) from None
-    if not isinstance(data, dict):
-        raise LaunchPadError(f"embedded LaunchPad {path} does not hold a mapping of databases; move it away")
-    store = ServerStore.__new__(ServerStore)  # no file finaliser: writes are explicit and atomic
-    store._databases = {name: DatabaseStore.from_dict(db) for name, db in data.items()}
-    return store
+    @functools.wraps(method)
+    def wrapper(self: EmbeddedLaunchPad, *args: Any, **kwargs: Any):
+        with self.file.writing():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class EmbeddedLaunchPad(LaunchPad):
-    """A FireWorks LaunchPad kept in one JSON file, written after every change of a Firework's state.
+    """A FireWorks LaunchPad kept in one JSON file that several processes share (see module docstring).
 
     Parameters
     ----------
     path
-        The JSON file (FireWorks' mongomock-persistence format; created when missing).
+        The JSON file (FireWorks' mongomock-persistence format; created by the first write).
     read_only
-        Never write the file (for readers such as ``epdi status``).
+        Refuse writes (for readers such as ``epdi status``).
     strm_lvl
         FireWorks log level on the console.
     """
 
     def __init__(self, path: Path, read_only: bool = False, strm_lvl: str = "WARNING"):
-        import mongomock
-
         self.path = Path(path)
         self.read_only = read_only
-        self._io_lock = threading.RLock()
-        self._server = _load_server_store(self.path)
+        self.file: EmbeddedFile = embedded_file(self.path, read_only=read_only)
 
-        def client(*args: Any, **kwargs: Any) -> mongomock.MongoClient:
-            return mongomock.MongoClient(_store=self._server)
+        def client(*args: Any, **kwargs: Any):
+            return embedded_client(self.file)
 
         with _launchpad_module_globals(MongoClient=client, GRIDFS_FALLBACK_COLLECTION=None):
             super().__init__(name=EMBEDDED_DB, strm_lvl=strm_lvl)
 
     def flush(self) -> None:
-        """Write the whole database to the file atomically (temporary file, fsync, rename)."""
-        if self.read_only:
-            return
-        with self._io_lock:
-            text = bson.json_util.dumps(self._server.to_dict())
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+        """Write what this process changed and has not written yet (writes are written as they end)."""
+        if not self.read_only and self.file.holds_lock:
+            self.file.flush()
 
-    def checkout_fw(self, *args: Any, **kwargs: Any):
-        """Check a Firework out and record it as RUNNING on disk before it runs."""
-        with self._io_lock:
-            result = super().checkout_fw(*args, **kwargs)
-            self.flush()
-        return result
-
-    def complete_launch(self, *args: Any, **kwargs: Any):
-        """Complete a launch (and add what the job added to the workflow) and write the file."""
-        with self._io_lock:
-            result = super().complete_launch(*args, **kwargs)
-            self.flush()
-        return result
-
-    def ping_launch(self, *args: Any, **kwargs: Any) -> None:
-        """Ping a running launch (called from FireWorks' ping thread too) and write the file."""
-        with self._io_lock:
-            super().ping_launch(*args, **kwargs)
-            self.flush()
+    # FireWorks operations made of many database calls: one locked write each
+    add_wf = _one_write(LaunchPad.add_wf)
+    checkout_fw = _one_write(LaunchPad.checkout_fw)
+    complete_launch = _one_write(LaunchPad.complete_launch)
+    reserve_fw = _one_write(LaunchPad.reserve_fw)
+    detect_lostruns = _one_write(LaunchPad.detect_lostruns)
+    rerun_fw = _one_write(LaunchPad.rerun_fw)
+    reset = _one_write(LaunchPad.reset)
 
     def to_dict(self) -> dict:
         """FireWorks' dict of the LaunchPad plus the file it lives in."""
@@ -277,14 +143,12 @@ class EmbeddedLaunchPad(LaunchPad):
 
 
 def open_launchpad(config: LaunchPadConfig, read_only: bool = False, strm_lvl: str = "WARNING") -> LaunchPad:
-    """Open the LaunchPad of ``config`` (an embedded one is created when missing unless ``read_only``)."""
+    """Open the LaunchPad of ``config`` (an embedded one gets its FireWorks files unless ``read_only``)."""
     if config.kind == "embedded":
         if not read_only:
             prepare_embedded(config.path)
         return EmbeddedLaunchPad(config.path, read_only=read_only, strm_lvl=strm_lvl)
-    content = _read_yaml(config.path, "LaunchPad file")
-    if not isinstance(content, dict) or "host" not in content:
-        raise InputError(f"{config.path} is not a FireWorks my_launchpad.yaml (no 'host'); see deploy/")
+    content = launchpad_file_content(config)
     return LaunchPad.from_dict(content | {"strm_lvl": content.get("strm_lvl") or strm_lvl})
 
 
@@ -294,7 +158,6 @@ def ensure_initialised(lp: LaunchPad, config: LaunchPadConfig) -> None:
         return
     if isinstance(lp, EmbeddedLaunchPad):
         lp.reset("", require_password=False, max_reset_wo_password=0)
-        lp.flush()
         return
     raise LaunchPadError(
         f"{config.describe()} is not initialised: run `lpad -l {config.path} reset` once on the login node"
@@ -302,30 +165,26 @@ def ensure_initialised(lp: LaunchPad, config: LaunchPadConfig) -> None:
 
 
 @contextmanager
-def writable_launchpad(config: LaunchPadConfig, strm_lvl: str = "WARNING") -> Iterator[LaunchPad]:
-    """The LaunchPad, ready to write: an embedded one is locked for this process and saved on exit.
+def writable_launchpad(
+    config: LaunchPadConfig, strm_lvl: str = "WARNING", wait_s: float = 0.0
+) -> Iterator[LaunchPad]:
+    """The LaunchPad, ready to write: an embedded one is this process's alone until the end.
 
     Raises
     ------
     workflows.launcher_lock.LauncherBusy
-        Another process (a running ``epdi launch``) holds the embedded LaunchPad.
+        Another process (a running ``epdi launch``) holds the embedded LaunchPad for ``wait_s`` s.
     """
-    lock = None
-    if config.kind == "embedded":
-        if config.path.exists():
-            _load_server_store(config.path)  # a damaged file is refused before the lock file is made
-        lock = LauncherLock(config.lock_path, purpose=f"the embedded LaunchPad {config.path}").acquire()
+    lp = open_launchpad(config, strm_lvl=strm_lvl)
+    embedded = isinstance(lp, EmbeddedLaunchPad)
+    if embedded:
+        lp.file.hold(wait_s=wait_s)
     try:
-        lp = open_launchpad(config, strm_lvl=strm_lvl)
         ensure_initialised(lp, config)
-        try:
-            yield lp
-        finally:
-            if isinstance(lp, EmbeddedLaunchPad):
-                lp.flush()
+        yield lp
     finally:
-        if lock is not None:
-            lock.release()
+        if embedded:
+            lp.file.release()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -336,8 +195,8 @@ def submission_store(facade: StoreFacade) -> JobStore | None:
     """The JobStore written into the Fireworks: the embedded store itself, else ``None``.
 
     The embedded store is a folder on this machine, so its (path-only) description travels with the
-    Fireworks. A MongoDB/GridFS/S3 store has credentials: workers use their own ``JOBFLOW_CONFIG_FILE``
-    instead (``deploy/jobflow-mongodb-gridfs.yaml`` or ``deploy/jobflow-mongodb-s3.yaml``).
+    Fireworks. A MongoDB/GridFS/S3 store has credentials, which stay out of the LaunchPad: the
+    worker opens the platform's store from its own settings (:meth:`StrictJobFiretask.run_task`).
     """
     return facade.job_store() if facade.settings.store.backend == "embedded" else None
 
@@ -352,6 +211,10 @@ class StrictJobFiretask(JobFiretask):
     settings object was. Strict ``jsanitize`` keeps ``@module``/``@class`` and MontyDecoder
     rebuilds the object. Fireworks that the job adds or inserts at run time (``Response.addition``,
     ``replace``, ``detour``) get this task and the default category too.
+
+    A task without a store (MongoDB deployments) runs its job on the platform's store of the
+    worker's settings, :meth:`stores.facade.StoreFacade.job_store`, instead of jobflow's
+    ``JOB_STORE``: one settings file holds the credentials for ``epdi`` and the workers alike.
     """
 
     @serialize_fw
@@ -369,7 +232,17 @@ class StrictJobFiretask(JobFiretask):
 
     def run_task(self, fw_spec: dict):
         """Run the job (jobflow) and give the Fireworks it adds the same task class and category."""
-        action = super().run_task(fw_spec)
+        if self.get("store") is not None:
+            action = super().run_task(fw_spec)
+        else:
+            from jobflow import SETTINGS
+
+            configured = SETTINGS.JOB_STORE
+            SETTINGS.JOB_STORE = StoreFacade().job_store()  # read by JobFiretask when its store is None
+            try:
+                action = super().run_task(fw_spec)
+            finally:
+                SETTINGS.JOB_STORE = configured
         for workflow in [*(action.additions or []), *(action.detours or [])]:
             _strict_tasks(workflow, DFT_CATEGORY)
         return action
@@ -395,9 +268,7 @@ def flow_workflow(
     """
     from jobflow.managers.fireworks import flow_to_workflow
 
-    from workflows.stable_jobs import stable_uuids
-
-    workflow = flow_to_workflow(stable_uuids(flow), store=store, metadata=dict(metadata or {}))
+    workflow = flow_to_workflow(flow, store=store, metadata=dict(metadata or {}))
     return _strict_tasks(workflow, default_category)
 
 
@@ -418,134 +289,6 @@ def workflows_with(lp: LaunchPad, metadata: dict[str, Any]) -> list[dict]:
     """Workflow documents whose metadata match ``metadata`` (name, nodes, state, metadata)."""
     criteria = {f"metadata.{k}": v for k, v in metadata.items()}
     return list(lp.workflows.find(criteria, {"_id": 0, "name": 1, "nodes": 1, "state": 1, "metadata": 1}))
-
-
-# --------------------------------------------------------------------------------------------------
-# launching
-
-
-def make_fworker(category: str | None = None, worker_file: Path | None = None) -> FWorker:
-    """The FireWorker of a launcher.
-
-    Parameters
-    ----------
-    category
-        ``dft``: every Firework that is not ``gpu`` (DFT/MLIP, and jobs added later without a
-        category); ``gpu``: CUDA training only; any other value: exactly that category;
-        ``None``: everything (the embedded default, one machine).
-    worker_file
-        A FireWorks ``my_fworker.yaml`` (overrides ``category``), e.g. from ``deploy/``.
-    """
-    import socket
-
-    if worker_file is not None:
-        return FWorker.from_file(str(worker_file))
-    host = socket.gethostname()
-    if category is None:
-        return FWorker(name=f"{host} (all categories)")
-    if category == DFT_CATEGORY:
-        return FWorker(name=f"{host} dft", query={"spec._category": {"$ne": GPU_CATEGORY}})
-    return FWorker(name=f"{host} {category}", category=category)
-
-
-@dataclass
-class LaunchReport:
-    """What one launcher did: Fireworks started, lost runs it reran, states at the end."""
-
-    launched: int = 0
-    lost_reran: list[int] = field(default_factory=list)
-    states: dict[str, int] = field(default_factory=dict)
-
-
-def rerun_lost_runs(lp: LaunchPad, expiration_s: float) -> list[int]:
-    """``lpad detect_lostruns --rerun``: RUNNING Fireworks silent for ``expiration_s`` s go back to READY."""
-    _, lost_fw_ids, _ = lp.detect_lostruns(expiration_secs=expiration_s, rerun=True)
-    if isinstance(lp, EmbeddedLaunchPad):
-        lp.flush()
-    return sorted(lost_fw_ids)
-
-
-def launch_rockets(
-    config: LaunchPadConfig,
-    fworker: FWorker,
-    *,
-    max_jobs: int = 0,
-    lost_after_s: float | None = None,
-    rerun_lost: bool = True,
-    launch_dir: Path | None = None,
-    sleep_s: int = 60,
-    timeout_s: int | None = None,
-    strm_lvl: str = "INFO",
-) -> LaunchReport:
-    """Run Fireworks until none is left for ``fworker`` (FireWorks ``rapidfire``).
-
-    Parameters
-    ----------
-    config
-        The LaunchPad; an embedded one is locked for the whole run (a second launcher is refused).
-    fworker
-        Which Fireworks to pull (see :func:`make_fworker`).
-    max_jobs
-        Stop after this many Fireworks (0: no limit).
-    lost_after_s
-        Rerun RUNNING Fireworks not pinged for this many seconds before starting. Default: 0 on the
-        embedded LaunchPad (its lock proves that no other launcher is running them), FireWorks' 4 h
-        on MongoDB (running launchers ping hourly).
-    rerun_lost
-        Look for lost runs at all.
-    launch_dir
-        Folder for FireWorks' ``launcher_*`` run folders. Default: ``launches`` beside the embedded
-        LaunchPad; the working directory with MongoDB (queue scripts ``cd`` to their launch folder).
-    sleep_s
-        Seconds between polls while other launchers still run jobs that this one waits for
-        (MongoDB; the embedded launcher stops when nothing is READY).
-    timeout_s
-        Start no new Firework after this many seconds (e.g. a queue job's wall time).
-    strm_lvl
-        FireWorks log level on the console.
-    """
-    from fireworks.core.rocket_launcher import rapidfire
-
-    lock = None
-    if config.kind == "embedded":
-        if config.path.exists():
-            _load_server_store(config.path)  # a damaged file is refused before the lock file is made
-        lock = LauncherLock(config.lock_path, purpose=f"the embedded LaunchPad {config.path}").acquire()
-    cwd = Path.cwd()
-    try:
-        lp = open_launchpad(config, strm_lvl=strm_lvl)
-        ensure_initialised(lp, config)
-        report = LaunchReport()
-        if rerun_lost:
-            if lost_after_s is None:
-                lost_after_s = 0.0 if config.kind == "embedded" else LOST_RUN_EXPIRATION_S
-            report.lost_reran = rerun_lost_runs(lp, lost_after_s)
-        if launch_dir is None:
-            launch_dir = config.path.parent / "launches" if config.kind == "embedded" else cwd
-        folder = Path(launch_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        before = lp.launches.count_documents({})
-        # On the embedded LaunchPad this launcher is the only one (it holds the lock): no other
-        # process can finish a RUNNING Firework, so waiting for "future" work would wait forever.
-        rapidfire(
-            lp,
-            fworker,
-            m_dir=str(folder),
-            nlaunches=max_jobs,
-            max_loops=1 if config.kind == "embedded" else -1,
-            sleep_time=sleep_s,
-            timeout=timeout_s,
-            strm_lvl=strm_lvl,
-        )
-        report.launched = lp.launches.count_documents({}) - before
-        report.states = fireworks_by_state(lp)
-        if isinstance(lp, EmbeddedLaunchPad):
-            lp.flush()
-        return report
-    finally:
-        os.chdir(cwd)
-        if lock is not None:
-            lock.release()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
+from jobflow import Flow, job
 from typer.testing import CliRunner
 
 from stores.facade import StoreFacade
-from stores.settings import Settings, StoreSettings
 from workflows import fw_launchpad as fwl
-from workflows.cli import cluster
+from workflows.cli import cluster, status
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.launcher_lock import LauncherBusy, LauncherLock
 from workflows.learn_makers import TRAINING_CATEGORY
@@ -28,7 +28,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 runner = CliRunner()
 cli = typer.Typer()
 cli.command("launch")(cluster.launch)
-cli.command("status")(cluster.status)
+cli.command("status")(status.status)
 
 
 def _hops_flow(n_images: int):
@@ -173,35 +173,64 @@ def test_launchpad_location_from_options_environment_and_fireworks_config(data_d
     assert fwl.resolve_launchpad().kind == "mongodb"
 
 
-def test_deploy_files_describe_the_same_stores_and_workers():
-    from fireworks import FWorker
+def test_deploy_files_one_credentials_file_and_queue_scripts_for_both_qlaunch_modes(tmp_path, monkeypatch):
+    from click.testing import CliRunner as ClickRunner
+    from fireworks import FWorker, LaunchPad
     from fireworks.user_objects.queue_adapters.common_adapter import CommonAdapter
-    from jobflow import JobStore
+    from typer.main import get_command
 
     dft = FWorker.from_file(str(DEPLOY / "my_fworker_dft.yaml"))
     gpu = FWorker.from_file(str(DEPLOY / "my_fworker_gpu.yaml"))
     assert gpu.category == TRAINING_CATEGORY == fwl.GPU_CATEGORY
     assert dft.query["spec._category"] == {"$ne": TRAINING_CATEGORY}
-    for name in ("slurm", "slurm_gpu", "pbs", "pbs_gpu"):
-        adapter = CommonAdapter.from_file(str(DEPLOY / f"my_qadapter_{name}.yaml"))
-        script = adapter.get_script_str(".")
-        assert "epdi launch" in script and "JOBFLOW_CONFIG_FILE" in script
-        assert ("--category gpu" in script) == name.endswith("gpu")
 
-    production = StoreFacade(Settings(store=StoreSettings(backend="mongodb", host="db.example.org")))
-    facade_docs = production.docs_store("outputs")
-    for name, data_type in (
-        ("jobflow-mongodb-gridfs.yaml", "GridFSStore"),
-        ("jobflow-mongodb-s3.yaml", "S3Store"),
-    ):
-        spec = yaml.safe_load((DEPLOY / name).read_text())["JOB_STORE"]
-        store = JobStore.from_dict_spec(spec)
-        assert store.docs_store.collection_name == facade_docs.collection_name
-        assert type(store.additional_stores["data"]).__name__ == data_type
-    gridfs = JobStore.from_dict_spec(
-        yaml.safe_load((DEPLOY / "jobflow-mongodb-gridfs.yaml").read_text())["JOB_STORE"]
-    )
-    assert gridfs.additional_stores["data"].collection_name == production.data_store().collection_name
+    launch_app = typer.Typer()
+    launch_app.command()(cluster.launch)
+    names = ["slurm", "slurm_gpu", "pbs", "pbs_gpu", "local", "local_gpu"]  # local: deploy/slurm/
+    for name in names:
+        folder = DEPLOY / "slurm" if name.startswith("local") else DEPLOY
+        adapter = CommonAdapter.from_file(str(folder / f"my_qadapter_{name}.yaml"))
+        script = adapter.get_script_str(".")
+        command = adapter["rocket_launch"]
+        assert command in script and "JOBFLOW_CONFIG_FILE" not in script
+        # qlaunch -r accepts only a singleshot launcher and appends the Firework it reserved
+        assert command.startswith("epdi launch ") and "singleshot" in command
+        gpu_kind = name.endswith("gpu")
+        if name.startswith("local"):  # the job inherits qlaunch's environment
+            assert f"--category {'gpu' if gpu_kind else 'dft'}" in command
+        else:
+            assert "EPDI_SETTINGS_FILE" in script
+            assert f"deploy/{'my_fworker_gpu.yaml' if gpu_kind else 'my_fworker_dft.yaml'}" in command
+        if not name.startswith("pbs"):
+            assert adapter["queue"] == ("gpu" if gpu_kind else "cpu")
+        args = [*command.split()[2:], "--fw_id", "7", "--help"]  # parsed in full before --help acts
+        result = ClickRunner().invoke(get_command(launch_app), args)
+        assert result.exit_code == 0, result.output  # every option of the queue script is known
+        bad = ClickRunner().invoke(get_command(launch_app), [*command.split()[2:], "--no-such", "--help"])
+        assert bad.exit_code == 2  # so an unknown option would have failed
+
+    # one file: FireWorks reads the LaunchPad keys, epdi the store, which takes the LaunchPad's server
+    one = DEPLOY / "epdi-mongodb.yaml"
+    content = yaml.safe_load(one.read_text())
+    lp = LaunchPad.from_dict(content | {"mongoclient_kwargs": {"connect": False}})
+    assert lp.host == content["host"] and lp.name == "fireworks" and lp.password == content["password"]
+    monkeypatch.setenv("EPDI_SETTINGS_FILE", str(one))
+    from stores.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.store.backend == "mongodb" and settings.store.database == "epdi"
+    assert (settings.store.host, settings.store.port) == (content["host"], content["port"])
+    assert (settings.store.username, settings.store.password) == (content["username"], content["password"])
+    assert settings.store.auth_source == content["authsource"]
+    config = fwl.resolve_launchpad()
+    assert config.kind == "mongodb" and config.path == one.resolve()
+    assert fwl.launchpad_file_content(config)["host"] == content["host"]
+    assert "store" not in fwl.launchpad_file_content(config)
+    production = StoreFacade(settings)
+    assert production.docs_store("outputs").collection_name == "outputs"
+    assert production.data_store().collection_name == "outputs_data"
+    get_settings.cache_clear()
 
     assert "epdi retrain --if-new" in (DEPLOY / "epdi-retrain.cron").read_text()
     service = (DEPLOY / "epdi-retrain.service").read_text()
@@ -222,3 +251,28 @@ def test_fireworks_keep_pydantic_settings_and_categories_of_jobs():
     assert stored.spec["_category"] == TRAINING_CATEGORY
     maker = stored.tasks[0]["job"].function.__self__
     assert maker.config == config and maker.fraction == 0.5
+
+
+@job
+def double(x: int) -> int:
+    return 2 * x
+
+
+def test_a_firework_without_store_writes_to_the_workers_platform_store(data_dir):
+    config = fwl.resolve_launchpad()
+    first = double(21)
+    flow = Flow([first, double(first.output)])
+    fw_ids = fwl.submit_flow(config, flow, store=None, metadata={"kind": "test"})  # as for MongoDB
+    lp = fwl.open_launchpad(config, read_only=True)
+    fireworks = lp.fireworks.find({"fw_id": {"$in": fw_ids}})
+    assert all(fw["spec"]["_tasks"][0]["store"] is None for fw in fireworks)
+    result = runner.invoke(cli, ["launch", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["states"] == {"COMPLETED": 2}
+    store = StoreFacade().job_store()  # the worker's settings: EPDI_DATA_DIR of this test
+    store.connect()
+    try:
+        outputs = sorted(d["output"] for d in store.query({}, properties=["output"]))
+    finally:
+        store.close()
+    assert outputs == [42, 84]

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from workflows.cli import bench, campaign, cluster, dataset, hops, imports, learn, query, surfaces, vasp
+from workflows.cli import (
+    bench,
+    campaign,
+    cluster,
+    dataset,
+    hops,
+    imports,
+    learn,
+    query,
+    retrain,
+    status,
+    surfaces,
+    vasp,
+)
 from workflows.cli.barrier import barrier
 from workflows.cli.common import OneLineUsageErrors
 from workflows.cli.fragments import analyze_app
@@ -34,8 +47,8 @@ app.command("train")(train)
 app.command("predict")(predict)
 app.command("profiles")(profiles)
 app.command("launch")(cluster.launch)
-app.command("retrain")(cluster.retrain)
-app.command("status")(cluster.status)
+app.command("retrain")(retrain.retrain)
+app.command("status")(status.status)
 app.command("report")(report)
 app.add_typer(fragments_app, name="fragments")
 app.add_typer(analyze_app, name="analyze")

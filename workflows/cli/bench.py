@@ -20,12 +20,14 @@ from stores.validation import (
     validation_message,
 )
 from workflows.barrier import run_barrier
+from workflows.cli.bench_slurm import slurm
 from workflows.cli.common import emit_mapping, emit_rows, reports_input_errors
 from workflows.engines import check_cineb_images
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.surfaces import surface_from_request
 
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+app.command("slurm")(slurm)
 
 #: force-call budget for one hop CINEB of a 6x6x1 cell with the embedded engine (issue target)
 HOP_FORCE_CALL_TARGET = 200
