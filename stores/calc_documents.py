@@ -130,7 +130,11 @@ class NebDoc(LabelProvenance):
     reverse_barrier_ev: float = Field(..., description="E(max) - E(last end point) (eV)")
     climbing_image: int
     converged: bool
-    fmax_ev_ang: float = Field(..., description="Largest image force at the end (eV/Angstrom)")
+    fmax_ev_ang: float | None = Field(
+        None,
+        description="Largest image force at the end (eV/Angstrom); None for VASP, whose EDIFFG decides "
+        "``converged``",
+    )
     force_calls: int
     steps: int | None = Field(None, description="Optimiser steps")
     n_images: int

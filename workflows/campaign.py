@@ -22,6 +22,7 @@ import math
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from jobflow import Flow, Job, Response, job
@@ -41,7 +42,7 @@ from workflows.campaign_spec import CampaignSpec
 from workflows.engines import require_engine
 from workflows.hosts import InputError
 from workflows.learn_makers import TRAINING_CATEGORY
-from workflows.neb_step import hops_maker, require_neb_engines
+from workflows.neb_step import hops_maker, require_neb_engines, runs_in_job_folders
 from workflows.static_maker import static_step
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
@@ -408,5 +409,10 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
 def run_campaign(spec: CampaignSpec, facade: StoreFacade) -> CampaignDoc:
     """Run a campaign on this machine with the configured store; return its final document."""
     flow = build_campaign_flow(spec, facade)
-    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+    folders = {}
+    if runs_in_job_folders(spec):  # VASP jobs: one folder each
+        root = Path(facade.settings.data_dir) / "calcs" / "jobs" / spec.name
+        root.mkdir(parents=True, exist_ok=True)
+        folders = {"create_folders": True, "root_dir": root}
+    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True, **folders)
     return CampaignDoc(**facade.query("campaigns", {"campaign_id": campaign_id(spec)})[0])

@@ -36,8 +36,9 @@ from epdi_ml import fragment_build as fb
 from stores.dataset_io import export_dataset
 from stores.facade import StoreFacade
 from workflows.campaign_spec import CampaignSpec, surface_name
+from workflows.engines import require_engine
 from workflows.li_sites import hop_nearest_dopant
-from workflows.neb_step import hops_maker
+from workflows.neb_step import hops_maker, require_neb_engines, runs_in_job_folders
 from workflows.static_maker import static_step, static_workdir
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
@@ -75,7 +76,12 @@ def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> N
 def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, progress: bool) -> None:
     hops = None if spec.neb.hops == "all" else [hop_nearest_dopant(bundle)]
     flow = hops_maker(spec, bundle, progress).make(bundle, hop_indices=hops)
-    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+    folders = {}
+    if runs_in_job_folders(spec):  # VASP jobs: one folder each, under calcs/<surface>/vasp-jobs
+        root = Path(facade.settings.data_dir) / "calcs" / bundle.surface.surface_id / "vasp-jobs"
+        root.mkdir(parents=True, exist_ok=True)
+        folders = {"create_folders": True, "root_dir": root}
+    run_locally(flow, store=facade.job_store(), log=False, ensure_success=True, **folders)
 
 
 def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
@@ -130,6 +136,20 @@ def _log(out_dir: Path, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
+def _require_engines(
+    spec: CampaignSpec, steps: tuple[str, ...], pairs: list[tuple[str, str | None]], facade: StoreFacade
+) -> None:
+    """Raise :class:`~workflows.engines.EngineUnavailable` before any job when a step's engine is missing."""
+    if "static" in steps:
+        require_engine(spec.static.engine)
+    if "labels" in steps:
+        bundles = [
+            surface_from_request(h, d, spec.supercell, spec.vacuum_ang, hosts_file=facade.settings.hosts_file)
+            for h, d in pairs
+        ]
+        require_neb_engines(spec, bundles)
+
+
 def generate(
     spec: CampaignSpec,
     facade: StoreFacade,
@@ -141,11 +161,14 @@ def generate(
 ) -> list[SurfaceOutcome]:
     """Run ``steps`` for every surface of ``spec`` (or the ``only`` names, e.g. ``MoS2-Co``).
 
-    Returns one :class:`SurfaceOutcome` per surface; failures do not stop the run.
+    Returns one :class:`SurfaceOutcome` per surface; failures do not stop the run. An engine that
+    cannot run here (e.g. VASP without ``VASP_CMD``/POTCARs) stops it before any job, with
+    :class:`~workflows.engines.EngineUnavailable` saying what to configure.
     """
+    pairs = spec.surfaces()
+    _require_engines(spec, steps, [p for p in pairs if not only or surface_name(*p) in only], facade)
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes = []
-    pairs = spec.surfaces()
     for n, (host, dopant) in enumerate(pairs, start=1):
         name = surface_name(host, dopant)
         if only and name not in only:

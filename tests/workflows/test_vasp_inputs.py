@@ -19,8 +19,8 @@ from workflows.engines.vasp_engine import (
     relax_maker,
     require_vasp,
     static_maker,
-    write_vasp_inputs,
 )
+from workflows.engines.vasp_inputs import write_vasp_inputs
 from workflows.hosts import get_host
 from workflows.surfaces import describe_surface
 

@@ -12,7 +12,8 @@ from pymatgen.core import Structure
 
 from stores.settings import get_settings
 from workflows.cli.common import reports_input_errors
-from workflows.engines.vasp_engine import DEFAULT_NEB_IMAGES, VASP_KINDS, idpp_images, write_vasp_inputs
+from workflows.engines.vasp_engine import DEFAULT_NEB_IMAGES, VASP_KINDS
+from workflows.engines.vasp_inputs import idpp_images, write_vasp_inputs
 from workflows.hosts import InputError
 from workflows.li_sites import LI_HEIGHT_ANG, add_li, hop_nearest_dopant
 from workflows.structures import DEFAULT_SIZE
