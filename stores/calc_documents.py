@@ -63,6 +63,9 @@ class CalculationDoc(BaseModel):
     density: GridRef | None = Field(None, description="Electron density grid")
     vacuum_level_ev: float | None = None
     image_energies_ev: list[float] | None = Field(None, description="NEB image energies (eV)")
+    barrier_ev: float | None = Field(
+        None, description="NEB: highest image energy minus image 00's (eV); None without 00's energy"
+    )
     converged: bool | None = None
     force_calls: int | None = None
     wall_time_s: float | None = None

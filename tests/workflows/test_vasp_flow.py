@@ -187,7 +187,8 @@ def test_vasp_neb_step_in_dataset_generation(tmp_path, monkeypatch, vasp_here):
     assert hop["forward_barrier_ev"] == pytest.approx(recorded[1] - valleys[1]["energy_ev"])
     assert hop["saddle_binding_energy_ev"] == pytest.approx(e_slab + e_li - recorded[1])
     assert hop["valley_ids"] == [valleys[1]["valley_id"], valleys[0]["valley_id"]]
-    assert hop["engine"] == "vasp" and hop["settings"]["incar_neb"]["ISIF"] == 2 and hop["settings"]["climbing_image"]
+    assert hop["engine"] == "vasp" and hop["settings"]["climbing_image"] is True
+    assert hop["settings"]["incar_neb"]["ISIF"] == 2
     assert hop["force_calls"] > 3 and hop["n_images"] == 3
 
     # the labels reach the training data, and the archive holds them

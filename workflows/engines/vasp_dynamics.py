@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from monty.json import MSONable
 from pymatgen.core import Lattice, Structure
 
-from stores.vasp_import import functional_name
+from stores.vasp_runs import functional_name
 from workflows.engines import package_versions
 from workflows.engines.vasp_engine import (
     _run_vasp_kwargs,
