@@ -297,3 +297,23 @@ class VaspSurfaceHopsMaker(Maker):
             "nebs": {str(i): j.output for i, j in nebs.items()},
         }
         return Flow(jobs, output=output, name=f"{self.name} {sid}")
+
+
+def chgnet_path(bundle, hop_index: int, n_images: int, settings: Any) -> NebDoc:
+    """The converged CHGNet CINEB of one hop (its two valleys relaxed first), reusing the store.
+
+    For VASP runs by hand (``epdi vasp inputs --kind neb --preconverge chgnet``): its
+    ``image_structures`` (end points included) are the ``00`` .. ``0N`` POSCARs of the VASP NEB.
+    """
+    from jobflow.managers.local import run_locally
+
+    from workflows.surfaces import store_surfaces
+
+    facade = StoreFacade()
+    store_surfaces([bundle], facade)
+    maker = SurfaceHopsMaker(settings=settings, n_images=n_images, valley_classes=False, keeps_images=True)
+    flow = maker.make(bundle, [hop_index])
+    responses = run_locally(flow, store=facade.job_store(), log=False, ensure_success=True)
+    docs = [r[1].output for r in responses.values() if isinstance(r[1].output, NebDoc)]
+    (neb,) = [d for d in docs if d.hop_id == bundle.hops[hop_index].hop_id]
+    return neb
