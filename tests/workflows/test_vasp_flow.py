@@ -215,7 +215,7 @@ def test_vasp_neb_step_in_dataset_generation(tmp_path, monkeypatch, vasp_here):
 
 def test_preconverge_chgnet_starts_vasp_from_chgnet(tmp_path, monkeypatch, vasp_here):
     spec_path = tmp_path / "pre.yaml"
-    spec_path.write_text(SPEC.format(extra=", preconverge: chgnet, fmax_ev_ang: 0.2, max_steps: 40"))
+    spec_path.write_text(SPEC.format(extra=", preconverge: chgnet, fmax_ev_ang: 0.5, max_steps: 5"))
     spec = load_spec(spec_path)
     bundle = surface_from_request("MoS2", None, 2)
     facade = StoreFacade()
@@ -313,3 +313,55 @@ def test_outputs_of_another_calculation_are_refused(tmp_path):
         valley_document.original(
             task, bundle.structure, "v", 0.0, 0.0, site, [[0.0, 0.0]], VaspDynamicsSettings(size=2)
         )
+
+
+VASP_MAKERS = ["VaspSlabRelaxMaker", "VaspLiReferenceMaker", "VaspValleyRelaxMaker", "VaspHopNebMaker"]
+
+
+@pytest.mark.parametrize("maker_name", VASP_MAKERS)
+def test_vasp_makers_keep_their_settings_through_serialisation(maker_name):
+    """A Maker read back from a job store or a Firework holds VaspDynamicsSettings, not a dict."""
+    from monty.json import MontyDecoder, jsanitize
+
+    from workflows import vasp_flows
+
+    settings = VaspDynamicsSettings(
+        size=3, elements=("Mo", "S", "Co"), kpoints=2, incar_updates={"ENCUT": 520}
+    )
+    maker = getattr(vasp_flows, maker_name)(settings=settings)
+    back = MontyDecoder().process_decoded(jsanitize(maker.as_dict(), strict=True, allow_bson=True))
+    assert isinstance(back.settings, VaspDynamicsSettings) and back.settings == settings
+    assert back.settings.provenance() == settings.provenance()
+
+
+def test_vasp_campaign_flow_builds_with_vasp_jobs(tmp_path, vasp_here):
+    """``campaign run`` with ``neb.engine: vasp``: the flow holds the VASP jobs and survives a Firework."""
+    from jobflow import Flow
+
+    from workflows.campaign import build_campaign_flow
+
+    path = tmp_path / "two.yaml"
+    path.write_text(SPEC.format(extra=", preconverge: chgnet").replace("[pristine]", "[pristine, Zn]"))
+    flow = build_campaign_flow(load_spec(path), StoreFacade())
+    names = [j.name for j in _jobs(flow)]
+    assert names.count("vasp slab relax") == 2 and names.count("vasp li atom") == 2
+    assert {"vasp valley relax H 0", "vasp valley relax T_M 1"} <= set(names)
+    assert any(n.startswith("preconverge surface hops") for n in _flow_names(flow))
+    back = Flow.from_dict(flow.as_dict())
+    assert [j.name for j in _jobs(back)] == [j.name for j in _jobs(flow)]
+
+
+def _jobs(flow):
+    from jobflow import Flow
+
+    for item in flow.jobs:
+        yield from _jobs(item) if isinstance(item, Flow) else [item]
+
+
+def _flow_names(flow):
+    from jobflow import Flow
+
+    for item in flow.jobs:
+        if isinstance(item, Flow):
+            yield item.name
+            yield from _flow_names(item)

@@ -263,7 +263,7 @@ def test_relax_and_neb_hold_the_bottom_layer(tmp_path):
 def test_neb_inputs_from_the_chgnet_path(tmp_path):
     out = tmp_path / "neb"
     args = ["vasp", "inputs", "MoS2", "--size", "2", "--kind", "neb", "--images", "3"]
-    args += ["--preconverge", "chgnet", "--fmax", "0.2", "--json", "--out", str(out)]
+    args += ["--preconverge", "chgnet", "--fmax", "0.5", "--json", "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

@@ -51,14 +51,14 @@ def vasp(
         typer.echo(json.dumps(data))
         return
     for key in IMPORT_COLUMNS:
-        typer.echo(f"{key:>16}: {data[key]}")
+        typer.echo(f"{key:>17}: {data[key]}")
     if doc.kind == "neb":  # energies in eV; the barrier is the highest image minus image 00
         folders = doc.settings.get("image_folders", [])
         indices = doc.settings.get("image_indices", [])
         energies = ", ".join(
             f"{folders[i]} {e:.6f}" for i, e in zip(indices, doc.image_energies_ev or [], strict=True)
         )
-        typer.echo(f"{'image_energies_ev':>16}: {energies}")
-        typer.echo(f"{'barrier_ev':>16}: {'-' if doc.barrier_ev is None else round(doc.barrier_ev, 6)}")
+        typer.echo(f"{'image_energies_ev':>17}: {energies}")
+        typer.echo(f"{'barrier_ev':>17}: {'-' if doc.barrier_ev is None else round(doc.barrier_ev, 6)}")
     for warning in doc.settings.get("warnings", []):
-        typer.echo(f"{'warning':>16}: {warning}")
+        typer.echo(f"{'warning':>17}: {warning}")

@@ -292,8 +292,9 @@ def neb_maker(
 ) -> VaspNebFromImagesMaker:
     """atomate2 ``NebFromImagesMaker`` (reading VASP 5 and 6 folders) for a climbing-image NEB of Li.
 
-    ``make(images)`` takes the full image list, end points included (see :func:`idpp_images`);
-    atomate2 sets ``IMAGES`` from it and runs custodian's ``VaspNEBJob``.
+    ``make(images)`` takes the full image list, end points included (see
+    :func:`~workflows.engines.vasp_inputs.idpp_images`); atomate2 sets ``IMAGES`` from it and runs
+    custodian's ``VaspNEBJob``.
     """
     from atomate2.vasp.sets.core import NebSetGenerator
 
@@ -324,7 +325,8 @@ def require_vasp() -> None:
     Needs (1) atomate2's ``VASP_CMD`` (environment variable ``ATOMATE2_VASP_CMD`` or ``VASP_CMD`` in
     ``~/.atomate2.yaml``) naming a program found on ``PATH``, and (2) pymatgen's
     ``PMG_VASP_PSP_DIR`` (``~/.config/.pmgrc.yaml`` or the environment) pointing at an existing
-    POTCAR folder. Writing inputs (:func:`write_vasp_inputs`) needs neither.
+    POTCAR folder. Writing inputs (:func:`~workflows.engines.vasp_inputs.write_vasp_inputs`) needs
+    neither.
     """
     from pymatgen.core import SETTINGS as PMG_SETTINGS
 
