@@ -108,7 +108,9 @@ def inputs(
         structures = vasp_structures(bundle, kind, images)
     else:
         require_engine("chgnet")
-        chgnet = chgnet_path(bundle, hop_nearest_dopant(bundle), images, ChgnetSettings(fmax_ev_ang=fmax))
+        hop = hop_nearest_dopant(bundle)
+        typer.echo(f"CHGNet+D3 valleys and CINEB of hop {hop}, {images} images (reuses the store)", err=True)
+        chgnet = chgnet_path(bundle, hop, images, ChgnetSettings(fmax_ev_ang=fmax))
         structures = [Structure.from_dict(s) for s in chgnet.image_structures or []]
         extra = {
             "preconverge": "chgnet",
