@@ -69,7 +69,8 @@ def dataset_summary(facade: StoreFacade) -> dict[str, Any]:
             "kind": "hop",
             "surface_id": n["surface_id"],
             "hop_id": n["hop_id"],
-            "issue": f"CINEB not converged (fmax {n['fmax_ev_ang']:.3f} eV/Angstrom)",
+            "issue": "CINEB not converged"
+            + ("" if n.get("fmax_ev_ang") is None else f" (fmax {n['fmax_ev_ang']:.3f} eV/Angstrom)"),
         }
         for n in nebs
         if not n["converged"]

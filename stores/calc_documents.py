@@ -63,6 +63,9 @@ class CalculationDoc(BaseModel):
     density: GridRef | None = Field(None, description="Electron density grid")
     vacuum_level_ev: float | None = None
     image_energies_ev: list[float] | None = Field(None, description="NEB image energies (eV)")
+    barrier_ev: float | None = Field(
+        None, description="NEB: highest image energy minus image 00's (eV); None without 00's energy"
+    )
     converged: bool | None = None
     force_calls: int | None = None
     wall_time_s: float | None = None
@@ -130,7 +133,11 @@ class NebDoc(LabelProvenance):
     reverse_barrier_ev: float = Field(..., description="E(max) - E(last end point) (eV)")
     climbing_image: int
     converged: bool
-    fmax_ev_ang: float = Field(..., description="Largest image force at the end (eV/Angstrom)")
+    fmax_ev_ang: float | None = Field(
+        None,
+        description="Largest image force at the end (eV/Angstrom); None for VASP, whose EDIFFG decides "
+        "``converged``",
+    )
     force_calls: int
     steps: int | None = Field(None, description="Optimiser steps")
     retries: int = Field(0, description="Reruns after an unconverged first run (from its last images)")

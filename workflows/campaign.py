@@ -22,6 +22,7 @@ import math
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from jobflow import CURRENT_JOB, Flow, Job, Response, job
@@ -42,7 +43,7 @@ from workflows.campaign_spec import CampaignSpec
 from workflows.categories import TRAINING_CATEGORY
 from workflows.hosts import InputError
 from workflows.local_run import JobsFailed, run_flow
-from workflows.neb_step import hops_maker, label_source_for
+from workflows.neb_step import hops_maker, label_source_for, runs_in_job_folders
 from workflows.stable_jobs import stable_uuids
 from workflows.static_maker import static_step
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
@@ -458,8 +459,13 @@ def run_campaign(spec: CampaignSpec, facade: StoreFacade) -> CampaignDoc:
     is raised. A rerun reuses every finished job and redoes only what failed.
     """
     flow = build_campaign_flow(spec, facade)
+    folders = {}
+    if runs_in_job_folders(spec):  # VASP jobs: one folder each
+        root = Path(facade.settings.data_dir) / "calcs" / "jobs" / spec.name
+        root.mkdir(parents=True, exist_ok=True)
+        folders = {"create_folders": True, "root_dir": root}
     try:
-        run_flow(flow, facade.job_store(), what=f"campaign {spec.name}")
+        run_flow(flow, facade.job_store(), what=f"campaign {spec.name}", **folders)
     except JobsFailed as exc:
         mark_failed(facade, spec, [JobFailureDoc(**f.as_dict()) for f in exc.failures])
         raise JobsFailed(exc.failures, f"campaign {spec.name} (see `epdi status {spec.name}`)") from None

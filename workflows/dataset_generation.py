@@ -36,7 +36,7 @@ from stores.facade import StoreFacade
 from workflows.campaign_spec import CampaignSpec, surface_name
 from workflows.li_sites import hop_nearest_dopant
 from workflows.local_run import run_flow
-from workflows.neb_step import hops_maker
+from workflows.neb_step import hops_maker, runs_in_job_folders
 from workflows.static_maker import static_step, static_workdir
 from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
@@ -74,7 +74,12 @@ def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> N
 def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, progress: bool) -> None:
     hops = None if spec.neb.hops == "all" else [hop_nearest_dopant(bundle)]
     flow = hops_maker(spec, bundle, progress).make(bundle, hop_indices=hops)
-    run_flow(flow, facade.job_store(), what=f"labels of {bundle.surface.surface_id}")
+    folders = {}
+    if runs_in_job_folders(spec):  # VASP jobs: one folder each, under calcs/<surface>/vasp-jobs
+        root = Path(facade.settings.data_dir) / "calcs" / bundle.surface.surface_id / "vasp-jobs"
+        root.mkdir(parents=True, exist_ok=True)
+        folders = {"create_folders": True, "root_dir": root}
+    run_flow(flow, facade.job_store(), what=f"labels of {bundle.surface.surface_id}", **folders)
 
 
 def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
@@ -140,11 +145,15 @@ def generate(
 ) -> list[SurfaceOutcome]:
     """Run ``steps`` for every surface of ``spec`` (or the ``only`` names, e.g. ``MoS2-Co``).
 
-    Returns one :class:`SurfaceOutcome` per surface; failures do not stop the run.
+    Returns one :class:`SurfaceOutcome` per surface; failures do not stop the run. An engine that
+    cannot run here (e.g. VASP without ``VASP_CMD``/POTCARs) stops it before any job, with
+    :class:`~workflows.engines.EngineUnavailable` saying what to configure
+    (:meth:`~workflows.campaign_spec.CampaignSpec.check_runnable`).
     """
+    pairs = spec.surfaces()
+    spec.check_runnable(facade.settings.hosts_file)
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes = []
-    pairs = spec.surfaces()
     for n, (host, dopant) in enumerate(pairs, start=1):
         name = surface_name(host, dopant)
         if only and name not in only:

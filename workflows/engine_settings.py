@@ -15,6 +15,7 @@ from stores.documents import SurfaceDoc
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_dynamics import GpawDynamicsSettings
 from workflows.engines.gpaw_engine import GpawSettings, kpts_for_supercell
+from workflows.engines.vasp_dynamics import VaspDynamicsSettings
 
 if TYPE_CHECKING:
     from workflows.campaign_spec import CampaignSpec
@@ -42,8 +43,8 @@ def chgnet_settings(spec: CampaignSpec, progress: bool = False, device: str | No
 def neb_settings_for(spec: CampaignSpec, surface: SurfaceDoc, progress: bool = False) -> Any:
     """The engine settings of the neb step of ``spec`` on ``surface`` (CHGNet or GPAW).
 
-    VASP relaxations and CINEB run through atomate2's Makers (:mod:`workflows.vasp_flows`), not
-    through these settings.
+    VASP relaxations and CINEB run through atomate2's Makers (:mod:`workflows.vasp_flows`) with
+    :func:`vasp_settings_for`.
     """
     step = spec.neb
     if step.engine == "chgnet":
@@ -63,3 +64,18 @@ def neb_settings_for(spec: CampaignSpec, surface: SurfaceDoc, progress: bool = F
 def preconverge_settings_for(spec: CampaignSpec, progress: bool = False) -> ChgnetSettings | None:
     """The settings of the preconverging stage of the neb step, or ``None`` without one."""
     return chgnet_settings(spec, progress) if spec.neb.preconverge == "chgnet" else None
+
+
+def vasp_settings_for(spec: CampaignSpec, surface: SurfaceDoc) -> VaspDynamicsSettings:
+    """VASP settings of the neb step of ``spec`` on ``surface``.
+
+    The k-mesh follows the supercell unless ``neb.vasp.kpoints`` is set; spin polarisation follows
+    the surface's elements (host metal, anion, dopant); ``neb.vasp.incar`` overrides any INCAR tag.
+    """
+    options = spec.neb.vasp
+    return VaspDynamicsSettings(
+        size=surface.supercell,
+        elements=tuple(e for e in (surface.metal, surface.anion, surface.dopant) if e),
+        kpoints=None if options is None else options.kpoints,
+        incar_updates={} if options is None else dict(options.incar),
+    )

@@ -99,6 +99,7 @@ def run_flow(
     root_dir: Path | str | None = None,
     what: str = "the flow",
     namespace: str = "epdi",
+    create_folders: bool = False,
 ) -> dict[str, dict[int, Response]]:
     """Run ``flow`` with deterministic job uuids and logging off; raise :class:`JobsFailed` when a job raised.
 
@@ -117,6 +118,8 @@ def run_flow(
         How the message names what ran (``"campaign tiny"``).
     namespace
         Distinguishes otherwise identical flows (see :func:`workflows.stable_jobs.stable_uuids`).
+    create_folders
+        One folder per job under ``root_dir`` (jobs that write files, e.g. VASP's).
 
     Returns
     -------
@@ -125,7 +128,13 @@ def run_flow(
     """
     with _recording() as recorder:
         responses = run_locally(
-            flow, store=store, log=False, ensure_success=False, root_dir=root_dir, namespace=namespace
+            flow,
+            store=store,
+            log=False,
+            ensure_success=False,
+            root_dir=root_dir,
+            namespace=namespace,
+            create_folders=create_folders,
         )
     if recorder.failures:
         raise JobsFailed(recorder.failures, what)

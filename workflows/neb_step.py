@@ -1,18 +1,20 @@
 """The neb step of a spec on one surface: the Maker that relaxes its valleys and runs its CINEBs.
 
-One place turns a spec's ``neb:`` step into a :class:`~workflows.makers.SurfaceHopsMaker` for a
-surface (engine settings from :mod:`workflows.engine_settings`, the preconverging CHGNet stage,
-the number of images), so dataset generation, campaigns and the CLI run the same step.
+One place turns a spec's ``neb:`` step into a :class:`~workflows.makers.SurfaceHopsMaker` (CHGNet,
+GPAW) or a :class:`~workflows.vasp_flows.VaspSurfaceHopsMaker` (VASP) for a surface (engine
+settings from :mod:`workflows.engine_settings`, the preconverging CHGNet stage, the number of
+images), so dataset generation, campaigns and the CLI run the same step.
 """
 
 from __future__ import annotations
 
 from epdi_ml.labels import source_of_settings
 from workflows.campaign_spec import CampaignSpec
-from workflows.engine_settings import neb_settings_for, preconverge_settings_for
+from workflows.engine_settings import neb_settings_for, preconverge_settings_for, vasp_settings_for
 from workflows.engines import require_engine
 from workflows.makers import SurfaceHopsMaker
 from workflows.surfaces import SurfaceBundle
+from workflows.vasp_flows import VaspSurfaceHopsMaker
 
 
 def require_neb_engines(spec: CampaignSpec, bundles: list[SurfaceBundle]) -> None:
@@ -28,10 +30,20 @@ def require_neb_engines(spec: CampaignSpec, bundles: list[SurfaceBundle]) -> Non
             neb_settings_for(spec, bundle.surface).require(tuple(bundle.structure.symbol_set))
 
 
-def hops_maker(spec: CampaignSpec, bundle: SurfaceBundle, progress: bool = False) -> SurfaceHopsMaker:
-    """The :class:`SurfaceHopsMaker` of ``spec``'s neb step for ``bundle``'s surface."""
+def hops_maker(
+    spec: CampaignSpec, bundle: SurfaceBundle, progress: bool = False
+) -> SurfaceHopsMaker | VaspSurfaceHopsMaker:
+    """The Maker of ``spec``'s neb step for ``bundle``'s surface (same ``make(bundle, hop_indices)``).
+
+    Engine ``vasp``: :class:`~workflows.vasp_flows.VaspSurfaceHopsMaker` (atomate2 + custodian);
+    its jobs need their own folders (:func:`runs_in_job_folders`).
+    """
     if spec.neb.engine == "vasp":
-        raise NotImplementedError("VASP hops run through workflows.vasp_flows")
+        return VaspSurfaceHopsMaker(
+            settings=vasp_settings_for(spec, bundle.surface),
+            n_images=spec.neb.images,
+            preconverge=preconverge_settings_for(spec, progress),
+        )
     return SurfaceHopsMaker(
         settings=neb_settings_for(spec, bundle.surface, progress),
         n_images=spec.neb.images,
@@ -47,3 +59,11 @@ def label_source_for(spec: CampaignSpec, bundle: SurfaceBundle) -> str:
     if spec.neb.engine == "vasp":
         return "vasp"
     return source_of_settings(neb_settings_for(spec, bundle.surface))
+
+
+def runs_in_job_folders(spec: CampaignSpec) -> bool:
+    """Whether the spec's jobs write their files into the working folder (VASP's do).
+
+    Run such flows with ``run_locally(..., create_folders=True)`` so every job gets its own folder.
+    """
+    return "vasp" in (spec.neb.engine, spec.static.engine)

@@ -1,14 +1,17 @@
 """VASP inputs for PBE-D3 slabs: INCAR, k-mesh, POTCAR.spec, NEB folders, Makers, availability check."""
 
+import json
 import os
 import stat
 
 import numpy as np
 import pytest
 from pymatgen.core import SETTINGS as PMG_SETTINGS
+from pymatgen.core import Structure
 from pymatgen.io.vasp import Incar, Kpoints, Poscar
 from typer.testing import CliRunner
 
+from stores.facade import StoreFacade
 from workflows.cli.app import app
 from workflows.engines import EngineUnavailable, require_engine
 from workflows.engines.vasp_engine import (
@@ -19,8 +22,8 @@ from workflows.engines.vasp_engine import (
     relax_maker,
     require_vasp,
     static_maker,
-    write_vasp_inputs,
 )
+from workflows.engines.vasp_inputs import write_vasp_inputs
 from workflows.hosts import get_host
 from workflows.surfaces import describe_surface
 
@@ -227,12 +230,58 @@ def test_atomate2_writer_with_the_static_maker_generator(tmp_path, monkeypatch):
         (["MoS2", "--kind", "static", "--kpoints", "0"], "--kpoints 0"),
         (["MoS2", "--kind", "static", "--dopant", "Xx"], "Xx"),
         (["MoS2", "--kind", "static", "--size", "1"], "size 1"),
+        (["MoS2", "--kind", "neb", "--preconverge", "gpaw"], "--preconverge 'gpaw'"),
+        (["MoS2", "--kind", "relax", "--preconverge", "chgnet"], "needs --kind neb"),
+        (["MoS2", "--kind", "neb", "--preconverge", "chgnet", "--fmax", "0"], "--fmax 0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, bad):
     result = runner.invoke(app, ["vasp", "inputs", *args, "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert bad in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def _fixed(poscar: Poscar) -> list[str]:
+    """Species of the sites whose selective-dynamics flags are F F F (the others must be T T T)."""
+    flags = [[bool(x) for x in f] for f in poscar.selective_dynamics]
+    assert all(f in ([True] * 3, [False] * 3) for f in flags)
+    return [poscar.structure[i].species_string for i, f in enumerate(flags) if f == [False] * 3]
+
+
+def test_relax_and_neb_hold_the_bottom_layer(tmp_path):
+    relax = _inputs(tmp_path, "MoS2", "--size", "3", "--kind", "relax")
+    poscar = Poscar.from_file(relax / "POSCAR")
+    assert _fixed(poscar) == ["S"] * 9  # the bottom S layer of 3x3 MoS2, nothing else
+    z = poscar.structure.cart_coords[:, 2]
+    fixed = [i for i, f in enumerate(poscar.selective_dynamics) if not any(f)]
+    assert max(z[fixed]) < min(np.delete(z, fixed))
+    static = _inputs(tmp_path / "s", "MoS2", "--size", "3", "--kind", "static")
+    assert Poscar.from_file(static / "POSCAR").selective_dynamics is None
+
+
+def test_neb_inputs_from_the_chgnet_path(tmp_path):
+    out = tmp_path / "neb"
+    args = ["vasp", "inputs", "MoS2", "--size", "2", "--kind", "neb", "--images", "3"]
+    args += ["--preconverge", "chgnet", "--fmax", "0.5", "--json", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["preconverge"] == "chgnet" and summary["n_images"] == 3
+    facade = StoreFacade()
+    (neb,) = facade.query("nebs", {"neb_id": summary["chgnet_neb_id"]})
+    assert neb["engine"] == "chgnet" and summary["chgnet_forward_barrier_ev"] == round(
+        neb["forward_barrier_ev"], 4
+    )
+    for index, image in enumerate(neb["image_structures"]):  # 00..04 = the CHGNet path, VASP's atom order
+        written = Poscar.from_file(out / f"{index:02d}" / "POSCAR")
+        expected = Structure.from_dict(image).get_sorted_structure()
+        np.testing.assert_allclose(written.structure.cart_coords, expected.cart_coords, atol=1e-6)
+        assert _fixed(written) == ["S"] * 4
+    assert Incar.from_file(out / "INCAR")["IMAGES"] == 3 and Incar.from_file(out / "INCAR")["LCLIMB"] is True
+    again = runner.invoke(app, args)  # the CHGNet path is reused from the store
+    assert again.exit_code == 0, again.output
+    assert facade.query("nebs", {"neb_id": summary["chgnet_neb_id"]})[0]["updated_at"] == neb["updated_at"]
 
 
 def test_require_vasp_names_what_to_set(monkeypatch, tmp_path):

@@ -35,7 +35,13 @@ def vasp(
         bool, typer.Option("--json", help="Print the stored document (without the structure).")
     ] = False,
 ) -> None:
-    """Import one finished VASP folder (energy, structure, LOCPOT/CHGCAR grids) into ``calculations``."""
+    """Import one finished VASP folder (energy, structure, LOCPOT/CHGCAR grids) into ``calculations``.
+
+    For an NEB folder (``00`` .. ``0N``) the image energies and ``barrier_ev`` (highest image minus
+    image 00) are reported; end points without vasprun.xml/OUTCAR take their energy from an OSZICAR.
+    A gap in the image folders or images with different atom counts is refused (exit 2); an
+    unreadable or unfinished file is a bad-data error (exit 1).
+    """
     try:
         doc = import_vasp(directory, StoreFacade(get_settings()))
     except VaspImportError as exc:
@@ -45,6 +51,14 @@ def vasp(
         typer.echo(json.dumps(data))
         return
     for key in IMPORT_COLUMNS:
-        typer.echo(f"{key:>16}: {data[key]}")
+        typer.echo(f"{key:>17}: {data[key]}")
+    if doc.kind == "neb":  # energies in eV; the barrier is the highest image minus image 00
+        folders = doc.settings.get("image_folders", [])
+        indices = doc.settings.get("image_indices", [])
+        energies = ", ".join(
+            f"{folders[i]} {e:.6f}" for i, e in zip(indices, doc.image_energies_ev or [], strict=True)
+        )
+        typer.echo(f"{'image_energies_ev':>17}: {energies}")
+        typer.echo(f"{'barrier_ev':>17}: {'-' if doc.barrier_ev is None else round(doc.barrier_ev, 6)}")
     for warning in doc.settings.get("warnings", []):
-        typer.echo(f"{'warning':>16}: {warning}")
+        typer.echo(f"{'warning':>17}: {warning}")

@@ -1,4 +1,8 @@
-"""``epdi vasp``: write VASP inputs (no POTCARs: ``POTCAR.spec``) for a surface's static, relax or CINEB."""
+"""``epdi vasp``: write VASP inputs (no POTCARs: ``POTCAR.spec``) for a surface's static, relax or CINEB.
+
+``--kind neb --preconverge chgnet`` starts the VASP NEB from the converged CHGNet + D3 path of the hop
+nearest the dopant (computed, or reused from the store), for users who run VASP by hand.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,15 @@ from pymatgen.core import Structure
 from stores.settings import get_settings
 from stores.validation import check_output_dir
 from workflows.cli.common import reports_input_errors
-from workflows.engines import MIN_CINEB_IMAGES, check_cineb_images
-from workflows.engines.vasp_engine import DEFAULT_NEB_IMAGES, VASP_KINDS, idpp_images, write_vasp_inputs
+from workflows.engines import MIN_CINEB_IMAGES, check_cineb_images, require_engine
+from workflows.engines.chgnet_engine import ChgnetSettings
+from workflows.engines.vasp_engine import DEFAULT_NEB_IMAGES, VASP_KINDS
+from workflows.engines.vasp_inputs import idpp_images, write_vasp_inputs
 from workflows.hosts import InputError
 from workflows.li_sites import LI_HEIGHT_ANG, add_li, hop_nearest_dopant
 from workflows.structures import DEFAULT_SIZE
 from workflows.surfaces import SurfaceBundle, surface_from_request
+from workflows.vasp_flows import chgnet_path
 
 app = typer.Typer(
     help="VASP inputs for the EPDI steps (POTCAR.spec instead of POTCARs).", no_args_is_help=True
@@ -67,19 +74,52 @@ def inputs(
     kpoints: Annotated[
         int | None, typer.Option(help="In-plane k divisions of the Gamma k x k x 1 mesh (default ceil(6/n)).")
     ] = None,
+    preconverge: Annotated[
+        str | None,
+        typer.Option(
+            help="neb only: 'chgnet' runs the CHGNet + D3 valleys and CINEB first (reusing the store) and "
+            "writes its converged path as the 00..0N POSCARs."
+        ),
+    ] = None,
+    fmax: Annotated[
+        float, typer.Option(help="CHGNet force threshold with --preconverge (eV/Angstrom).")
+    ] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Write INCAR, KPOINTS, POSCAR(s) and POTCAR.spec for one surface (no VASP or POTCARs needed)."""
+    """Write INCAR, KPOINTS, POSCAR(s) and POTCAR.spec for one surface (no VASP or POTCARs needed).
+
+    relax and neb inputs hold the bottom anion layer fixed (selective dynamics), as the neb step does.
+    """
     if kind not in VASP_KINDS:
         raise InputError(f"unknown --kind {kind!r}; accepted: {', '.join(VASP_KINDS)}")
     if kind == "neb":
         check_cineb_images(images)
     if kpoints is not None and kpoints < 1:
         raise InputError(f"--kpoints {kpoints}: k divisions must be >= 1")
+    if preconverge is not None and preconverge != "chgnet":
+        raise InputError(f"--preconverge {preconverge!r}: accepted: chgnet")
+    if preconverge is not None and kind != "neb":
+        raise InputError(f"--preconverge chgnet needs --kind neb (got --kind {kind})")
+    if preconverge is not None and not 0 < fmax <= 0.5:
+        raise InputError(f"--fmax {fmax}: give a force threshold in (0, 0.5] eV/Angstrom")
     check_output_dir(out, "--out")
     settings = get_settings()
     bundle = surface_from_request(host, dopant, size, hosts_file=settings.hosts_file)
-    structures = vasp_structures(bundle, kind, images)
+    extra: dict = {}
+    if preconverge is None:
+        structures = vasp_structures(bundle, kind, images)
+    else:
+        require_engine("chgnet")
+        hop = hop_nearest_dopant(bundle)
+        typer.echo(f"CHGNet+D3 valleys and CINEB of hop {hop}, {images} images (reuses the store)", err=True)
+        chgnet = chgnet_path(bundle, hop, images, ChgnetSettings(fmax_ev_ang=fmax))
+        structures = [Structure.from_dict(s) for s in chgnet.image_structures or []]
+        extra = {
+            "preconverge": "chgnet",
+            "chgnet_neb_id": chgnet.neb_id,
+            "chgnet_forward_barrier_ev": round(chgnet.forward_barrier_ev, 4),
+            "chgnet_converged": chgnet.converged,
+        }
     written = write_vasp_inputs(kind, structures, out, size=size, kpoints=kpoints)
     summary = {
         "kind": kind,
@@ -89,7 +129,7 @@ def inputs(
         "n_images": len(structures) - 2 if kind == "neb" else None,
         "out_dir": str(out),
         "files": len(written),
-    }
+    } | extra
     if as_json:
         typer.echo(json.dumps(summary))
         return

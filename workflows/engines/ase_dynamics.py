@@ -91,14 +91,24 @@ class NebResult:
     history: list[float] = field(default_factory=list)
 
 
+def bottom_layer_indices(symbols: Sequence[str], z_ang: Sequence[float]) -> list[int]:
+    """Indices of the bottom slab layer: within :data:`BOTTOM_LAYER_TOL_ANG` of the lowest slab atom.
+
+    Li is never counted as slab. Every engine holds these atoms fixed in relaxations and CINEB
+    (ASE ``FixAtoms`` here, VASP selective dynamics in :mod:`workflows.engines.vasp_dynamics`).
+    """
+    z = np.asarray(z_ang, dtype=float)
+    slab = [i for i, s in enumerate(symbols) if s != "Li"]
+    bottom = min(z[slab])
+    return [i for i in slab if z[i] < bottom + BOTTOM_LAYER_TOL_ANG]
+
+
 def to_atoms(structure: Structure, fix_bottom_layer: bool) -> Atoms:
     """ASE atoms of ``structure``, the bottom slab layer fixed when asked (Li is never fixed)."""
     atoms = AseAtomsAdaptor.get_atoms(structure)
     if fix_bottom_layer:
-        z = atoms.positions[:, 2]
-        slab = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s != "Li"]
-        bottom = min(z[slab])
-        atoms.set_constraint(FixAtoms(indices=[i for i in slab if z[i] < bottom + BOTTOM_LAYER_TOL_ANG]))
+        fixed = bottom_layer_indices(atoms.get_chemical_symbols(), atoms.positions[:, 2])
+        atoms.set_constraint(FixAtoms(indices=fixed))
     return atoms
 
 

@@ -18,8 +18,9 @@ Custodian runs every job: :func:`vasp_handlers` for statics and relaxations (cus
 :func:`neb_handlers` for CINEB (atomate2's ``JobType.NEB`` runs custodian's ``VaspNEBJob``); they
 reach atomate2's ``run_vasp`` through the Makers' ``run_vasp_kwargs``.
 
-:func:`write_vasp_inputs` writes INCAR, KPOINTS, POSCAR(s) and ``POTCAR.spec`` with no POTCAR
-files, so inputs can be prepared and checked anywhere; :func:`require_vasp` is only for running.
+:func:`workflows.engines.vasp_inputs.write_vasp_inputs` writes INCAR, KPOINTS, POSCAR(s) and
+``POTCAR.spec`` with no POTCAR files, so inputs can be prepared and checked anywhere;
+:func:`require_vasp` is only for running.
 """
 
 from __future__ import annotations
@@ -42,15 +43,14 @@ from custodian.vasp.handlers import (
     UnconvergedErrorHandler,
     VaspErrorHandler,
 )
-from pymatgen.core import Structure
 from pymatgen.io.vasp import Kpoints
 
 from workflows.engines import EngineUnavailable
 
 if TYPE_CHECKING:
     from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
-    from atomate2.vasp.jobs.neb import NebFromImagesMaker
-    from atomate2.vasp.sets.base import VaspInputGenerator
+
+    from workflows.engines.vasp_neb import VaspNebFromImagesMaker
 
 VaspKind = Literal["static", "relax", "neb"]
 VASP_KINDS: tuple[str, ...] = ("static", "relax", "neb")
@@ -289,125 +289,27 @@ def neb_maker(
     kpoints: int | None = None,
     incar_updates: dict[str, Any] | None = None,
     name: str = "epdi cineb",
-) -> NebFromImagesMaker:
-    """atomate2 ``NebFromImagesMaker`` for a climbing-image NEB of Li (``NebSetGenerator``).
+) -> VaspNebFromImagesMaker:
+    """atomate2 ``NebFromImagesMaker`` (reading VASP 5 and 6 folders) for a climbing-image NEB of Li.
 
-    ``make(images)`` takes the full image list, end points included (see :func:`idpp_images`);
-    atomate2 sets ``IMAGES`` from it and runs custodian's ``VaspNEBJob``.
+    ``make(images)`` takes the full image list, end points included (see
+    :func:`~workflows.engines.vasp_inputs.idpp_images`); atomate2 sets ``IMAGES`` from it and runs
+    custodian's ``VaspNEBJob``.
     """
-    from atomate2.vasp.jobs.neb import NebFromImagesMaker
     from atomate2.vasp.sets.core import NebSetGenerator
+
+    from workflows.engines.vasp_neb import VaspNebFromImagesMaker
 
     generator = NebSetGenerator(
         climbing_image=True,
         user_incar_settings=incar_settings("neb", _elements(dopant, host_elements, True), incar_updates),
         user_kpoints_settings=kpoint_mesh(size, kpoints),
     )
-    return NebFromImagesMaker(
+    return VaspNebFromImagesMaker(
         name=name,
         input_set_generator=generator,
         run_vasp_kwargs=_run_vasp_kwargs("neb", neb_handlers()),
     )
-
-
-def idpp_images(start: Structure, end: Structure, n_images: int = DEFAULT_NEB_IMAGES) -> list[Structure]:
-    """IDPP path between two end points: ``n_images + 2`` structures, end points included.
-
-    Uses ``pymatgen.analysis.diffusion`` (``IDPPSolver``). Atoms must be in the same order in both
-    end points (no re-sorting is attempted).
-    """
-    from pymatgen.analysis.diffusion.neb.pathfinder import IDPPSolver
-
-    if n_images < 1:
-        raise ValueError(f"a CINEB needs at least 1 intermediate image, got {n_images}")
-    if len(start) != len(end) or [s.species_string for s in start] != [s.species_string for s in end]:
-        raise ValueError("NEB end points must hold the same atoms in the same order")
-    solver = IDPPSolver.from_endpoints([start, end], nimages=n_images, sort_tol=0)
-    return solver.run(maxiter=2000, tol=1e-5, gtol=1e-3)
-
-
-# -- input files -------------------------------------------------------------------------------
-def _generator(
-    kind: VaspKind,
-    structure: Structure,
-    size: int,
-    kpoints: int | None,
-    updates: dict[str, Any] | None,
-    n_images: int,
-) -> VaspInputGenerator:
-    from atomate2.vasp.sets.core import NebSetGenerator, RelaxSetGenerator, StaticSetGenerator
-
-    elements = [el.symbol for el in structure.composition.elements]
-    common = {
-        "user_incar_settings": incar_settings(kind, elements, updates),
-        "user_kpoints_settings": kpoint_mesh(size, kpoints),
-    }
-    if kind == "static":
-        return StaticSetGenerator(auto_ismear=False, **common)
-    if kind == "relax":
-        return RelaxSetGenerator(auto_ismear=False, **common)
-    return NebSetGenerator(climbing_image=True, num_images=n_images, **common)
-
-
-def write_vasp_inputs(
-    kind: VaspKind,
-    structures: Structure | Sequence[Structure],
-    out_dir: str | Path,
-    size: int,
-    kpoints: int | None = None,
-    incar_updates: dict[str, Any] | None = None,
-) -> list[Path]:
-    """Write VASP inputs with ``POTCAR.spec`` (POTCAR symbols) instead of POTCAR files.
-
-    Parameters
-    ----------
-    kind
-        ``"static"`` or ``"relax"`` (one structure) or ``"neb"`` (all images, end points included).
-    structures
-        One structure, or the NEB images.
-    out_dir
-        Folder to write into (created). For ``neb``: INCAR, KPOINTS, POTCAR.spec at the top and
-        folders ``00`` .. ``0N`` (``N = IMAGES + 1``) with a POSCAR and a copy of KPOINTS each, as
-        atomate2's ``NebFromImagesMaker`` writes them.
-    size
-        n of the n x n x 1 supercell (k-mesh).
-    kpoints
-        In-plane k divisions; default from :func:`kpoint_mesh`.
-    incar_updates
-        Extra INCAR overrides.
-
-    Returns
-    -------
-    list[Path]
-        The files written.
-
-    """
-    if kind not in VASP_KINDS:
-        raise ValueError(f"unknown VASP job kind {kind!r}; accepted: {', '.join(VASP_KINDS)}")
-    images = [structures] if isinstance(structures, Structure) else list(structures)
-    if kind == "neb":
-        if len(images) < 3:
-            raise ValueError(f"a NEB needs both end points and >= 1 image, got {len(images)} structures")
-    elif len(images) != 1:
-        raise ValueError(f"a {kind} job takes one structure, got {len(images)}")
-    # group species once (same stable order for every image) so POSCAR and POTCAR.spec agree
-    images = [image.get_sorted_structure() for image in images]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    generator = _generator(kind, images[0], size, kpoints, incar_updates, len(images) - 2)
-    vis = generator.get_input_set(images[0], potcar_spec=True)
-    vis.write_input(str(out))
-    written = [out / name for name in ("INCAR", "KPOINTS", "POSCAR", "POTCAR.spec")]
-    if kind == "neb":
-        (out / "POSCAR").unlink()
-        written.remove(out / "POSCAR")
-        for index, image in enumerate(images):
-            folder = out / f"{index:02d}"
-            folder.mkdir(exist_ok=True)
-            image.to(filename=str(folder / "POSCAR"), fmt="poscar")
-            shutil.copyfile(out / "KPOINTS", folder / "KPOINTS")
-            written += [folder / "POSCAR", folder / "KPOINTS"]
-    return written
 
 
 # -- availability ------------------------------------------------------------------------------
@@ -423,7 +325,8 @@ def require_vasp() -> None:
     Needs (1) atomate2's ``VASP_CMD`` (environment variable ``ATOMATE2_VASP_CMD`` or ``VASP_CMD`` in
     ``~/.atomate2.yaml``) naming a program found on ``PATH``, and (2) pymatgen's
     ``PMG_VASP_PSP_DIR`` (``~/.config/.pmgrc.yaml`` or the environment) pointing at an existing
-    POTCAR folder. Writing inputs (:func:`write_vasp_inputs`) needs neither.
+    POTCAR folder. Writing inputs (:func:`~workflows.engines.vasp_inputs.write_vasp_inputs`) needs
+    neither.
     """
     from pymatgen.core import SETTINGS as PMG_SETTINGS
 
