@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from jobflow.managers.local import run_locally
 
+from epdi_ml.barriers import local_barrier_ev, neb_barriers
+from epdi_ml.sanity import neb_flags
 from stores.calc_documents import NebDoc, ValleyDoc
 from stores.facade import StoreFacade
 from workflows.engines import require_engine
@@ -33,9 +35,17 @@ class BarrierResult:
     wall_time_s: float
 
     def summary(self) -> dict:
-        """JSON-ready summary (energies in eV)."""
+        """JSON-ready summary (energies in eV).
+
+        Barriers as in :mod:`epdi_ml.barriers`, flags as in :mod:`epdi_ml.sanity`.
+        """
         surface = self.bundle.surface
         lowest = max(self.valleys, key=lambda v: v.binding_energy_ev)
+        hop = self.bundle.hops[self.hop_index]
+        by_site = {v.site_id: v.binding_energy_ev for v in self.valleys}
+        tm_eb, h_eb = (by_site[s] for s in hop.valley_ids)
+        local = local_barrier_ev(tm_eb, h_eb, self.neb.saddle_binding_energy_ev)
+        images = neb_barriers(self.neb.image_energies_ev)
         return {
             "host": surface.host,
             "dopant": surface.dopant,
@@ -56,9 +66,10 @@ class BarrierResult:
             ],
             "lowest_valley": lowest.label,
             "saddle_binding_energy_ev": round(self.neb.saddle_binding_energy_ev, 4),
-            "barrier_ev": round(lowest.binding_energy_ev - self.neb.saddle_binding_energy_ev, 4),
-            "forward_barrier_ev": round(self.neb.forward_barrier_ev, 4),
-            "reverse_barrier_ev": round(self.neb.reverse_barrier_ev, 4),
+            "local_barrier_ev": round(local, 4),
+            "forward_barrier_ev": round(images.forward_barrier_ev, 4),
+            "reverse_barrier_ev": round(images.reverse_barrier_ev, 4),
+            "flags": neb_flags(self.neb.model_dump()),
             "image_energies_rel_ev": [
                 round(e - self.neb.image_energies_ev[0], 4) for e in self.neb.image_energies_ev
             ],

@@ -45,8 +45,15 @@ def barrier(
         typer.echo(f"  E_b valley {v['label']:>3}: {v['binding_energy_ev']:8.3f} eV{flag}")
     typer.echo(f"  E_b saddle    : {summary['saddle_binding_energy_ev']:8.3f} eV")
     typer.echo(
-        f"  barrier       : {summary['barrier_ev']:8.3f} eV from {summary['lowest_valley']} (lowest valley)"
+        f"  local barrier : {summary['local_barrier_ev']:8.3f} eV (saddle above the lower valley, "
+        f"{summary['lowest_valley']})"
     )
+    typer.echo(
+        f"  forward / reverse: {summary['forward_barrier_ev']:.3f} / {summary['reverse_barrier_ev']:.3f} eV "
+        "(saddle above the T_M / H valley)"
+    )
+    if summary["flags"]:
+        typer.echo(f"  flags         : {', '.join(summary['flags'])}")
     typer.echo(
         f"  CINEB         : {'converged' if summary['neb_converged'] else 'NOT converged'}, "
         f"{summary['neb_force_calls']} force calls, {summary['wall_time_s']} s in all"
