@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from epdi_ml.barriers import DEFINITIONS
 from epdi_ml.labels import label_source, latest_by, resolve_source
 from stores.errors import InputError
 from stores.facade import StoreFacade
@@ -122,7 +123,7 @@ def compare_labels(facade: StoreFacade, dft: str = "gpaw", mlip: str = "chgnet")
         "n_surfaces": len(surfaces),
         "n_valleys": len(valley_rows),
         "n_hops": len(hop_rows),
-        "barrier_definition": "local: saddle above the hop's lower end valley",
+        "barrier_definition": DEFINITIONS["local_barrier_ev"],
         "barrier_mae_ev": mae(barrier_err),
         "barrier_mean_error_ev": None if len(barrier_err) == 0 else round(float(barrier_err.mean()), 4),
         "forward_barrier_mae_ev": mae(forward_err),

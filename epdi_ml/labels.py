@@ -154,3 +154,43 @@ def class_labels(fragments: list[dict], computed: dict[str, float]) -> dict[str,
         for f in fragments
         if f["site_id"] in computed or f["representative_site_id"] in by_class
     }
+
+
+def site_class_labels(facade: StoreFacade, surface_ids: list[str]) -> dict[str, float]:
+    """E_b (eV) of every site of the surfaces whose symmetry class has a computed label.
+
+    Like :func:`class_labels`, but classes come from the site documents (no fragments needed).
+    """
+    sites = facade.query(
+        "sites",
+        {"surface_id": {"$in": list(surface_ids)}},
+        properties=["site_id", "surface_id", "kind", "index", "symmetry"],
+    )
+    by_index = {(s["surface_id"], s["kind"], s["index"]): s["site_id"] for s in sites}
+
+    def representative(site: dict) -> str:
+        return by_index[(site["surface_id"], site["kind"], site["symmetry"]["representative_index"])]
+
+    as_fragments = [{"site_id": s["site_id"], "representative_site_id": representative(s)} for s in sites]
+    return class_labels(as_fragments, computed_labels(facade))
+
+
+def hop_class_nebs(facade: StoreFacade, surface_ids: list[str]) -> dict[str, dict]:
+    """The CINEB document that labels each hop, by hop id.
+
+    A hop is labelled by its own CINEB or by that of any hop of its symmetry class (one CINEB per
+    class); the newest document wins.
+    """
+    criteria = {"surface_id": {"$in": list(surface_ids)}}
+    hops = facade.query("hops", criteria, properties=["hop_id", "surface_id", "symmetry"])
+    nebs = latest_by(facade.query("nebs", criteria), "hop_id")
+    by_class: dict[tuple[str, int], dict] = {}
+    for hop in hops:
+        if hop["hop_id"] in nebs:
+            by_class.setdefault((hop["surface_id"], hop["symmetry"]["class_index"]), nebs[hop["hop_id"]])
+    out = {}
+    for hop in hops:
+        neb = nebs.get(hop["hop_id"]) or by_class.get((hop["surface_id"], hop["symmetry"]["class_index"]))
+        if neb is not None:
+            out[hop["hop_id"]] = neb
+    return out

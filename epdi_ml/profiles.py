@@ -1,23 +1,56 @@
-"""Li diffusion energy profiles along paths of sites, barriers with uncertainty, and plots.
+"""Li diffusion energy profiles along paths of sites, barriers with calibrated intervals, and plots.
 
-A path is an ordered list of sites vp → sp → vp → … (valley, saddle, valley, …) with a binding
-energy E_b per site in eV (positive = bound): the DFT label where there is one, an ensemble
-prediction with its spread elsewhere. The energy along the path is E = −E_b relative to the start,
-so ``E_i = E_b,0 − E_b,i``. The local barrier of a hop is ``E_b(vp, start) − E_b(sp)``; the global
-barrier is the highest rise of E along the path (``max_j (E_j − min_{i≤j} E_i)``). Uncertainties
-are propagated assuming independent site errors.
+A path is an ordered list of sites vp -> sp -> vp -> ... (valley, saddle, valley, ...) with a binding
+energy E_b per site in eV (positive = bound): the label where there is one, an ensemble prediction
+with its calibrated intervals elsewhere. The energy along the path is E = -E_b relative to the start,
+so ``E_i = E_b,0 - E_b,i``. Barriers follow :mod:`epdi_ml.barriers`: per hop the forward (from T_M),
+reverse (from H) and local (from the lower valley) barrier; per path the global barrier (highest
+rise). A difference of two sites has the half-width ``sqrt(h_a^2 + h_b^2 - 2 rho h_a h_b)`` at each
+level (:func:`epdi_ml.calibration.difference_half_width`), ``rho`` the correlation of the fold
+members' predictions at both sites (0 when either is a label or the members are unknown).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
+from epdi_ml import barriers
 from epdi_ml.augment import SADDLE, VALLEY
+from epdi_ml.calibration import difference_half_width, member_correlation
+
+
+class SitePrediction(BaseModel):
+    """A predicted E_b (eV) with its calibrated half-widths and fold members.
+
+    ``calibrated`` is False for a prediction stored before calibration existed: its ``ci68_ev`` is
+    then the raw ensemble spread and ``ci90_ev`` that spread times 1.645 (a Gaussian guess).
+    """
+
+    mean_ev: float
+    ci68_ev: float = Field(0.0, ge=0)
+    ci90_ev: float = Field(0.0, ge=0)
+    members_ev: list[float] | None = None
+    out_of_domain: bool = False
+    calibrated: bool = True
+
+    @classmethod
+    def from_doc(cls, doc: Mapping) -> SitePrediction:
+        """From a stored :class:`stores.model_documents.PredictionDoc` (a dict)."""
+        if doc.get("ci68_ev") is None or doc.get("ci90_ev") is None:
+            spread = float(doc["std_ev"])
+            return cls(mean_ev=doc["mean_ev"], ci68_ev=spread, ci90_ev=1.645 * spread, calibrated=False)
+        return cls(
+            mean_ev=doc["mean_ev"],
+            ci68_ev=doc["ci68_ev"],
+            ci90_ev=doc["ci90_ev"],
+            members_ev=doc.get("members_ev"),
+            out_of_domain=bool(doc.get("out_of_domain", False)),
+        )
 
 
 class PathSite(BaseModel):
@@ -29,28 +62,55 @@ class PathSite(BaseModel):
         Site (fragment) id.
     kind : {"valley", "saddle"}
         Site kind.
+    label : {"T_M", "H"}, optional
+        Valley label (``None`` for saddles or when unknown).
     binding_energy_ev : float
         E_b in eV (positive = bound).
-    std_ev : float
-        One-sigma uncertainty of E_b in eV (0 for DFT labels).
+    ci68_ev, ci90_ev : float
+        Half-widths of the calibrated 68 % / 90 % intervals of E_b in eV (0 for labels).
+    members_ev : list of float, optional
+        The fold members' predictions (for correlations between sites).
     source : {"dft", "predicted"}
-        Where E_b comes from.
+        Where E_b comes from (``dft``: a computed label of the store's engine).
+    out_of_domain : bool
+        A prediction farther from the labels than any calibration site.
     """
 
     site_id: str
     kind: Literal["valley", "saddle"]
+    label: Literal["T_M", "H"] | None = None
     binding_energy_ev: float
-    std_ev: float = Field(0.0, ge=0)
+    ci68_ev: float = Field(0.0, ge=0)
+    ci90_ev: float = Field(0.0, ge=0)
+    members_ev: list[float] | None = None
     source: Literal["dft", "predicted"] = "dft"
+    out_of_domain: bool = False
 
 
 class Barrier(BaseModel):
-    """A barrier in eV with its one-sigma uncertainty and where it lies on the path."""
+    """A barrier in eV with its calibrated half-widths and where it lies on the path."""
 
     barrier_ev: float
-    std_ev: float
+    ci68_ev: float
+    ci90_ev: float
     start_index: int
     top_index: int
+
+
+class PathHop(BaseModel):
+    """One hop of a path: its saddle's index and its forward, reverse and local barriers.
+
+    ``forward`` and ``reverse`` need the valley labels (T_M / H) of the path sites; the local barrier
+    is measured from the lower of the two valleys beside the saddle.
+    """
+
+    saddle_index: int
+    forward: Barrier | None
+    reverse: Barrier | None
+    local: Barrier
+    saddle_below_valley: bool = Field(
+        ..., description="E_b(saddle) > E_b of either valley: a barrier < 0, impossible for a true saddle"
+    )
 
 
 class EnergyProfile(BaseModel):
@@ -58,13 +118,14 @@ class EnergyProfile(BaseModel):
 
     sites: list[PathSite]
     energies_ev: list[float]
-    energy_std_ev: list[float]
-    local_barriers: list[Barrier]
+    energy_ci68_ev: list[float]
+    energy_ci90_ev: list[float]
+    hops: list[PathHop]
     global_barrier: Barrier
 
     @model_validator(mode="after")
     def _lengths(self) -> EnergyProfile:
-        if not len(self.sites) == len(self.energies_ev) == len(self.energy_std_ev):
+        if not len(self.sites) == len(self.energies_ev) == len(self.energy_ci68_ev):
             raise ValueError("sites, energies and uncertainties differ in length")
         return self
 
@@ -82,8 +143,48 @@ def _check_path(sites: Sequence[PathSite]) -> None:
         raise ValueError("a path ends on a valley")
 
 
+def _rho(a: PathSite, b: PathSite) -> float:
+    if a.members_ev is None or b.members_ev is None or len(a.members_ev) != len(b.members_ev):
+        return 0.0
+    if a.ci68_ev == 0.0 or b.ci68_ev == 0.0:
+        return 0.0  # a label: nothing to correlate with
+    return float(member_correlation(np.array(a.members_ev)[:, None], np.array(b.members_ev)[:, None])[0])
+
+
+def difference(sites: Sequence[PathSite], i: int, j: int) -> Barrier:
+    """``E_b,i - E_b,j`` (the rise of E from site i to site j) with its half-widths (eV)."""
+    a, b = sites[i], sites[j]
+    if i == j:
+        return Barrier(barrier_ev=0.0, ci68_ev=0.0, ci90_ev=0.0, start_index=i, top_index=j)
+    rho = _rho(a, b)
+    return Barrier(
+        barrier_ev=float(a.binding_energy_ev - b.binding_energy_ev),
+        ci68_ev=float(difference_half_width(a.ci68_ev, b.ci68_ev, rho)),
+        ci90_ev=float(difference_half_width(a.ci90_ev, b.ci90_ev, rho)),
+        start_index=i,
+        top_index=j,
+    )
+
+
+def _path_hop(sites: Sequence[PathSite], j: int) -> PathHop:
+    before, after = sites[j - 1], sites[j + 1]
+    by_label = {s.label: k for s, k in ((before, j - 1), (after, j + 1)) if s.label}
+    tm, h = by_label.get("T_M"), by_label.get("H")
+    lower = j - 1 if before.binding_energy_ev >= after.binding_energy_ev else j + 1
+    saddle = sites[j].binding_energy_ev
+    # the one barrier function gives the value; the interval comes from the same pair of sites
+    value = barriers.local_barrier_ev(before.binding_energy_ev, after.binding_energy_ev, saddle)
+    return PathHop(
+        saddle_index=j,
+        forward=difference(sites, tm, j) if tm is not None and h is not None else None,
+        reverse=difference(sites, h, j) if tm is not None and h is not None else None,
+        local=difference(sites, lower, j).model_copy(update={"barrier_ev": value}),
+        saddle_below_valley=saddle > min(before.binding_energy_ev, after.binding_energy_ev),
+    )
+
+
 def build_profile(sites: Sequence[PathSite]) -> EnergyProfile:
-    """Energies, local barriers and the global barrier of an alternating valley/saddle path.
+    """Energies, per-hop barriers and the global barrier of an alternating valley/saddle path.
 
     Parameters
     ----------
@@ -93,72 +194,73 @@ def build_profile(sites: Sequence[PathSite]) -> EnergyProfile:
     Returns
     -------
     EnergyProfile
-        ``energies_ev[i] = E_b,0 − E_b,i`` with ``σ_i = sqrt(σ_0² + σ_i²)`` (0 at the start); local
-        barriers for each hop; the global barrier.
+        ``energies_ev[i] = E_b,0 - E_b,i`` with the half-widths of that difference (0 at the start);
+        the barriers of every hop; the global barrier (:func:`epdi_ml.barriers.global_barrier`).
     """
     sites = list(sites)
     _check_path(sites)
     eb = np.array([s.binding_energy_ev for s in sites])
-    sd = np.array([s.std_ev for s in sites])
     energies = eb[0] - eb
-    e_std = np.sqrt(sd[0] ** 2 + sd**2)
-    e_std[0] = 0.0
-    local = [
-        Barrier(
-            barrier_ev=float(eb[j - 1] - eb[j]),
-            std_ev=float(np.hypot(sd[j - 1], sd[j])),
-            start_index=j - 1,
-            top_index=j,
-        )
-        for j in range(1, len(sites), 2)
-    ]
-    best = (-np.inf, 0, 0)
-    low = 0
-    for j in range(len(sites)):
-        if energies[j] < energies[low]:
-            low = j
-        rise = energies[j] - energies[low]
-        if rise > best[0]:
-            best = (rise, low, j)
-    rise, i, j = best
-    global_barrier = Barrier(
-        barrier_ev=float(rise),
-        std_ev=float(np.hypot(sd[i], sd[j]) if i != j else 0.0),
-        start_index=i,
-        top_index=j,
-    )
+    rises = [difference(sites, 0, j) for j in range(len(sites))]
+    _, i, j = barriers.global_barrier(energies)
     return EnergyProfile(
         sites=sites,
         energies_ev=energies.tolist(),
-        energy_std_ev=e_std.tolist(),
-        local_barriers=local,
-        global_barrier=global_barrier,
+        energy_ci68_ev=[r.ci68_ev for r in rises],
+        energy_ci90_ev=[r.ci90_ev for r in rises],
+        hops=[_path_hop(sites, j) for j in range(1, len(sites), 2)],
+        global_barrier=difference(sites, i, j),
     )
 
 
 def mix_labels_and_predictions(
     site_ids: Sequence[str],
     kinds: Sequence[str],
-    dft_ev: dict[str, float],
-    predicted_ev: dict[str, tuple[float, float]],
+    dft_ev: Mapping[str, float],
+    predicted: Mapping[str, SitePrediction | tuple[float, float]],
+    labels: Sequence[str | None] | None = None,
 ) -> list[PathSite]:
-    """Assemble a path: the DFT label where present, else the prediction ``(mean, std)``.
+    """Assemble a path: the label where present, else the prediction.
+
+    A prediction given as ``(mean, spread)`` (eV) is taken as uncalibrated: its 68 % half-width
+    is the spread, its 90 % half-width 1.645 times it.
 
     Raises
     ------
     KeyError
         A site has neither a label nor a prediction.
     """
+    labels = list(labels) if labels is not None else [None] * len(site_ids)
     sites = []
-    for site_id, kind in zip(site_ids, kinds, strict=True):
+    for site_id, kind, label in zip(site_ids, kinds, labels, strict=True):
+        valley_label = label if kind == VALLEY and label in ("T_M", "H") else None
         if site_id in dft_ev:
             sites.append(
-                PathSite(site_id=site_id, kind=kind, binding_energy_ev=dft_ev[site_id], source="dft")
+                PathSite(
+                    site_id=site_id,
+                    kind=kind,
+                    label=valley_label,
+                    binding_energy_ev=dft_ev[site_id],
+                    source="dft",
+                )
             )
-        elif site_id in predicted_ev:
-            mean, std = predicted_ev[site_id]
+        elif site_id in predicted:
+            pred = predicted[site_id]
+            if not isinstance(pred, SitePrediction):
+                mean, spread = pred
+                pred = SitePrediction(mean_ev=mean, ci68_ev=spread, ci90_ev=1.645 * spread, calibrated=False)
             sites.append(
-                PathSite(site_id=site_id, kind=kind, binding_energy_ev=mean, std_ev=std, source="predicted")
+                PathSite(
+                    site_id=site_id,
+                    kind=kind,
+                    label=valley_label,
+                    binding_energy_ev=pred.mean_ev,
+                    ci68_ev=pred.ci68_ev,
+                    ci90_ev=pred.ci90_ev,
+                    members_ev=pred.members_ev,
+                    source="predicted",
+                    out_of_domain=pred.out_of_domain,
+                )
             )
         else:
             raise KeyError(f"site {site_id} has neither a DFT label nor a prediction")
@@ -180,7 +282,7 @@ def plot_profiles(
     dft: EnergyProfile | None = None,
     title: str | None = None,
 ) -> Path:
-    """Plot a predicted profile with error bars, optionally against the DFT profile (PNG).
+    """Plot a predicted profile with its 68 % intervals, optionally against the labelled profile (PNG).
 
     The x axis is the site index along the path (valleys at even, saddles at odd positions); the y
     axis is E = −E_b relative to the start, in eV.
@@ -193,17 +295,17 @@ def plot_profiles(
     ax.errorbar(
         x,
         predicted.energies_ev,
-        yerr=predicted.energy_std_ev,
+        yerr=predicted.energy_ci68_ev,
         fmt="--s",
         color="tab:red",
         capsize=3,
-        label="predicted",
+        label="predicted (68 % interval)",
     )
     ax.set_xticks(x, [("vp" if s.kind == VALLEY else "sp") for s in predicted.sites])
     ax.set_xlabel("site along the path")
     ax.set_ylabel("E relative to start (eV)")
     gb = predicted.global_barrier
-    text = f"global barrier {gb.barrier_ev:.3f} ± {gb.std_ev:.3f} eV"
+    text = f"global barrier {gb.barrier_ev:.3f} ± {gb.ci68_ev:.3f} eV (68 %)"
     if dft is not None:
         text += f" (DFT {dft.global_barrier.barrier_ev:.3f} eV)"
     ax.set_title(title or text, fontsize=9)

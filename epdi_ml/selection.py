@@ -13,7 +13,8 @@ Strategies (:data:`STRATEGIES`):
 ``random``
     Seeded uniform draw without replacement (the paper's protocol).
 ``uncertainty``
-    The largest ensemble spreads (population std of the fold models' predictions, eV).
+    The largest uncertainties ``spread_ev`` (the campaign and the benchmark pass the calibrated 68 %
+    half-width of each candidate's prediction, :mod:`epdi_ml.calibration`, eV).
 ``diversity``
     k-center greedy on the CNN embeddings: features are standardised (mean 0, std 1 per feature
     over candidates and labelled fragments together); each pick is the candidate farthest
@@ -33,20 +34,32 @@ Strategies (:data:`STRATEGIES`):
     variance over all candidates, and the posterior is updated with it before the next pick (no
     label is needed for that). It is uncertainty and diversity at once: a candidate far from the
     labelled ones has a large variance, and one in a dense region reduces the variance of many
-    others. The ensemble spread is not used.
+    others. This linear model (:mod:`epdi_ml.linear_model`) is the one whose posterior sd, scaled on
+    cross-validation residuals, gives the calibrated intervals, so the criterion is the summed
+    calibrated variance of the candidates up to a constant; ``spread_ev`` is not used.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from epdi_ml.linear_model import DESIGN_NOISE, standardise
+
+__all__ = [
+    "DESIGN_NOISE",
+    "NEEDS_EMBEDDINGS",
+    "NEEDS_SPREAD",
+    "STRATEGIES",
+    "select_batch",
+    "should_stop",
+    "standardise",
+]
+
 STRATEGIES = ("random", "uncertainty", "diversity", "hybrid", "design")
 
 #: strategies that need the ensemble spread / the embeddings
 NEEDS_SPREAD = ("uncertainty", "hybrid")
 NEEDS_EMBEDDINGS = ("diversity", "hybrid", "design")
-#: noise variance of the ``design`` strategy's linear model, relative to the mean prior variance
-DESIGN_NOISE = 0.01
 
 
 def _as_spread(spread_ev: np.ndarray | None, strategy: str) -> np.ndarray | None:
@@ -73,26 +86,6 @@ def _as_embeddings(embeddings: np.ndarray | None, strategy: str) -> np.ndarray |
     if not np.all(np.isfinite(emb)):
         raise ValueError("embeddings must be finite")
     return emb
-
-
-def standardise(*blocks: np.ndarray) -> list[np.ndarray]:
-    """Scale features to mean 0 and std 1 over all ``blocks`` together (constant features become 0).
-
-    Parameters
-    ----------
-    *blocks : ndarray
-        Arrays ``(n_i, d)`` with the same ``d``.
-
-    Returns
-    -------
-    list of ndarray
-        The standardised blocks, in order.
-    """
-    stacked = np.concatenate(blocks, axis=0)
-    mean = stacked.mean(axis=0)
-    std = stacked.std(axis=0)
-    scale = np.where(std > 1e-12 * max(float(std.max(initial=0.0)), 1e-300), std, np.inf)
-    return [(b - mean) / scale for b in blocks]
 
 
 def _min_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -193,7 +186,8 @@ def select_batch(
     batch_size : int
         Number of candidates to pick (>= 0); fewer when there are fewer candidates.
     spread_ev : ndarray, optional
-        Ensemble spread per candidate ``(n,)``, eV (needed by ``uncertainty`` and ``hybrid``).
+        Uncertainty per candidate ``(n,)``, eV (needed by ``uncertainty`` and ``hybrid``): the
+        calibrated 68 % half-width in the campaign and the benchmark.
     embeddings : ndarray, optional
         CNN features per candidate ``(n, d)`` (needed by ``diversity`` and ``hybrid``).
     labelled_embeddings : ndarray, optional
@@ -272,7 +266,8 @@ def should_stop(
     budget_fraction : float, optional
         Stop once this fraction is labelled (``None``: no budget).
     max_spread_ev : float, optional
-        Largest ensemble spread over the unlabelled saddles, eV (``None``: no model yet).
+        Largest uncertainty over the unlabelled saddles, eV (the campaign passes the calibrated 68 %
+        half-width; ``None``: no model yet).
     spread_target_ev : float, optional
         Stop once ``max_spread_ev`` is at or below this target, eV (``None``: no target).
     round_index : int
@@ -300,7 +295,7 @@ def should_stop(
         return f"budget reached: {fraction_labelled:.1%} of the hops labelled (budget {budget_fraction:.1%})"
     if spread_target_ev is not None and max_spread_ev is not None and max_spread_ev <= spread_target_ev:
         return (
-            f"uncertainty target reached: largest ensemble spread {max_spread_ev:.4f} eV "
+            f"uncertainty target reached: largest calibrated 68 % half-width {max_spread_ev:.4f} eV "
             f"<= {spread_target_ev:.4f} eV"
         )
     if max_rounds is not None and round_index + 1 >= max_rounds:

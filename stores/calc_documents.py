@@ -129,8 +129,12 @@ class NebDoc(LabelProvenance):
     valley_ids: tuple[str, str] = Field(..., description="Relaxation ids of the two end points")
     image_energies_ev: list[float]
     saddle_binding_energy_ev: float = Field(..., description="E_b at the highest image (eV)")
-    forward_barrier_ev: float = Field(..., description="E(max) - E(first end point) (eV)")
-    reverse_barrier_ev: float = Field(..., description="E(max) - E(last end point) (eV)")
+    forward_barrier_ev: float = Field(
+        ..., description="Forward barrier: E(max) - E(first end point, the T_M valley) (eV)"
+    )
+    reverse_barrier_ev: float = Field(
+        ..., description="Reverse barrier: E(max) - E(last end point, the H valley) (eV)"
+    )
     climbing_image: int
     converged: bool
     fmax_ev_ang: float | None = Field(

@@ -53,9 +53,13 @@ class RoundDoc(BaseModel):
     model_id: str | None = Field(None, description="Ensemble trained on the labels of this round")
     cv_mae_ev: float | None = Field(None, description="Cross-validation MAE of that ensemble (eV)")
     max_spread_ev: float | None = Field(
-        None, description="Largest ensemble spread on unlabelled saddles (eV)"
+        None, description="Largest raw ensemble spread on unlabelled saddles (eV, uncalibrated)"
     )
-    mean_spread_ev: float | None = None
+    mean_spread_ev: float | None = Field(None, description="Mean raw ensemble spread (eV, uncalibrated)")
+    max_ci68_ev: float | None = Field(
+        None, description="Largest calibrated 68 % half-width on unlabelled saddles (eV): the stop figure"
+    )
+    mean_ci68_ev: float | None = Field(None, description="Mean calibrated 68 % half-width (eV)")
     stop_reason: str | None = Field(None, description="Why the loop stopped after this round, if it did")
     wall_time_s: float | None = None
     created_at: datetime = Field(default_factory=_now)

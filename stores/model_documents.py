@@ -39,17 +39,34 @@ class ModelDoc(BaseModel):
     device: str
     n_labels: int = Field(..., description="Labelled fragments available when trained")
     code_version: str
+    calibration: dict | None = Field(
+        None,
+        description="Conformal quantiles of its predictions per site kind (epdi_ml.calibration.Calibration)",
+    )
     created_at: datetime = Field(default_factory=_now)
 
 
 class PredictionDoc(BaseModel):
-    """Ensemble prediction of E_b for one site (mean and spread of the fold models, eV)."""
+    """Ensemble prediction of E_b for one site with its calibrated intervals (eV).
+
+    ``ci68_ev`` / ``ci90_ev`` are the half-widths of the calibrated 68 % / 90 % intervals around
+    ``mean_ev`` (normalised split-conformal on the model's out-of-fold residuals, see
+    :mod:`epdi_ml.calibration`); ``std_ev`` is the raw, uncalibrated spread of the fold models.
+    """
 
     prediction_id: str
     model_id: str
     surface_id: str
     site_id: str
     kind: Literal["valley", "saddle"]
-    mean_ev: float
-    std_ev: float
+    mean_ev: float = Field(..., description="Ensemble mean of E_b (eV)")
+    std_ev: float = Field(..., description="Raw spread of the fold models, population std (eV)")
+    members_ev: list[float] | None = Field(None, description="Prediction of each fold model (eV)")
+    ci68_ev: float | None = Field(None, description="Half-width of the calibrated 68 % interval (eV)")
+    ci90_ev: float | None = Field(None, description="Half-width of the calibrated 90 % interval (eV)")
+    difficulty: float | None = Field(None, description="Posterior sd of the linear model / noise sd")
+    nearest_label_distance: float | None = Field(
+        None, description="Distance to the nearest training site of its kind (standardised embeddings)"
+    )
+    out_of_domain: bool = Field(False, description="Farther from the labels than any calibration site")
     updated_at: datetime = Field(default_factory=_now)

@@ -14,6 +14,8 @@ from typing import Any
 
 from jobflow import Flow
 
+from epdi_ml.barriers import local_barrier_ev, neb_barriers
+from epdi_ml.sanity import neb_flags
 from stores.calc_documents import NebDoc, ValleyDoc
 from stores.facade import StoreFacade
 from workflows.engines import check_cineb_images, require_engine
@@ -41,10 +43,18 @@ class BarrierResult:
     preconverge_neb: NebDoc | None = None
 
     def summary(self) -> dict:
-        """JSON-ready summary (energies in eV); ``barrier_ev`` is the hop's local barrier."""
+        """JSON-ready summary (energies in eV).
+
+        Barriers as in :mod:`epdi_ml.barriers`, flags as in :mod:`epdi_ml.sanity`.
+        """
         surface = self.bundle.surface
         lowest = max(self.valleys, key=lambda v: v.binding_energy_ev)
-        out = {
+        hop = self.bundle.hops[self.hop_index]
+        by_site = {v.site_id: v.binding_energy_ev for v in self.valleys}
+        tm_eb, h_eb = (by_site[s] for s in hop.valley_ids)
+        local = local_barrier_ev(tm_eb, h_eb, self.neb.saddle_binding_energy_ev)
+        images = neb_barriers(self.neb.image_energies_ev)
+        out: dict[str, Any] = {
             "host": surface.host,
             "dopant": surface.dopant,
             "supercell": surface.supercell,
@@ -65,10 +75,10 @@ class BarrierResult:
             ],
             "lowest_valley": lowest.label,
             "saddle_binding_energy_ev": round(self.neb.saddle_binding_energy_ev, 4),
-            "barrier_ev": round(lowest.binding_energy_ev - self.neb.saddle_binding_energy_ev, 4),
-            "barrier_definition": "local: saddle above the lower end valley",
-            "forward_barrier_ev": round(self.neb.forward_barrier_ev, 4),
-            "reverse_barrier_ev": round(self.neb.reverse_barrier_ev, 4),
+            "local_barrier_ev": round(local, 4),
+            "forward_barrier_ev": round(images.forward_barrier_ev, 4),
+            "reverse_barrier_ev": round(images.reverse_barrier_ev, 4),
+            "flags": neb_flags(self.neb.model_dump()),
             "image_energies_rel_ev": [
                 round(e - self.neb.image_energies_ev[0], 4) for e in self.neb.image_energies_ev
             ],
@@ -83,9 +93,10 @@ class BarrierResult:
         if self.preconverge_neb is not None:
             pre_valleys = self.preconverge_valleys or []
             out["preconverge"] = self.preconverge_neb.engine
-            pre_lowest = max(v.binding_energy_ev for v in pre_valleys)
-            pre_saddle = self.preconverge_neb.saddle_binding_energy_ev
-            out["preconverge_barrier_ev"] = round(pre_lowest - pre_saddle, 4)
+            pre_by_site = {v.site_id: v.binding_energy_ev for v in pre_valleys}
+            pre_tm, pre_h = (pre_by_site[s] for s in hop.valley_ids)
+            pre_local = local_barrier_ev(pre_tm, pre_h, self.preconverge_neb.saddle_binding_energy_ev)
+            out["preconverge_local_barrier_ev"] = round(pre_local, 4)
             out["preconverge_force_calls"] = self.preconverge_neb.force_calls + sum(
                 v.force_calls for v in pre_valleys
             )

@@ -15,6 +15,7 @@ from typing import Any
 
 from jobflow import Flow
 
+from epdi_ml.barriers import local_barrier_ev
 from stores.calc_documents import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from stores.facade import StoreFacade
 from workflows.barrier import flow_outputs
@@ -33,12 +34,12 @@ BARRIER_AGREEMENT_EV = 0.01
 
 
 def _figures(neb: NebDoc, valleys: dict[str, ValleyDoc]) -> dict[str, Any]:
-    lower = max(valleys[v].binding_energy_ev for v in neb.valley_ids)
+    tm_eb, h_eb = (valleys[v].binding_energy_ev for v in neb.valley_ids)
     return {
         "force_calls": neb.force_calls,
         "steps": neb.steps,
         "converged": neb.converged,
-        "barrier_ev": round(lower - neb.saddle_binding_energy_ev, 4),
+        "local_barrier_ev": round(local_barrier_ev(tm_eb, h_eb, neb.saddle_binding_energy_ev), 4),
         "forward_barrier_ev": round(neb.forward_barrier_ev, 4),
         "wall_time_s": None if neb.wall_time_s is None else round(neb.wall_time_s, 1),
     }
@@ -82,7 +83,7 @@ def dft_neb_benchmark(
     idpp = next(d for d in flow_outputs(idpp_flow, responses) if isinstance(d, NebDoc))
     a, b = _figures(idpp, valleys), _figures(pre, valleys)
     ratio = b["force_calls"] / a["force_calls"] if a["force_calls"] else None
-    difference = abs(a["barrier_ev"] - b["barrier_ev"])
+    difference = abs(a["local_barrier_ev"] - b["local_barrier_ev"])
     return {
         "surface": f"{host}-{dopant or 'pristine'} {spec.supercell}x{spec.supercell}x1",
         "hop_id": pre.hop_id,

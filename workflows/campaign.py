@@ -222,17 +222,20 @@ def _training_job(spec: dict, round_index: int, after: list) -> Job:
     return train
 
 
-def _spread_and_embeddings(
+def _uncertainty_and_embeddings(
     facade: StoreFacade,
     spec: CampaignSpec,
     model: ModelDoc,
     surface_ids: list[str],
     candidates: list[tuple[SurfaceBundle, HopDoc]],
     labelled: set[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ensemble spread (eV) and embeddings of the unlabelled candidates, embeddings of the labelled."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Calibrated 68 % half-width, raw spread (eV) and embeddings of the open candidates.
+
+    Also the embeddings of the labelled candidates (for the selection strategies).
+    """
     fragments = load_fragments(facade, spec.name, source=campaign_label_source(spec), surfaces=surface_ids)
-    _, std = predict_and_store(facade, model, fragments)
+    intervals = predict_and_store(facade, model, fragments)
     index = {sid: n for n, sid in enumerate(fragments.data.ids.tolist())}
     open_rows = [index[hop.saddle_id] for _, hop in candidates if hop.hop_id not in labelled]
     done_rows = [index[hop.saddle_id] for _, hop in candidates if hop.hop_id in labelled]
@@ -244,7 +247,8 @@ def _spread_and_embeddings(
             return np.zeros((0, member.embedding_dim), dtype=np.float32)
         return compute_embeddings(member, images[rows], kinds=kinds[rows], pixels=spec.model.pixels)
 
-    return std[open_rows], embed(open_rows), embed(done_rows)
+    ci68 = intervals.ci_ev["68"][open_rows]
+    return ci68, intervals.std_ev[open_rows], embed(open_rows), embed(done_rows)
 
 
 def _finish(facade: StoreFacade, spec: CampaignSpec, cid: str, reason: str, model_id: str | None) -> None:
@@ -268,9 +272,12 @@ def campaign_round(
 ) -> Response:
     """One round: predict with the model trained on the labels so far, then stop or select hops.
 
-    Round 0 has no model: it picks ``selection.initial_fraction`` of the distinct hops at random
-    (every hop for the ``all`` strategy). Later rounds get ``model_id`` from the training job that
-    ran after the previous CINEBs. ``after`` only orders a round after other jobs.
+    Round 0 has no model: it picks the pristine hop of every host and fills ``selection.initial_fraction``
+    of the distinct hops at random (:func:`initial_hops`; every hop for the ``all`` strategy). Later
+    rounds get ``model_id`` from the training job that ran after the previous CINEBs, predict with
+    calibrated intervals, stop on the budget, the rounds or ``spread_target_ev`` (against the largest
+    calibrated 68 % half-width of the unlabelled saddles), or select the next hops with it.
+    ``after`` only orders a round after other jobs.
     """
     campaign = CampaignSpec(**spec)
     facade = StoreFacade()
@@ -313,6 +320,29 @@ def campaign_round(
     return Response(output=doc, addition=stable_uuids(addition, namespace=CURRENT_JOB.job.uuid))
 
 
+def initial_hops(
+    campaign: CampaignSpec, candidates: list[tuple[SurfaceBundle, HopDoc]], labelled: set[str]
+) -> list[str]:
+    """Round 0's CINEBs: the pristine hop classes of every host, then random ones up to the initial fraction.
+
+    The pristine hop of a host is the reference every doped hop is compared with, so it is always
+    labelled first (one CINEB per host). The random fill draws, with ``selection.seed``, from the
+    other unlabelled hops until ``ceil(initial_fraction * n)`` distinct hops are labelled (at
+    least one). The ``all`` strategy takes every unlabelled hop.
+    """
+    sel = campaign.selection
+    open_ids = [hop.hop_id for _, hop in candidates if hop.hop_id not in labelled]
+    if sel.strategy == "all":
+        return open_ids
+    pristine = [h.hop_id for b, h in candidates if b.surface.dopant is None and h.hop_id not in labelled]
+    others = [i for i in open_ids if i not in set(pristine)]
+    wanted = max(1, math.ceil(sel.initial_fraction * len(candidates))) - len(labelled) - len(pristine)
+    n = min(len(others), max(0, wanted))
+    rng = np.random.default_rng(sel.seed)
+    drawn = rng.choice(others, size=n, replace=False).tolist() if n else []
+    return sorted(pristine) + sorted(drawn)
+
+
 def _new_round(
     campaign: CampaignSpec,
     facade: StoreFacade,
@@ -341,12 +371,7 @@ def _new_round(
         fraction_labelled=fraction,
     )
     if round_index == 0:
-        if sel.strategy == "all":
-            doc.selected_hop_ids = open_ids
-        else:
-            n = min(len(open_ids), max(1, math.ceil(sel.initial_fraction * n_total) - len(labelled)))
-            rng = np.random.default_rng(sel.seed)
-            doc.selected_hop_ids = sorted(rng.choice(open_ids, size=n, replace=False).tolist()) if n else []
+        doc.selected_hop_ids = initial_hops(campaign, candidates, labelled)
         if not doc.selected_hop_ids:
             doc.stop_reason = "every distinct hop is already labelled"
         return doc
@@ -355,16 +380,17 @@ def _new_round(
     else:
         model = ModelDoc(**facade.query("models", {"model_id": model_id})[0])
     doc.model_id, doc.cv_mae_ev = model.model_id, model.cv_mae_ev
-    spread, embeddings, done_embeddings = _spread_and_embeddings(
+    ci68, spread, embeddings, done_embeddings = _uncertainty_and_embeddings(
         facade, campaign, model, surface_ids, candidates, labelled
     )
     if len(spread):
         doc.max_spread_ev, doc.mean_spread_ev = float(spread.max()), float(spread.mean())
+        doc.max_ci68_ev, doc.mean_ci68_ev = float(ci68.max()), float(ci68.mean())
     # rounds 1..R select; round R + 1 trains on the last labels and stops
     doc.stop_reason = should_stop(
         fraction,
         sel.budget_fraction,
-        doc.max_spread_ev,
+        doc.max_ci68_ev,
         sel.spread_target_ev,
         round_index - 1,
         sel.rounds + 1,
@@ -387,7 +413,7 @@ def _new_round(
         picks = select_batch(
             sel.strategy,
             batch,
-            spread_ev=spread,
+            spread_ev=ci68,
             embeddings=embeddings,
             labelled_embeddings=done_embeddings,
             seed=sel.seed + round_index,

@@ -153,7 +153,9 @@ class SelectionStep(_Strict):
     batch_size: int = Field(4, ge=1, description="Hops labelled per round")
     budget_fraction: float = Field(0.5, gt=0.0, le=1.0, description="Stop when this fraction is labelled")
     spread_target_ev: float | None = Field(
-        None, gt=0.0, description="Stop when the largest ensemble spread falls below this (eV)"
+        None,
+        gt=0.0,
+        description="Stop when the largest calibrated 68 % half-width on open saddles is below this (eV)",
     )
     rounds: int = Field(3, ge=0, description="Most select -> CINEB -> retrain rounds")
     seed: int = 0
@@ -229,7 +231,8 @@ class CampaignSpec(_Strict):
     def _product(self) -> list[tuple[str, str | None]]:
         table = load_hosts()
         pairs = []
-        for dopant in self.dopants:
+        dopants = self.dopants if None in self.dopants else [None, *self.dopants]
+        for dopant in dopants:
             for host in self.hosts:
                 metal = table[host].metal if host in table else None
                 if dopant is None or dopant != metal:
@@ -239,7 +242,9 @@ class CampaignSpec(_Strict):
     def surfaces(self) -> list[tuple[str, str | None]]:
         """``(host, dopant)`` pairs, dopant-major so a partial run covers every host.
 
-        A dopant equal to the host metal (V in VS2) is skipped; with ``only``, just those surfaces.
+        The pristine surface of every host is always included (first when ``dopants`` does not list
+        it): its hop is the reference of the host's doped hops and is labelled in round 0. A dopant
+        equal to the host metal (V in VS2) is skipped; with ``only``, just those surfaces.
         """
         pairs = self._product()
         if self.only is not None:

@@ -30,6 +30,7 @@ import numpy as np
 from jobflow import Flow, Maker, job
 from pymatgen.core import Structure
 
+from epdi_ml.barriers import neb_barriers
 from stores.calc_documents import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from stores.facade import StoreFacade
 from stores.ids import stable_id
@@ -280,6 +281,7 @@ class HopNebMaker(Maker):
             result.steps += first.steps
             result.wall_time_s += first.wall_time_s
         top = max(result.energies_ev)
+        barriers = neb_barriers(result.energies_ev)
         doc = NebDoc(
             neb_id=neb_id,
             surface_id=start.surface_id,
@@ -287,8 +289,8 @@ class HopNebMaker(Maker):
             valley_ids=(start.valley_id, end.valley_id),
             image_energies_ev=result.energies_ev,
             saddle_binding_energy_ev=binding_energy_ev(slab_energy_ev, li_energy_ev, top),
-            forward_barrier_ev=top - result.energies_ev[0],
-            reverse_barrier_ev=top - result.energies_ev[-1],
+            forward_barrier_ev=barriers.forward_barrier_ev,
+            reverse_barrier_ev=barriers.reverse_barrier_ev,
             climbing_image=result.climbing_image,
             converged=result.converged,
             fmax_ev_ang=result.fmax_ev_ang,

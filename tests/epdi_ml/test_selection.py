@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epdi_ml.bench_selection import fit_ridge_ensemble, fraction_to_match, labelled_counts, ridge_features
+from epdi_ml.bench_learners import fit_ridge_ensemble, ridge_features
+from epdi_ml.bench_selection import fraction_to_match, labelled_counts
 from epdi_ml.selection import STRATEGIES, select_batch, should_stop, standardise
 
 

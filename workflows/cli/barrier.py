@@ -90,16 +90,23 @@ def barrier(
         typer.echo(f"  E_b valley {v['label']:>3}: {v['binding_energy_ev']:8.3f} eV{flag}")
     typer.echo(f"  E_b saddle    : {summary['saddle_binding_energy_ev']:8.3f} eV")
     typer.echo(
-        f"  barrier       : {summary['barrier_ev']:8.3f} eV from {summary['lowest_valley']} "
-        "(local: from the lower valley)"
+        f"  local barrier : {summary['local_barrier_ev']:8.3f} eV (saddle above the lower valley, "
+        f"{summary['lowest_valley']})"
     )
+    typer.echo(
+        f"  forward / reverse: {summary['forward_barrier_ev']:.3f} / {summary['reverse_barrier_ev']:.3f} eV "
+        "(saddle above the T_M / H valley)"
+    )
+    if summary["flags"]:
+        typer.echo(f"  flags         : {', '.join(summary['flags'])}")
     typer.echo(
         f"  CINEB         : {'converged' if summary['neb_converged'] else 'NOT converged'}, "
         f"{summary['neb_force_calls']} force calls, {summary['wall_time_s']} s in all"
     )
     if summary["preconverge"]:
         typer.echo(
-            f"  preconverged  : {summary['preconverge']} barrier {summary['preconverge_barrier_ev']:.3f} eV, "
+            f"  preconverged  : {summary['preconverge']} local barrier "
+            f"{summary['preconverge_local_barrier_ev']:.3f} eV, "
             f"{summary['preconverge_force_calls']} force calls"
         )
     if dopant is None:

@@ -56,7 +56,7 @@ def hop(
         "valley_force_calls": s["total_force_calls"] - s["neb_force_calls"],
         "wall_time_s": s["wall_time_s"],
         "seconds_per_force_call": round(s["wall_time_s"] / max(1, s["total_force_calls"]), 2),
-        "barrier_ev": s["barrier_ev"],
+        "local_barrier_ev": s["local_barrier_ev"],
         "neb_converged": s["neb_converged"],
     }
     emit_mapping(figures, as_json)
@@ -201,12 +201,20 @@ def paper(
         )
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def _ev(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _selection_report(result: dict) -> None:
-    """Print the selection benchmark as text: setup, MAE table, fraction to match, goal."""
+    """Print the selection benchmark as text: setup, MAE table, fractions per seed count, intervals."""
     typer.echo(
         f"dataset {result['dataset']}: {result['n_surfaces']} surfaces, {result['n_valleys']} valleys "
-        f"(all labelled), {result['n_saddles']} distinct saddles in the pool; {len(result['seeds'])} seeds, "
-        f"{result['folds']} folds"
+        f"(all labelled), {result['n_saddles']} distinct saddles in the pool, {result['n_paths']} paths; "
+        f"{len(result['seeds'])} seeds, {result['folds']} folds"
     )
     typer.echo(f"learner: {result['features']}")
     typer.echo(f"test set: {result['test_set']}")
@@ -223,20 +231,40 @@ def _selection_report(result: dict) -> None:
         "mean-label baseline (random picks): " + ", ".join(f"{b:.4f}" for b in baseline) + " eV per fraction"
     )
     match = 100 * result["match_fraction"]
+    counts = list(result["by_seed_count"])
     typer.echo(
-        f"fraction needed to reach random's MAE at {match:.0f} % ({result['random_mae_at_match_ev']:.4f} eV):"
+        f"fraction needed to reach random's MAE at {match:.0f} %, for the first "
+        + " / ".join(counts)
+        + " seeds (random's MAE: "
+        + " / ".join(f"{result['by_seed_count'][n]['random_mae_at_match_ev']:.4f}" for n in counts)
+        + " eV):"
     )
     first = result["labelled_fractions"][0]
-    for name, info in result["strategies"].items():
-        f = info["fraction_to_match"]
-        text = "not reached" if f is None else f"{100 * f:.1f} %"
-        if f is not None and f == first:
-            text += " (already at the first point)"
+    for name in names:
+        fractions = [result["by_seed_count"][n]["fraction_to_match"][name] for n in counts]
+        text = " / ".join("not reached" if f is None else f"{100 * f:.2f} %" for f in fractions)
+        if any(f is not None and f == first for f in fractions):
+            text += " (at the first point)"
         typer.echo(f"  {name:<12} {text}")
+    typer.echo(
+        "calibrated intervals on test saddles (coverage of the nominal 68 % / 90 %, mean full width; "
+        "path global barriers after the bar):"
+    )
+    for name, info in result["strategies"].items():
+        typer.echo(
+            f"  {name:<12} {_pct(info['coverage_68'])} / {_pct(info['coverage_90'])}, "
+            f"{_ev(info['width_68_ev'])} / {_ev(info['width_90_ev'])} eV | barriers "
+            f"{_pct(info['barrier_coverage_68'])} / {_pct(info['barrier_coverage_90'])}, "
+            f"{_ev(info['barrier_width_68_ev'])} / {_ev(info['barrier_width_90_ev'])} eV"
+        )
     best, best_f = result["best_strategy"], result["best_fraction_to_match"]
-    verdict = "met" if result["goal_met"] else "not met"
     found = "no strategy reaches it" if best is None else f"best {best} at {100 * best_f:.1f} %"
-    typer.echo(f"goal: <= {100 * result['goal_fraction']:.0f} % for the best strategy; {found} ({verdict})")
+    goal = "met" if result["goal_met"] else "not met"
+    required = "met" if result["required_met"] else "not met"
+    typer.echo(
+        f"goal: <= {100 * result['goal_fraction']:.0f} % for the best strategy ({goal}; required <= "
+        f"{100 * result['required_fraction']:.0f} %: {required}), {len(result['seeds'])} seeds: {found}"
+    )
     typer.echo(f"plot: {result['plot']}")
 
 
@@ -244,7 +272,13 @@ def _selection_report(result: dict) -> None:
 @reports_input_errors
 def selection(
     dataset: Annotated[str, typer.Option(help="Colour-scale dataset of the fragments.")] = "reference",
-    seeds: Annotated[int, typer.Option(help="Seeds per strategy.")] = 5,
+    seeds: Annotated[
+        int, typer.Option(help="Seeds per strategy (figures for the first 5, 10, 20 of them too).")
+    ] = 20,
+    seed_counts: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated seed counts to report (default: 5, 10, 20 up to --seeds)."),
+    ] = None,
     strategy: Annotated[
         list[str] | None,
         typer.Option("--strategy", help="Strategy to run (repeatable; default all; random always runs)."),
@@ -256,6 +290,10 @@ def selection(
     learner: Annotated[
         str, typer.Option(help="ridge: heads on frozen CNN embeddings (CPU); cnn: retrain the CNN ensemble.")
     ] = "ridge",
+    anchor: Annotated[
+        str,
+        typer.Option(help="Ridge: none, or valley-midpoint (saddle = its valleys' mean label + residual)."),
+    ] = "none",
     model: Annotated[
         str | None,
         typer.Option(help="CNN (default efficientnet_lite0, small_cnn with --no-pretrained)."),
@@ -278,15 +316,16 @@ def selection(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Active selection of saddles: test-saddle MAE vs labelled fraction per strategy (reference set)."""
+    """Active selection of saddles: test-saddle MAE vs labelled fraction per strategy (reference set).
+
+    Also the coverage and width of the calibrated 68 % / 90 % intervals on the test saddles and on
+    the paths' global barriers; JSON keys ``coverage_68``, ``coverage_90``, ``width_68_ev``, ... (of
+    random) and per strategy, fractions to match per seed count in ``by_seed_count``.
+    """
     from pydantic import ValidationError
 
-    from epdi_ml.bench_selection import (
-        SelectionBenchConfig,
-        SelectionBenchError,
-        plot_selection,
-        selection_benchmark,
-    )
+    from epdi_ml.bench_selection import SelectionBenchConfig, SelectionBenchError
+    from epdi_ml.bench_selection_summary import plot_selection, selection_benchmark
     from epdi_ml.learning_data import NoFragments
     from epdi_ml.selection import STRATEGIES
     from epdi_ml.weights import WeightsError
@@ -296,15 +335,21 @@ def selection(
     if plot is not None:
         check_output_file(plot, "--plot")
     try:
+        counts = tuple(int(c) for c in seed_counts.split(",") if c.strip()) if seed_counts else None
+    except ValueError:
+        fail(f"--seed-counts {seed_counts!r}: give integers separated by commas, e.g. 5,10,20")
+    try:
         config = SelectionBenchConfig(
             dataset=dataset,
             strategies=tuple(strategy) if strategy else STRATEGIES,
             seeds=seeds,
+            seed_counts=counts,
             initial_fraction=initial,
             max_fraction=max_fraction,
             step=step,
             match_fraction=match_fraction,
             learner=learner,
+            anchor=anchor,
             model=model,
             pretrained=pretrained,
             weights_dir=settings.weights_dir,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from epdi_ml.report import BARRIER_COLUMNS, barrier_table
+from epdi_ml.report_data import BARRIER_COLUMNS, barrier_table
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.campaign import run_campaign

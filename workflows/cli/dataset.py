@@ -190,29 +190,52 @@ def load(
 
 @app.command("summary")
 @reports_input_errors
-def summary(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Counts, barrier ranges per host, pristine barriers beside literature, outliers listed."""
-    report = dataset_summary(StoreFacade(get_settings()))
+def summary(
+    predictions: Annotated[
+        bool, typer.Option(help="Assess unlabelled hops with the current models' stored predictions.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts, E_b and barrier ranges per host, pristine barriers beside literature, flags, outliers.
+
+    Barriers (eV): local = saddle above the lower of a hop's two valleys, forward = above its T_M
+    valley, from the CINEB images of the distinct labelled hops.
+    """
+    facade = StoreFacade(get_settings())
+    model_ids = (
+        [d["model_id"] for d in facade.query("models", {"status": "current"}, properties=["model_id"])]
+        if predictions
+        else []
+    )
+    report = dataset_summary(facade, model_ids)
     if as_json:
         emit_mapping(report, True)
         return
     emit_mapping(report["counts"], False)
-    rows = [{"host": host} | info for host, info in report["hosts"].items()]
+    rows = [
+        {"host": host} | info | {"flags": ", ".join(f"{k} {v}" for k, v in info["flags"].items() if v) or "-"}
+        for host, info in report["hosts"].items()
+    ]
     emit_rows(
         rows,
         (
             "host",
             "surfaces",
             "valley_eb_range_ev",
-            "hop_barrier_range_ev",
-            "pristine_barrier_ev",
+            "local_barrier_range_ev",
+            "forward_barrier_range_ev",
+            "pristine_local_barrier_ev",
             "literature_ev",
             "literature_source",
+            "flags",
         ),
         False,
         False,
     )
+    for text in report["barrier_definitions"].values():
+        typer.echo(f"  {text}")
+    typer.echo("flags (distinct hops; valleys): " + ", ".join(f"{k} {v}" for k, v in report["flags"].items()))
     typer.echo(f"outliers ({len(report['outliers'])}):")
     for item in report["outliers"]:
         where = item.get("site_id") or item.get("hop_id")
-        typer.echo(f"  {item['kind']} {where} on {item['surface_id']}: {item['issue']}")
+        typer.echo(f"  {item['kind']} {where} on {item['surface_id']}: [{item['flag']}] {item['issue']}")

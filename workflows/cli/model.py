@@ -13,7 +13,7 @@ from epdi_ml.learning_data import NoFragments, load_fragments
 from epdi_ml.predictions import predict_and_store
 from epdi_ml.profiles import learning_curves_plot, parity_plot, plot_profiles
 from epdi_ml.registry import NoModel, get_model, load_ensemble
-from epdi_ml.report import Energies, load_energies, path_results, surface_data
+from epdi_ml.report_data import Energies, load_energies, path_results, surface_data
 from epdi_ml.training import TrainConfig, predict_ensemble, resolve_device
 from epdi_ml.weights import WeightsError
 from stores.facade import StoreFacade
@@ -125,20 +125,26 @@ def predict(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
-    """Predict E_b (mean and spread of the fold ensemble) for every stored fragment."""
+    """Predict E_b for every stored fragment: ensemble mean, calibrated 68 % / 90 % intervals, domain flag."""
     facade = _facade()
     try:
         doc = get_model(facade, model_id)
         fragments = load_fragments(facade)
     except (NoModel, NoFragments) as exc:
         fail(str(exc), code=1)
-    mean, std = predict_and_store(facade, doc, fragments)
+    intervals = predict_and_store(facade, doc, fragments)
     unlabelled = np.isnan(fragments.data.energies_ev) & (fragments.data.kinds == "saddle")
+    saddle = intervals.calibration.kinds.get("saddle", intervals.calibration.kinds["pooled"])
+    ci68, spread = intervals.ci_ev["68"][unlabelled], intervals.std_ev[unlabelled]
     summary = {
         "model_id": doc.model_id,
-        "n_predictions": len(mean),
+        "n_predictions": len(intervals.mean_ev),
         "n_unlabelled_saddles": int(unlabelled.sum()),
-        "max_spread_unlabelled_saddle_ev": float(std[unlabelled].max()) if unlabelled.any() else None,
+        "max_ci68_unlabelled_saddle_ev": float(ci68.max()) if unlabelled.any() else None,
+        "max_spread_unlabelled_saddle_ev": float(spread.max()) if unlabelled.any() else None,
+        "out_of_domain_unlabelled_saddles": int(intervals.out_of_domain[unlabelled].sum()),
+        "calibration_residuals_saddle": saddle.n_residuals,
+        "calibration_pooled_saddle": saddle.pooled,
     }
     emit_mapping(summary, as_json)
 
@@ -152,7 +158,11 @@ def profiles(
     out: Annotated[Path | None, typer.Option(help="Folder for the PNG profiles.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Energy profiles along zigzag paths vp -> sp -> vp through the dopant, with barriers (eV)."""
+    """Energy profiles along zigzag paths vp -> sp -> vp through the dopant, with barriers (eV).
+
+    ``global_barrier_ev`` is ``[value, 68 % half-width, 90 % half-width]``; ``local_barriers_ev``
+    the local barrier (above the lower valley) of each hop along the path.
+    """
     if out is not None:
         check_output_dir(out, "--out")
     facade = _facade()
@@ -181,8 +191,9 @@ def profiles(
             continue
         g = r["global_barrier_ev"]
         typer.echo(
-            f"{r['surface_id']} {r['angle_deg']:>5.0f} deg: global barrier {g[0]:.3f} +- {g[1]:.3f} eV "
-            f"({r['n_predicted']} of {r['n_sites']} sites predicted) -> {r['figure']}"
+            f"{r['surface_id']} {r['angle_deg']:>5.0f} deg: global barrier {g[0]:.3f} eV "
+            f"(68 % +- {g[1]:.3f}, 90 % +- {g[2]:.3f}; {r['n_predicted']} of {r['n_sites']} sites "
+            f"predicted) -> {r['figure']}"
         )
 
 
@@ -208,9 +219,11 @@ def _surface_profiles(facade, sid, energies: Energies, folder) -> list[dict]:
             | {
                 "site_ids": path.site_ids,
                 "energies_ev": profile.energies_ev,
-                "energy_std_ev": profile.energy_std_ev,
-                "local_barriers_ev": [b.barrier_ev for b in profile.local_barriers],
-                "global_barrier_ev": [g.barrier_ev, g.std_ev],
+                "energy_ci68_ev": profile.energy_ci68_ev,
+                "energy_ci90_ev": profile.energy_ci90_ev,
+                "local_barriers_ev": [h.local.barrier_ev for h in profile.hops],
+                "saddle_below_valley": [h.saddle_index for h in profile.hops if h.saddle_below_valley],
+                "global_barrier_ev": [g.barrier_ev, g.ci68_ev, g.ci90_ev],
                 "n_predicted": sum(s.source == "predicted" for s in profile.sites),
                 "figure": str(figure),
             }

@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
+from epdi_ml.hop_table import hop_rows
 from epdi_ml.labels import class_labels, computed_labels
-from epdi_ml.report import campaign_model_id, campaign_rounds, fraction_labelled, hop_class_nebs
+from epdi_ml.report_data import campaign_model_id, campaign_rounds, fraction_labelled
+from epdi_ml.sanity import count_flags, flag_text
 from stores.campaign_documents import CampaignDoc
 from stores.facade import StoreFacade
 from stores.settings import get_settings
@@ -70,7 +72,7 @@ def calculations(
     emit_rows(docs, CALCULATION_COLUMNS, as_json, as_csv)
 
 
-#: columns of ``epdi query hops`` (energies in eV, distances in Angstrom)
+#: columns of ``epdi query hops`` (energies in eV, distances in Angstrom); barriers as in epdi_ml.barriers
 HOP_COLUMNS = (
     "surface_id",
     "hop_id",
@@ -78,12 +80,18 @@ HOP_COLUMNS = (
     "class_index",
     "multiplicity",
     "dopant_distance_ang",
-    "labelled",
+    "source",
     "saddle_eb_ev",
+    "saddle_ci68_ev",
     "forward_barrier_ev",
+    "reverse_barrier_ev",
+    "local_barrier_ev",
+    "local_ci68_ev",
+    "local_ci90_ev",
     "predicted_mean_ev",
-    "predicted_std_ev",
+    "predicted_ci68_ev",
     "model_id",
+    "flags",
 )
 
 
@@ -104,34 +112,6 @@ def _model_ids(facade: StoreFacade, model_id: str | None) -> list[str]:
     return [d["model_id"] for d in sorted(current, key=lambda d: str(d["created_at"]), reverse=True)]
 
 
-def _predictions_by_site(facade: StoreFacade, model_ids: list[str], criteria: dict) -> dict[str, dict]:
-    """The prediction of each site by the first model of ``model_ids`` that has one."""
-    out: dict[str, dict] = {}
-    for mid in model_ids:
-        for doc in facade.query("predictions", {"model_id": mid} | criteria):
-            out.setdefault(doc["site_id"], doc)
-    return out
-
-
-def _hop_row(hop: dict, neb: dict | None, prediction: dict | None) -> dict:
-    return {
-        "surface_id": hop["surface_id"],
-        "hop_id": hop["hop_id"],
-        "index": hop["index"],
-        "class_index": hop["symmetry"]["class_index"],
-        "multiplicity": hop["symmetry"]["multiplicity"],
-        "representative": hop["symmetry"]["representative_index"] == hop["index"],
-        "dopant_distance_ang": hop.get("dopant_distance_ang"),
-        "saddle_id": hop["saddle_id"],
-        "labelled": neb is not None,
-        "saddle_eb_ev": neb["saddle_binding_energy_ev"] if neb else None,
-        "forward_barrier_ev": neb["forward_barrier_ev"] if neb else None,
-        "predicted_mean_ev": prediction["mean_ev"] if prediction else None,
-        "predicted_std_ev": prediction["std_ev"] if prediction else None,
-        "model_id": prediction["model_id"] if prediction else None,
-    }
-
-
 @app.command("hops")
 @reports_input_errors
 def hops(
@@ -142,16 +122,21 @@ def hops(
         bool | None,
         typer.Option("--labelled/--unlabelled", help="Only hops with (without) a CINEB label."),
     ] = None,
+    flagged: Annotated[bool, typer.Option("--flagged", help="Only hops with a sanity flag.")] = False,
     model_id: Annotated[
         str | None, typer.Option("--model", help="Predictions of this model (default: the current ones).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
-    """List hops: symmetry class, CINEB saddle E_b and forward barrier, predicted saddle E_b (eV).
+    """List hops: saddle E_b and its barriers (CINEB label, else prediction), intervals, sanity flags.
 
-    A CINEB of one hop labels every hop of its symmetry class. The prediction is that of the
-    newest current model with one for the hop's saddle (or of ``--model``).
+    Barriers (eV): forward = saddle above the T_M valley, reverse = above the H valley, local = above
+    the lower of the two. A CINEB of one hop labels every hop of its symmetry class; an unlabelled
+    hop takes the prediction of the newest current model with one for its saddle (or of
+    ``--model``), with calibrated half-widths (``*_ci68_ev``, ``*_ci90_ev``: 68 % and 90 %).
+    Flags: saddle_below_valley, out_of_domain, endpoint_not_minimum, cineb_unconverged; counts
+    follow the text table.
     """
     criteria: dict = {}
     if surface:
@@ -161,16 +146,21 @@ def hops(
     if dopant is not None:
         criteria["dopant"] = check_dopant(dopant)
     facade = StoreFacade(get_settings())
-    docs = sorted(facade.query("hops", criteria), key=lambda h: (h["surface_id"], h["index"]))
-    surface_ids = sorted({h["surface_id"] for h in docs})
-    nebs = hop_class_nebs(facade, surface_ids)
-    predictions = _predictions_by_site(
-        facade, _model_ids(facade, model_id), {"surface_id": {"$in": surface_ids}, "kind": "saddle"}
-    )
-    rows = [_hop_row(h, nebs.get(h["hop_id"]), predictions.get(h["saddle_id"])) for h in docs]
+    surface_ids = sorted({h["surface_id"] for h in facade.query("hops", criteria, properties=["surface_id"])})
+    rows = hop_rows(facade, surface_ids, _model_ids(facade, model_id)) if surface_ids else []
     if labelled is not None:
         rows = [r for r in rows if r["labelled"] == labelled]
-    _emit(rows, HOP_COLUMNS, as_json, as_csv)
+    if flagged:
+        rows = [r for r in rows if r["flags"]]
+    if as_json:
+        _emit(rows, HOP_COLUMNS, True, False)
+        return
+    shown = [r | {"flags": flag_text(r["flags"])} for r in rows]
+    _emit(shown, HOP_COLUMNS, False, as_csv)
+    if not as_csv:
+        distinct = [r for r in rows if r["representative"]]
+        counts = ", ".join(f"{k} {v}" for k, v in count_flags(distinct).items())
+        typer.echo(f"flags over {len(distinct)} distinct hops: {counts}")
 
 
 #: columns of ``epdi query predictions`` (eV)

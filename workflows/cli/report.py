@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from epdi_ml.report import BARRIER_COLUMNS, UnknownCampaign, build_report, find_campaign
+from epdi_ml.report import build_report
+from epdi_ml.report_data import BARRIER_COLUMNS, UnknownCampaign, find_campaign
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from stores.validation import check_output_dir
