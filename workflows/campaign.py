@@ -422,8 +422,11 @@ def _new_round(
     return doc
 
 
-def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
+def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade, elsewhere: bool = False) -> Flow:
     """The whole campaign as one jobflow Flow (surfaces are stored now, everything else in jobs).
+
+    ``elsewhere``: the flow runs on other machines (a LaunchPad's workers), so engines outside
+    Python (VASP) are not required here (:meth:`CampaignSpec.check_runnable`).
 
     Raises
     ------
@@ -439,7 +442,7 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade) -> Flow:
             f"campaign {spec.name!r} has {len(bundles)} surface; the model's folds are split by surface, "
             "so give at least two (hosts x dopants)"
         )
-    spec.check_runnable(facade.settings.hosts_file)
+    spec.check_runnable(facade.settings.hosts_file, elsewhere=elsewhere)
     store_surfaces(bundles, facade)
     spec_dict = spec.model_dump(mode="json")
     surface_ids = [b.surface.surface_id for b in bundles]

@@ -35,6 +35,10 @@ from workflows.structures import MIN_SUPERCELL
 KDivisions = Annotated[int, Field(ge=1, le=24)]
 
 
+#: engines that run outside Python on the workers (not needed where a campaign is planned or submitted)
+EXTERNAL_ENGINES = ("vasp",)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -203,19 +207,24 @@ class CampaignSpec(_Strict):
         for host in self.hosts:
             get_host(host, table)
 
-    def check_runnable(self, hosts_file: Path | None = None) -> None:
+    def check_runnable(self, hosts_file: Path | None = None, elsewhere: bool = False) -> None:
         """Raise unless every engine of the spec can run here, before anything is stored or queued.
 
         The static, neb and preconverge engines must be installed
         (:func:`workflows.engines.require_engine`); for ``gpaw`` the PAW setups and LCAO basis
         files of every element of every surface must be found with the spec's basis.
+
+        ``elsewhere`` (planning, submitting to a LaunchPad): engines that run outside Python on the
+        workers (VASP) are not required here; a ``dft`` launcher without them leaves their
+        Fireworks READY (:class:`workflows.fw_launcher.EnginesMissing`).
         """
         from workflows.engines import require_engine
         from workflows.engines.gpaw_engine import require_gpaw
         from workflows.neb_step import require_neb_engines
         from workflows.surfaces import surface_from_request
 
-        require_engine(self.static.engine)
+        if not (elsewhere and self.static.engine in EXTERNAL_ENGINES):
+            require_engine(self.static.engine)
         if self.static.engine == "gpaw":
             table = load_hosts(hosts_file)
             elements = {el for host in self.hosts for el in (table[host].metal, table[host].anion)}
@@ -226,7 +235,7 @@ class CampaignSpec(_Strict):
             surface_from_request(host, dopant, self.supercell, self.vacuum_ang, hosts_file=hosts_file)
             for host, dopant in self.surfaces()
         ]
-        require_neb_engines(self, bundles)
+        require_neb_engines(self, bundles, skip=EXTERNAL_ENGINES if elsewhere else ())
 
     def _product(self) -> list[tuple[str, str | None]]:
         table = load_hosts()

@@ -19,8 +19,10 @@ from typing import Literal
 
 from fireworks import FWorker, LaunchPad
 
+from workflows.engines import EngineUnavailable, require_engine
 from workflows.fw_launchpad import (
     DFT_CATEGORY,
+    ENGINE_KEY,
     GPU_CATEGORY,
     LOST_RUN_EXPIRATION_S,
     EmbeddedLaunchPad,
@@ -70,6 +72,46 @@ def make_fworker(category: str | None = None, worker_file: Path | None = None) -
     if job is not None:
         worker.name = f"{worker.name} [{job}]"
     return worker
+
+
+def missing_engines(lp: LaunchPad, fworker: FWorker) -> dict[str, tuple[list[int], str]]:
+    """Engines that READY Fireworks of ``fworker`` need and this machine lacks.
+
+    Returns ``{engine: (fw_ids, require_engine's message)}``.
+    """
+    query = dict(fworker.query) | {"state": "READY", f"spec.{ENGINE_KEY}": {"$exists": True}}
+    needed: dict[str, list[int]] = {}
+    for doc in lp.fireworks.find(query, {"fw_id": 1, f"spec.{ENGINE_KEY}": 1}):
+        needed.setdefault(doc["spec"][ENGINE_KEY], []).append(doc["fw_id"])
+    missing = {}
+    for engine, fw_ids in needed.items():
+        try:
+            require_engine(engine)
+        except EngineUnavailable as exc:
+            missing[engine] = (sorted(fw_ids), str(exc))
+    return missing
+
+
+def _without(fworker: FWorker, engines: list[str]) -> FWorker:
+    """``fworker`` that does not pull Fireworks needing ``engines``."""
+    query = dict(fworker._query) | {f"spec.{ENGINE_KEY}": {"$nin": engines}}
+    return FWorker(name=fworker.name, category=fworker.category, query=query, env=fworker.env)
+
+
+class EnginesMissing(EngineUnavailable):
+    """READY Fireworks need an engine this launcher's machine lacks; they were left READY."""
+
+    def __init__(self, missing: dict[str, tuple[list[int], str]], launched: int):
+        self.missing = missing
+        parts = [
+            f"{len(ids)} Firework(s) ({', '.join(map(str, ids[:5]))}{', ...' if len(ids) > 5 else ''}) "
+            f"need {message}"
+            for ids, message in missing.values()
+        ]
+        super().__init__(
+            f"{'; '.join(parts)}; they were left READY ({launched} other Firework(s) ran): launch them "
+            "on workers where the engine is installed"
+        )
 
 
 @dataclass
@@ -167,6 +209,11 @@ def launch_rockets(
             launch_dir = config.path.parent / "launches" if embedded and mode == "rapidfire" else cwd
         folder = Path(launch_dir)
         folder.mkdir(parents=True, exist_ok=True)
+        missing = missing_engines(lp, fworker)  # refused before they run, not a FIZZLE per job
+        if missing:
+            fworker = _without(fworker, sorted(missing))
+            if fw_id is not None and any(fw_id in ids for ids, _ in missing.values()):
+                raise EnginesMissing({k: v for k, v in missing.items() if fw_id in v[0]}, 0)
         if mode == "singleshot":
             os.chdir(folder)
             report.launched = int(bool(launch_rocket(lp, fworker, fw_id=fw_id, strm_lvl=strm_lvl)))
@@ -186,6 +233,8 @@ def launch_rockets(
             )
             report.launched = lp.launches.count_documents({}) - before
         report.states = fireworks_by_state(lp)
+        if missing:
+            raise EnginesMissing(missing, report.launched)
         return report
     finally:
         os.chdir(cwd)

@@ -248,10 +248,29 @@ class StrictJobFiretask(JobFiretask):
         return action
 
 
+#: Firework spec key naming the external engine its job needs (a launcher without it leaves it READY)
+ENGINE_KEY = "_epdi_engine"
+#: job modules whose jobs need an external engine: (module prefix, engine)
+_ENGINE_MODULES = (("atomate2.vasp", "vasp"), ("workflows.vasp_flows", "vasp"))
+
+
+def job_engine(job: Any) -> str | None:
+    """The external engine (``vasp``) a jobflow job needs, from the module of its function."""
+    function = job.get("function") if isinstance(job, dict) else getattr(job, "function", None)
+    if isinstance(function, dict):
+        module = function.get("@module", "")
+    else:
+        module = getattr(getattr(function, "__func__", function), "__module__", "") or ""
+    return next((engine for prefix, engine in _ENGINE_MODULES if module.startswith(prefix)), None)
+
+
 def _strict_tasks(workflow: Workflow, default_category: str) -> Workflow:
     for firework in workflow.fws:
         firework.tasks = [StrictJobFiretask(dict(t)) if type(t) is JobFiretask else t for t in firework.tasks]
         firework.spec.setdefault("_category", default_category)
+        engines = {job_engine(t["job"]) for t in firework.tasks if "job" in t} - {None}
+        if engines:
+            firework.spec[ENGINE_KEY] = sorted(engines)[0]
     return workflow
 
 

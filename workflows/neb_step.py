@@ -17,12 +17,16 @@ from workflows.surfaces import SurfaceBundle
 from workflows.vasp_flows import VaspSurfaceHopsMaker
 
 
-def require_neb_engines(spec: CampaignSpec, bundles: list[SurfaceBundle]) -> None:
+def require_neb_engines(
+    spec: CampaignSpec, bundles: list[SurfaceBundle], skip: tuple[str, ...] = ()
+) -> None:
     """Raise :class:`~workflows.engines.EngineUnavailable` unless the neb step can run here.
 
-    GPAW's PAW setups and basis sets are checked for every element of every surface (and Li).
+    GPAW's PAW setups and basis sets are checked for every element of every surface (and Li);
+    engines in ``skip`` are not checked.
     """
-    require_engine(spec.neb.engine)
+    if spec.neb.engine not in skip:
+        require_engine(spec.neb.engine)
     if spec.neb.preconverge is not None:
         require_engine(spec.neb.preconverge)
     if spec.neb.engine == "gpaw":

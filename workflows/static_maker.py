@@ -135,9 +135,12 @@ def surface_static(
 
     ``workdir`` is where GPAW writes its log (VASP runs in jobflow's job folder).
 
-    The engine is checked before anything is built (:func:`workflows.engines.require_engine`).
+    GPAW, which runs in this process, is checked before anything is built
+    (:func:`workflows.engines.require_engine`); VASP is needed where the job runs (a ``dft``
+    launcher without it leaves the job READY, :class:`workflows.fw_launcher.EnginesMissing`).
     """
-    require_engine(engine)
+    if engine == "gpaw":
+        require_engine(engine)
     surface = bundle.surface
     if engine == "gpaw":
         gpaw = gpaw or gpaw_settings_for(surface)

@@ -48,14 +48,14 @@ def plan(
 ) -> None:
     """What the campaign would do (surfaces, hops, engines, jobs per step and category); runs nothing.
 
-    The spec is checked as ``run`` and ``submit`` check it: architecture, engines, GPAW setups and
-    basis files of every element.
+    The spec is checked as ``submit`` checks it: architecture, engines, GPAW setups and basis files
+    of every element; engines that run on the workers (VASP) are reported, not required.
     """
     from workflows.campaign_plan import plan_campaign
 
     settings = get_settings()
     campaign = load_spec(spec, settings.hosts_file)
-    campaign.check_runnable(settings.hosts_file)
+    campaign.check_runnable(settings.hosts_file, elsewhere=True)
     summary = plan_campaign(campaign, settings.hosts_file)
     if as_json:
         typer.echo(json.dumps(summary))

@@ -137,7 +137,7 @@ def submit(
                     code=1,
                 )
         try:
-            flow = build_campaign_flow(campaign, facade)
+            flow = build_campaign_flow(campaign, facade, elsewhere=True)
         except EngineUnavailable as exc:
             fail(str(exc))
         store = submission_store(facade)
