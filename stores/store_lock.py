@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from stores.errors import RunError
+from stores.validation import make_dir
 from stores.unit_journal import UnitJournal, clear, pending, read_records, undo_records
 
 LOCK_FILE = ".epdi-lock"
@@ -166,7 +167,7 @@ class StoreLock:
         before = self.mode
         if before is None:
             with self.disk_full_as_error("nothing was read or written"):
-                self.folder.mkdir(parents=True, exist_ok=True)
+                make_dir(self.folder, "store folder")
                 self._fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 self._flock(fcntl.LOCK_EX if mode == "exclusive" else fcntl.LOCK_SH)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from stores.settings import get_settings
@@ -17,3 +19,20 @@ def data_dir(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield folder
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_log_handlers():
+    """Drop log handlers a test added to jobflow's and FireWorks' loggers.
+
+    jobflow's ``JobFiretask`` and FireWorks' launchers attach a handler on ``sys.stdout`` when they
+    run; inside ``CliRunner`` that stream is closed after the command, and a later test's log
+    lines would land on it ("--- Logging error ---").
+    """
+    names = ("jobflow", "launchpad", "rocket.launcher")
+    before = {name: list(logging.getLogger(name).handlers) for name in names}
+    yield
+    for name in names:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if h not in before[name]]:
+            logger.removeHandler(handler)

@@ -78,8 +78,10 @@ def test_query_hops_filters_and_formats(store):
     unlabelled = _json(["query", "hops", "--unlabelled", "--json"])
     assert len(labelled) + len(unlabelled) == len(rows) and unlabelled
     assert {r["surface_id"] for r in unlabelled} == {zn}
-    assert all(r["saddle_eb_ev"] is None and r["predicted_mean_ev"] is not None for r in unlabelled)
-    assert all(r["model_id"] == info["model_id"] and r["predicted_std_ev"] >= 0 for r in unlabelled)
+    assert all(r["source"] == "predicted" and r["predicted_mean_ev"] is not None for r in unlabelled)
+    assert all(r["saddle_eb_ev"] == r["predicted_mean_ev"] for r in unlabelled)
+    assert all(r["model_id"] == info["model_id"] and r["predicted_ci68_ev"] >= 0 for r in unlabelled)
+    assert all(r["source"] == "cineb" and r["local_ci68_ev"] == 0.0 for r in labelled)
     nebs = {n["hop_id"]: n for n in facade.query("nebs")}
     by_class = {(r["surface_id"], r["class_index"]): r for r in labelled if r["hop_id"] in nebs}
     for row in labelled:  # a CINEB labels every hop of its class
@@ -111,7 +113,7 @@ def test_query_predictions_and_models(store):
     every = _json(["query", "predictions", "--json"])  # default: the current model
     assert len(every) == facade.count("fragments")
     assert sum(r["label_ev"] is None for r in every) == sum(
-        r["saddle_eb_ev"] is None for r in _json(["query", "hops", "--json"])
+        r["source"] != "cineb" for r in _json(["query", "hops", "--json"])
     )
     unknown = runner.invoke(app, ["query", "predictions", "--model", "model-nope"])
     assert unknown.exit_code == 1 and "model-nope" in unknown.stderr

@@ -146,6 +146,8 @@ def open_launchpad(config: LaunchPadConfig, read_only: bool = False, strm_lvl: s
     """Open the LaunchPad of ``config`` (an embedded one gets its FireWorks files unless ``read_only``)."""
     if config.kind == "embedded":
         if not read_only:
+            if config.path.exists():  # a damaged file is refused before FireWorks' files are written
+                embedded_file(config.path, read_only=True).reload(force=True)
             prepare_embedded(config.path)
         return EmbeddedLaunchPad(config.path, read_only=read_only, strm_lvl=strm_lvl)
     content = launchpad_file_content(config)

@@ -71,17 +71,18 @@ def test_barrier_table_matches_profiles(store, tmp_path):
     for sid, row in rows.items():
         mine = [p for p in paths if p["surface_id"] == sid]
         worst = max(mine, key=lambda p: p["global_barrier_ev"][0])
-        assert row["barrier_ev"] == pytest.approx(worst["global_barrier_ev"][0], abs=1e-12)
-        assert row["barrier_std_ev"] == pytest.approx(worst["global_barrier_ev"][1], abs=1e-12)
+        assert row["global_barrier_ev"] == pytest.approx(worst["global_barrier_ev"][0], abs=1e-12)
+        assert row["global_barrier_ci68_ev"] == pytest.approx(worst["global_barrier_ev"][1], abs=1e-12)
+        assert row["global_barrier_ci90_ev"] == pytest.approx(worst["global_barrier_ev"][2], abs=1e-12)
         assert row["path_deg"] == worst["angle_deg"]
         assert row["n_sites_predicted"] == worst["n_predicted"]
-        assert row["barrier_model_ev"] is not None
+        assert row["global_barrier_model_ev"] is not None
     zn = rows[info["ids"]["Zn"]]
-    assert zn["barrier_labels_ev"] is None and zn["n_sites_predicted"] > 0
+    assert zn["global_barrier_labels_ev"] is None and zn["n_sites_predicted"] > 0
     assert (zn["n_labelled_hops"], zn["n_distinct_hops"]) == (ZN_KEPT_CLASSES, len(info["zn"]))
     for dopant in ("none", "Co"):
         row = rows[info["ids"][dopant]]
-        assert row["barrier_labels_ev"] == pytest.approx(row["barrier_ev"])
+        assert row["global_barrier_labels_ev"] == pytest.approx(row["global_barrier_ev"])
         assert row["n_labelled_hops"] == row["n_distinct_hops"] and row["n_sites_predicted"] == 0
 
 
@@ -139,7 +140,7 @@ def test_report_degrades_without_model_maps_or_rounds(tmp_path):
     for text in ("no rounds", "no model", "no potential map", "surf-missing", "no complete profile"):
         assert text in notes
     assert [r["surface_id"] for r in result.barriers] == [sid]
-    assert result.barriers[0]["barrier_ev"] is None and result.barriers[0]["n_labelled_hops"] == 0
+    assert result.barriers[0]["global_barrier_ev"] is None and result.barriers[0]["n_labelled_hops"] == 0
     assert {f.name for f in result.figures} == {f"rounds-{sid}.png"}
     assert 'class="note"' in result.index.read_text()
     with pytest.raises(UnknownCampaign, match="bare"):

@@ -192,7 +192,7 @@ def test_vasp_neb_step_in_dataset_generation(tmp_path, monkeypatch, vasp_here):
     assert hop["force_calls"] > 3 and hop["n_images"] == 3
 
     # the labels reach the training data, and the archive holds them
-    fragments = load_fragments(facade, engine="vasp")
+    fragments = load_fragments(facade, source="vasp")
     labels = dict(zip(fragments.data.ids, fragments.data.energies_ev, strict=True))
     assert labels[valleys[0]["site_id"]] == pytest.approx(valleys[0]["binding_energy_ev"])
     saddle = facade.query("hops", {"hop_id": hop["hop_id"]})[0]["saddle_id"]
