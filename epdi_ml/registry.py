@@ -54,6 +54,7 @@ def register(
     n_labels: int,
     device: str,
     promote_first: bool = True,
+    label_source: str | None = None,
 ) -> ModelDoc:
     """Store the ensemble's weights and register it as the next version of ``name``.
 
@@ -72,6 +73,7 @@ def register(
             status="current" if promote_first and not existing else "candidate",
             architecture=result.config.model,
             dataset=dataset,
+            label_source=label_source,
             weights=put_array(facade, blob, "torch.save"),
             config=summary["config"],
             fraction=fraction,

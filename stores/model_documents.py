@@ -23,6 +23,10 @@ class ModelDoc(BaseModel):
     status: Literal["current", "candidate", "retired"] = "candidate"
     architecture: str
     dataset: str = Field(..., description="Colour-scale dataset the fragments came from")
+    label_source: str | None = Field(
+        None,
+        description="Source of the labels trained on (engine:settings hash, epdi_ml.labels.label_source)",
+    )
     weights: ArrayRef = Field(..., description="torch.save bytes of the ensemble (weights_only loadable)")
     config: dict
     fraction: float | None = Field(None, description="Fraction of saddle labels used for training")

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Literal
 
 from stores.errors import RunError
-from stores.validation import make_dir
 from stores.unit_journal import UnitJournal, clear, pending, read_records, undo_records
+from stores.validation import make_dir
 
 LOCK_FILE = ".epdi-lock"
 JOURNAL_FILE = ".epdi-unit-journal"

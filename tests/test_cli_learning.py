@@ -7,6 +7,7 @@ import torch
 from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
+from epdi_ml.labels import label_set
 from epdi_ml.registry import get_model, load_ensemble, promote
 from stores.facade import StoreFacade
 from workflows.cli.app import app
@@ -50,6 +51,7 @@ def test_train_predict_profiles(data_dir):
     ensemble = load_ensemble(facade, model)
     assert len(ensemble.state_dicts) == 2
     assert set(model.train_site_ids).isdisjoint(model.test_site_ids)
+    assert model.label_source == label_set(facade).source  # the model names the labels it learnt
 
     predicted = runner.invoke(app, ["predict", "--json"])
     assert predicted.exit_code == 0, predicted.output

@@ -196,6 +196,7 @@ def _train_round(
         n_labels=len(labelled),
         device=str(resolve_device(config.device)),
         promote_first=True,
+        label_source=campaign_label_source(spec),
     )
     return promote(facade, doc.model_id)
 

@@ -33,6 +33,9 @@ class TrainMaker(Maker):
         the other labelled saddles are the test set.
     dataset
         Colour-scale dataset of the fragments (``None``: all).
+    source
+        Label source (an engine or ``engine:hash``, :func:`epdi_ml.labels.label_source`);
+        ``None``: the only one in the store (labels of two sources are never mixed).
     registry_name
         Name of the model line in the registry.
     """
@@ -41,6 +44,7 @@ class TrainMaker(Maker):
     config: TrainConfig = field(default_factory=TrainConfig)
     fraction: float = 0.33
     dataset: str | None = None
+    source: str | None = None
     registry_name: str = DEFAULT_REGISTRY_NAME
 
     def make(self) -> Job:
@@ -52,7 +56,7 @@ class TrainMaker(Maker):
     @job
     def _train(self) -> ModelDoc:
         facade = StoreFacade()
-        fragments = load_fragments(facade, self.dataset, distinct_only=True)
+        fragments = load_fragments(facade, self.dataset, source=self.source, distinct_only=True)
         labelled = fragments.labelled
         data = fragments.data.subset(labelled)
         if len(set(data.surface_ids.tolist())) < self.config.folds:
@@ -75,4 +79,5 @@ class TrainMaker(Maker):
             test_site_ids=ids[test_idx].tolist(),
             n_labels=len(labelled),
             device=str(resolve_device(self.config.device)),
+            label_source=fragments.labels.source,
         )

@@ -17,9 +17,7 @@ from workflows.surfaces import SurfaceBundle
 from workflows.vasp_flows import VaspSurfaceHopsMaker
 
 
-def require_neb_engines(
-    spec: CampaignSpec, bundles: list[SurfaceBundle], skip: tuple[str, ...] = ()
-) -> None:
+def require_neb_engines(spec: CampaignSpec, bundles: list[SurfaceBundle], skip: tuple[str, ...] = ()) -> None:
     """Raise :class:`~workflows.engines.EngineUnavailable` unless the neb step can run here.
 
     GPAW's PAW setups and basis sets are checked for every element of every surface (and Li);

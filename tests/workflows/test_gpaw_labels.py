@@ -62,12 +62,12 @@ def test_dft_documents_record_engine_settings_and_link_to_chgnet(preconverged, m
     assert neb.settings["gpaw"]["h_ang"] == 0.35 and "gpaw" in neb.versions
     chgnet = facade.query("nebs", {"engine": "chgnet"})
     assert len(chgnet) == 1 and neb.preconverged_from == chgnet[0]["neb_id"]
-    assert len(chgnet[0]["image_structures"]) == 3  # end points + one image kept for the DFT stage
+    assert len(chgnet[0]["image_structures"]) == 5  # end points + three images kept for the DFT stage
     chgnet_valleys = {v["valley_id"] for v in facade.query("valleys", {"engine": "chgnet"})}
     assert {v.preconverged_from for v in result.valleys} == chgnet_valleys
     # one GPAW log per structure and per NEB image
     logs = sorted(p.name for p in facade.settings.data_dir.glob("calcs/*/gpaw-cineb-*/*.txt"))
-    assert logs == ["cineb-image-01.txt"]
+    assert logs == ["cineb-image-01.txt", "cineb-image-02.txt", "cineb-image-03.txt"]
 
 
 def test_dft_binding_energies_come_from_one_engine(preconverged):
@@ -124,8 +124,8 @@ def test_preconverged_images_are_the_start_of_the_next_engine():
         len(mid) - 1, "Li", (np.array(ends[0][-1].coords) + ends[1][-1].coords) / 2 + [0, 0, 0.3], True
     )
     frozen = ChgnetSettings(fmax_ev_ang=1e6, max_steps=1)  # converged before the first step
-    out = ase_dynamics.cineb(*ends, 0.0, 0.0, frozen, n_images=3, initial_images=[mid])
-    assert np.allclose(out.images[1].cart_coords, mid.cart_coords, atol=1e-8)
+    out = ase_dynamics.cineb(*ends, 0.0, 0.0, frozen, n_images=3, initial_images=[mid, mid, mid])
+    assert all(np.allclose(image.cart_coords, mid.cart_coords, atol=1e-8) for image in out.images[1:-1])
     idpp = ase_dynamics.cineb(*ends, 0.0, 0.0, frozen, n_images=3)
     assert not np.allclose(idpp.images[1].cart_coords[-1], mid.cart_coords[-1], atol=1e-3)
 

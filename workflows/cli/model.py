@@ -49,6 +49,10 @@ def train(
         bool, typer.Option(help="Start from ImageNet weights (cached; see `epdi weights`).")
     ] = True,
     dataset: Annotated[str | None, typer.Option(help="Colour-scale dataset of the fragments.")] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Label source: chgnet, gpaw, vasp or engine:hash (default: the only one stored)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the model summary as JSON.")] = False,
 ) -> None:
     """Train a fold ensemble on all valley labels + a fraction of saddle labels; register it."""
@@ -74,7 +78,7 @@ def train(
             from epdi_ml.models import build_model
 
             build_model(model, pretrained=True, in_pixels=pixels)
-        job = TrainMaker(config=config, fraction=fraction, dataset=dataset).make()
+        job = TrainMaker(config=config, fraction=fraction, dataset=dataset, source=labels).make()
         responses = run_flow(job, facade.job_store(), what="training")
     except (WeightsError, NoFragments) as exc:
         fail(str(exc))
