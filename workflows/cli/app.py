@@ -130,6 +130,7 @@ class EpdiGroup(LazyGroup):
 
 
 app = typer.Typer(
+    name="epdi",
     help="EPDI: Li diffusion on doped TMD monolayers (surfaces, DFT/MLIP, potential images, learning).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
