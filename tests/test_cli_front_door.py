@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from stores.facade import StoreFacade
 from stores.settings import get_settings
-from workflows.cli.app import COMMANDS, app, filter_third_party_warnings
+from workflows.cli.app import COMMANDS, app
+from workflows.cli.output import filter_third_party_warnings
 
 runner = CliRunner()
 
