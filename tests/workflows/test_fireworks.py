@@ -102,6 +102,20 @@ def test_submit_rapidfire_fizzled_job_and_store_results(data_dir):
     assert lpad.stdout.strip().splitlines()[-1] == "4"
 
 
+def test_quiet_launch_prints_no_info_lines_and_no_library_warnings(data_dir):
+    config, fw_ids = _submit(_hops_flow(n_images=1))
+    proc = subprocess.run(
+        [sys.executable, "-W", "always", "-m", "workflows.cli", "launch", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _states(config) == {"COMPLETED": len(fw_ids)}
+    assert " INFO " not in proc.stdout and " INFO " not in proc.stderr, proc.stdout + proc.stderr
+    assert "Warning:" not in proc.stderr, proc.stderr
+
+
 def test_killed_launcher_is_rerun_without_duplicates_and_a_second_launcher_is_refused(data_dir):
     config, fw_ids = _submit(_hops_flow(n_images=1))
     first = subprocess.Popen(

@@ -64,3 +64,8 @@ def plan(
 
 
 app.command("submit")(cluster.submit)
+
+
+def quickstart() -> None:
+    """Run the packaged ``quickstart`` campaign (3x3x1 MoS2 pristine, Zn, Al) and print the barriers."""
+    run("quickstart")

@@ -18,6 +18,7 @@ import typer
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.common import emit_mapping, fail, reports_input_errors
+from workflows.cli.output import set_verbosity
 
 LaunchPadOption = Annotated[
     Path | None,
@@ -234,6 +235,8 @@ def launch(
         fail(f"--wait {wait} is negative; give seconds >= 0")
     if worker is not None and not worker.is_file():
         fail(f"--worker {worker} does not exist; give a FireWorks my_fworker.yaml (see deploy/)")
+    if quiet or as_json:  # also the LaunchPad's own INFO lines, not only the rockets'
+        set_verbosity(verbose=False, quiet=True)
     config = launchpad_config(launchpad)
     try:
         report = launch_rockets(

@@ -19,7 +19,6 @@ except ImportError:  # pragma: no cover - older typer on the click package
     from click.exceptions import NoArgsIsHelpError, UsageError
 
 from stores.errors import EpdiError
-from stores.validation import one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +28,8 @@ EXIT_BAD_INPUT = 2
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     """Print ``error: message`` on one line to stderr and exit with ``code``."""
+    from stores.validation import one_line  # pydantic: not needed to start ``epdi --help``
+
     typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
