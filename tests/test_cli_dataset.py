@@ -91,3 +91,18 @@ def test_an_archive_past_the_size_cap_is_refused_before_extracting(tmp_path, dat
     raised = runner.invoke(app, ["dataset", "load", str(bomb), "--max-expanded-mb", "10"])
     assert raised.exit_code == 1 and "damaged" in raised.stderr
     assert StoreFacade().count("surfaces") == 0
+
+
+def test_a_compact_archive_of_a_surface_without_fragments_loads(tmp_path, data_dir, monkeypatch):
+    """A surface whose labels finished before its fragments (a generation cut short) still ships."""
+    built = runner.invoke(app, ["surfaces", "build", "MoS2", "--size", "2", "--out", str(tmp_path / "s")])
+    assert built.exit_code == 0, built.output
+    archive = tmp_path / "partial.tar.gz"
+    assert runner.invoke(app, ["dataset", "export", str(archive), "--compact"]).exit_code == 0
+    monkeypatch.setenv("EPDI_DATA_DIR", str(tmp_path / "fresh"))
+    get_settings.cache_clear()
+    loaded = runner.invoke(app, ["dataset", "load", str(archive), "--json"])
+    assert loaded.exit_code == 0, loaded.output
+    totals = json.loads(loaded.stdout)
+    assert totals["surfaces"] == 1 and totals["fragments"] == 0 and totals["fragments_recut_surfaces"] == 0
+    assert StoreFacade().count("hops") == totals["hops"] > 0

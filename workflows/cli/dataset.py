@@ -169,8 +169,8 @@ def load(
             manifest = load_dataset(facade, path, max_expanded_mb)
             for name, count in manifest["counts"].items():
                 totals[name] = totals.get(name, 0) + count
-            if "fragments.array" in manifest.get("omitted", []):
-                rebuild += manifest.get("surface_ids", [])
+            if "fragments.array" in manifest.get("omitted", []) and manifest["counts"].get("fragments"):
+                rebuild += manifest.get("surface_ids", [])  # surfaces without fragments have none to recut
     except DatasetFormatError as exc:
         fail(str(exc), code=1)
     worst = 0.0
