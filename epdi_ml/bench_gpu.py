@@ -322,6 +322,7 @@ def trainer_and_agreement(
         amp=True,
         pixels=pixels,
         checkpoint_dir=folder / f"{model_name}-{pixels}px",
+        keep_last=True,  # resumed below for a second epoch
     )
     train_fold(0, train, val, run, progress=False)
     resumed = train_fold(0, train, val, clone_config(run, epochs=2), progress=False, resume=True)

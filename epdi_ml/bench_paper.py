@@ -98,7 +98,8 @@ def paper_benchmark(
     checkpoint_dir : Path, optional
         Per-epoch checkpoints in ``<checkpoint_dir>/f<f>``; a second call with the same folder and
         settings resumes every fraction from there (finished folds are not trained again; the
-        row's wall time then counts only the resumed part). Use a fresh folder for other settings.
+        row's wall time then counts only the resumed part; a finished fold goes on for more epochs
+        only with ``config.keep_last``). Use a fresh folder for other settings.
 
     Returns
     -------

@@ -46,6 +46,9 @@ def test_train_predict_profiles(data_dir):
     assert summary["n_train"] > 0 and summary["n_test"] > 0
     assert summary["test_mae_ev"] is not None and summary["cv_mae_ev"] > 0
     assert all(p.endswith(".png") for p in summary["figures"]) and len(summary["figures"]) == 2
+    folds = sorted((data_dir / "checkpoints" / "small_cnn-f0.5-s0").iterdir())
+    assert [f.name for f in folds] == ["fold0", "fold1"]
+    assert all(sorted(p.name for p in f.iterdir()) == ["best.pt"] for f in folds)  # no last.pt
 
     model = get_model(facade)
     ensemble = load_ensemble(facade, model)
@@ -86,7 +89,9 @@ def test_second_model_is_a_candidate_and_missing_weights_are_reported(data_dir):
         "32",
     ]
     assert runner.invoke(app, args).exit_code == 0
-    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, [*args, "--keep-last"]).exit_code == 0
+    fold0 = data_dir / "checkpoints" / "small_cnn-f0.33-s0" / "fold0"
+    assert sorted(p.name for p in fold0.iterdir()) == ["best.pt", "last.pt"]
     versions = {m["version"]: m["status"] for m in StoreFacade().query("models")}
     assert versions == {1: "current", 2: "candidate"}
     second = next(m for m in StoreFacade().query("models") if m["version"] == 2)
@@ -149,7 +154,7 @@ def test_bench_paper_runs_the_chosen_fractions_in_order(data_dir):
 def test_bench_paper_resumes_from_its_checkpoints(data_dir, tmp_path):
     _labelled_store(("none", "Co", "Ni"), offset_step=0.0)
     base = ["bench", "paper", "--model", "small_cnn", "--no-pretrained", "--folds", "2", "--pixels", "32"]
-    args = [*base, "--fraction", "0.5", "--checkpoint-dir", str(tmp_path / "ckpt"), "--json"]
+    args = [*base, "--fraction", "0.5", "--checkpoint-dir", str(tmp_path / "ckpt"), "--json", "--keep-last"]
     first = runner.invoke(app, [*args, "--epochs", "1"])
     assert first.exit_code == 0, first.output
     ckpt = torch.load(tmp_path / "ckpt" / "f0.50" / "fold1" / "last.pt", weights_only=True)

@@ -19,6 +19,7 @@ rerun after a crash recomputes nothing that finished and makes the same choices.
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from datetime import UTC, datetime
@@ -184,7 +185,8 @@ def _train_round(
         seed=spec.model.seed,
         checkpoint_dir=facade.settings.data_dir / "checkpoints" / campaign_id(spec) / f"round-{round_index}",
     )
-    result = train_ensemble(labelled, config, progress=False)
+    # a round cut short resumes its folds from their checkpoints (same labels, same folder)
+    result = train_ensemble(labelled, config, progress=False, resume=True)
     doc = register(
         facade,
         result,
@@ -198,6 +200,8 @@ def _train_round(
         promote_first=True,
         label_source=campaign_label_source(spec),
     )
+    # the registry holds the fold weights now; the round's checkpoints are not read again
+    shutil.rmtree(config.checkpoint_dir, ignore_errors=True)
     return promote(facade, doc.model_id)
 
 

@@ -95,7 +95,9 @@ def test_training_reduces_loss_and_ensemble_has_spread(fragments, tmp_path):
 def test_resume_continues_from_checkpoint_and_matches(fragments, tmp_path):
     full = train_ensemble(fragments, _config(checkpoint_dir=tmp_path / "full"), progress=False)
     part_dir = tmp_path / "part"
-    first = train_ensemble(fragments, _config(epochs=2, checkpoint_dir=part_dir), progress=False)
+    first = train_ensemble(
+        fragments, _config(epochs=2, checkpoint_dir=part_dir, keep_last=True), progress=False
+    )
     assert len(first.folds[0].train_loss_ev) == 2
     ckpt = torch.load(part_dir / "fold0" / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 1 and {"model", "optimizer", "scaler", "rng", "best_val_mae_ev"} <= set(ckpt)
@@ -104,6 +106,58 @@ def test_resume_continues_from_checkpoint_and_matches(fragments, tmp_path):
         assert a.train_loss_ev == b.train_loss_ev
         assert a.val_mae_ev == b.val_mae_ev
         assert a.best_epoch == b.best_epoch
+        for key in a.state_dict:
+            assert torch.equal(a.state_dict[key], b.state_dict[key]), key
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_finished_folds_keep_only_their_best_weights_unless_asked(fragments, tmp_path):
+    result = train_ensemble(fragments, _config(checkpoint_dir=tmp_path / "best"), progress=False)
+    assert _files(tmp_path / "best") == {"fold0/best.pt", "fold1/best.pt"}
+    for fold in result.folds:
+        saved = torch.load(tmp_path / "best" / f"fold{fold.fold}" / "best.pt", weights_only=True)
+        assert saved["result"]["val_mae_ev"] == fold.val_mae_ev
+        assert saved["result"]["best_epoch"] == fold.best_epoch
+        for key, value in fold.state_dict.items():
+            assert torch.equal(saved["result"]["state_dict"][key], value), key
+    # a resumed run takes the finished folds from best.pt and trains nothing again
+    again = train_ensemble(fragments, _config(checkpoint_dir=tmp_path / "best"), progress=False, resume=True)
+    assert [f.train_loss_ev for f in again.folds] == [f.train_loss_ev for f in result.folds]
+    assert [f.seconds_per_epoch for f in again.folds] == [f.seconds_per_epoch for f in result.folds]
+
+    train_ensemble(fragments, _config(checkpoint_dir=tmp_path / "keep", keep_last=True), progress=False)
+    assert _files(tmp_path / "keep") == {"fold0/best.pt", "fold0/last.pt", "fold1/best.pt", "fold1/last.pt"}
+    best = (tmp_path / "keep" / "fold0" / "best.pt").stat().st_size
+    assert (tmp_path / "keep" / "fold0" / "last.pt").stat().st_size > 2 * best  # optimiser + two weight sets
+
+
+def test_an_interrupted_fold_resumes_from_its_last_state(fragments, tmp_path, monkeypatch):
+    """A crash in fold 1 leaves fold 0's best.pt and fold 1's last.pt; resuming matches a whole run."""
+    import epdi_ml.trainer as trainer
+
+    full = train_ensemble(fragments, _config(), progress=False)
+    real_write, writes = trainer.write_checkpoint, []
+
+    def crash_at_fold1_epoch1(payload, path):
+        if path.name == "last.pt" and payload["fold"] == 1 and payload["epoch"] == 1:
+            raise KeyboardInterrupt("interrupted")
+        writes.append(path)
+        return real_write(payload, path)
+
+    monkeypatch.setattr(trainer, "write_checkpoint", crash_at_fold1_epoch1)
+    folder = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(fragments, _config(checkpoint_dir=folder), progress=False)
+    assert _files(folder) == {"fold0/best.pt", "fold1/last.pt"}
+    assert torch.load(folder / "fold1" / "last.pt", weights_only=True)["epoch"] == 0
+    monkeypatch.setattr(trainer, "write_checkpoint", real_write)
+    resumed = train_ensemble(fragments, _config(checkpoint_dir=folder), progress=False, resume=True)
+    assert _files(folder) == {"fold0/best.pt", "fold1/best.pt"}
+    for a, b in zip(full.folds, resumed.folds, strict=True):
+        assert a.train_loss_ev == b.train_loss_ev and a.val_mae_ev == b.val_mae_ev
         for key in a.state_dict:
             assert torch.equal(a.state_dict[key], b.state_dict[key]), key
 
@@ -167,7 +221,9 @@ def test_mixed_precision_path_trains_checkpoints_and_resumes_on_cpu(fragments, t
     assert use_amp(_config(), torch.device("cuda")) is True
     assert use_amp(_config(amp=True), torch.device("cpu")) is True
     part = tmp_path / "amp"
-    first = train_ensemble(fragments, _config(amp=True, epochs=1, checkpoint_dir=part), progress=False)
+    first = train_ensemble(
+        fragments, _config(amp=True, epochs=1, checkpoint_dir=part, keep_last=True), progress=False
+    )
     ckpt = torch.load(part / "fold0" / "last.pt", weights_only=True)
     assert 0 < ckpt["scaler"]["scale"] <= 65536.0  # an enabled scaler saves its state
     again = _config(amp=True, epochs=3, checkpoint_dir=part)
@@ -176,7 +232,9 @@ def test_mixed_precision_path_trains_checkpoints_and_resumes_on_cpu(fragments, t
         assert b.train_loss_ev[0] == a.train_loss_ev[0] and len(b.train_loss_ev) == 3
         assert np.isfinite(b.train_loss_ev).all() and np.isfinite(b.val_mae_ev).all()
         assert b.train_loss_ev[-1] < b.train_loss_ev[0]
-    fp32 = train_ensemble(fragments, _config(epochs=1, checkpoint_dir=tmp_path / "fp32"), progress=False)
+    fp32 = train_ensemble(
+        fragments, _config(epochs=1, checkpoint_dir=tmp_path / "fp32", keep_last=True), progress=False
+    )
     assert torch.load(tmp_path / "fp32" / "fold0" / "last.pt", weights_only=True)["scaler"] == {}
     # same seed, same data: float16 autocast changes the first loss only by rounding
     np.testing.assert_allclose(first.folds[0].train_loss_ev[0], fp32.folds[0].train_loss_ev[0], rtol=2e-2)

@@ -149,6 +149,9 @@ def paper(
         Path | None,
         typer.Option(help="Per-epoch checkpoints here; running again with the same folder resumes."),
     ] = None,
+    keep_last: Annotated[
+        bool, typer.Option("--keep-last", help="Keep each fold's resumable last.pt once it finished.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Test-saddle and profile MAE (eV) for f = 0, 17, 33, 50 % of saddle labels, with baselines."""
@@ -167,6 +170,7 @@ def paper(
         "pixels": pixels,
         "seed": seed,
         "device": device,
+        "keep_last": keep_last,
     }
     config = build_validated(TrainConfig, options, "invalid option", prefix="--")
     try:

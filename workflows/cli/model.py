@@ -53,9 +53,20 @@ def train(
         str | None,
         typer.Option(help="Label source: chgnet, gpaw, vasp or engine:hash (default: the only one stored)."),
     ] = None,
+    keep_last: Annotated[
+        bool,
+        typer.Option(
+            "--keep-last",
+            help="Keep each fold's resumable checkpoint (last.pt, with the optimiser state) after the "
+            "fold finished; by default only its best weights (best.pt) stay in the checkpoint folder.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the model summary as JSON.")] = False,
 ) -> None:
-    """Train a fold ensemble on all valley labels + a fraction of saddle labels; register it."""
+    """Train a fold ensemble on all valley labels + a fraction of saddle labels; register it.
+
+    Checkpoints go to ``<data dir>/checkpoints/<model>-f<fraction>-s<seed>/fold<k>/``.
+    """
     if not 0 <= fraction <= 1:
         fail(f"fraction {fraction} is outside [0, 1]; accepted: a number from 0 to 1")
     settings = get_settings()
@@ -69,6 +80,7 @@ def train(
         "folds": folds,
         "seed": seed,
         "checkpoint_dir": settings.data_dir / "checkpoints" / f"{model}-f{fraction}-s{seed}",
+        "keep_last": keep_last,
     }
     config = build_validated(TrainConfig, options, "invalid option", prefix="--")
     resolve_device(config.device)  # cuda without a GPU is refused before any job
