@@ -138,13 +138,19 @@ def test_verbose_and_quiet_together_is_bad_input():
 
 def _raise_third_party_warnings() -> None:
     import networkx as nx
-    import torch
     from jobflow.utils.graph import itergraph
     from monty.os import cd
 
     with cd("."):  # monty's FutureWarning, as inside jobflow's run_locally
         pass
-    float(torch.ones(1, requires_grad=True))  # torch's UserWarning, as inside CHGNet
+    # torch's UserWarning inside CHGNet; torch raises it once per process (TORCH_WARN_ONCE), so after
+    # an earlier test it is silent: raise the same message and category the way torch does
+    warnings.warn(
+        "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+        "Consider using tensor.detach() first.",
+        UserWarning,
+        stacklevel=1,
+    )
     graph = nx.DiGraph()
     graph.add_nodes_from(["a", "b"])
     list(itergraph(graph))  # jobflow's UserWarning for jobs that do not depend on each other
