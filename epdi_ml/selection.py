@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from epdi_ml.linear_model import DESIGN_NOISE, standardise
+from epdi_ml.linear_model import DESIGN_NOISE, nearest_distance, standardise
 
 __all__ = [
     "DESIGN_NOISE",
@@ -88,21 +88,6 @@ def _as_embeddings(embeddings: np.ndarray | None, strategy: str) -> np.ndarray |
     return emb
 
 
-def _min_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Euclidean distance from every point to its nearest centre, chunked to bound memory."""
-    out = np.full(len(points), np.inf)
-    if len(centres) == 0:
-        return out
-    sq_centres = np.einsum("ij,ij->i", centres, centres)
-    sq_points = np.einsum("ij,ij->i", points, points)
-    chunk = max(1, 2_000_000 // max(len(points), 1))
-    for start in range(0, len(centres), chunk):
-        block = centres[start : start + chunk]
-        d2 = sq_points[:, None] + sq_centres[None, start : start + chunk] - 2.0 * points @ block.T
-        out = np.minimum(out, d2.min(axis=1))
-    return np.sqrt(np.maximum(out, 0.0))
-
-
 def _distance_to(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(np.einsum("ij,ij->i", points - centre, points - centre), 0.0))
 
@@ -113,7 +98,7 @@ def _greedy(
     """Greedy k-center (``spread`` None) or hybrid picks on standardised features."""
     if labelled is not None and len(labelled):
         cand, lab = standardise(embeddings, labelled)
-        dist = _min_distances(cand, lab)
+        dist = nearest_distance(lab, cand)
     else:
         (cand,) = standardise(embeddings)
         dist = _distance_to(cand, cand.mean(axis=0))
