@@ -202,3 +202,13 @@ def module_campaign_store(tmp_path_factory, name, campaign_id, finished):
         info = build_campaign_store(campaign_id, finished=finished)
     get_settings.cache_clear()
     return folder, info
+
+
+def count_outputs(facade) -> int:
+    """Documents in jobflow's outputs collection of the facade's job store."""
+    store = facade.job_store()
+    store.connect()
+    try:
+        return store.count()
+    finally:
+        store.close()

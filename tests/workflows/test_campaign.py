@@ -1,6 +1,7 @@
 """`epdi campaign run` end to end on a tiny spec (real GPAW + CHGNet + CNN), crash and resume."""
 
 import pytest
+from store_helpers import count_outputs
 from typer.testing import CliRunner
 
 import workflows.campaign as campaign_module
@@ -23,16 +24,6 @@ fragments: {pixels: 16, symmetry_tol_ev: 0.15}
 model: {arch: small_cnn, pretrained: false, pixels: 16, epochs: 2, folds: 2}
 selection: {strategy: hybrid, initial_fraction: 0.25, batch_size: 1, budget_fraction: 0.75, rounds: 3}
 """
-
-
-def _n_outputs(facade):
-    """Documents in jobflow's outputs collection."""
-    store = facade.job_store()
-    store.connect()
-    try:
-        return store.count()
-    finally:
-        store.close()
 
 
 def test_campaign_crash_resume_and_report(tmp_path, monkeypatch):
@@ -67,11 +58,11 @@ def test_campaign_crash_resume_and_report(tmp_path, monkeypatch):
     assert (tmp_path / "epdi-data" / "reports" / "tiny" / "index.html").is_file()
     assert "report:" in result.output and "MoS2" in result.output
 
-    n_models, n_outputs = facade.count("models"), _n_outputs(facade)
+    n_models, n_outputs = facade.count("models"), count_outputs(facade)
     again = runner.invoke(app, ["campaign", "run", str(path)])
     assert again.exit_code == 0, again.output
     assert facade.count("models") == n_models and facade.count("nebs") == 3
-    assert _n_outputs(facade) == n_outputs  # a rerun that computes nothing adds no job output
+    assert count_outputs(facade) == n_outputs  # a rerun that computes nothing adds no job output
 
 
 def test_campaign_needs_two_surfaces(tmp_path):

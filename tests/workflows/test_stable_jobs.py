@@ -1,6 +1,7 @@
 """Deterministic job uuids: a rerun of the same flow replaces its outputs instead of adding them."""
 
 from jobflow import Flow, job
+from store_helpers import count_outputs
 
 from stores.facade import StoreFacade
 from workflows.stable_jobs import run_locally, stable_uuids
@@ -16,15 +17,6 @@ def _flow(b=2):
     second = add(first.output, 10)
     twin = add(1, b)  # same function and inputs as ``first``, another place in the flow
     return Flow([first, Flow([second, twin], name="inner")], output=second.output, name="sums")
-
-
-def _count_outputs(facade):
-    store = facade.job_store()
-    store.connect()
-    try:
-        return store.count()
-    finally:
-        store.close()
 
 
 def test_the_same_flow_gets_the_same_uuids_and_references_follow():
@@ -43,11 +35,11 @@ def test_the_same_flow_gets_the_same_uuids_and_references_follow():
 def test_a_rerun_adds_no_outputs():
     facade = StoreFacade()
     responses = run_locally(_flow(), store=facade.job_store(), log=False, ensure_success=True)
-    assert _count_outputs(facade) == 3
+    assert count_outputs(facade) == 3
     again = _flow()
     rerun = run_locally(again, store=facade.job_store(), log=False, ensure_success=True)
-    assert _count_outputs(facade) == 3
+    assert count_outputs(facade) == 3
     assert rerun.keys() == responses.keys()
     assert rerun[again.jobs[1].jobs[0].uuid][1].output == 13
     run_locally(_flow(b=5), store=facade.job_store(), log=False, ensure_success=True)
-    assert _count_outputs(facade) == 6  # new inputs are new jobs
+    assert count_outputs(facade) == 6  # new inputs are new jobs
