@@ -13,15 +13,32 @@ from workflows.queue_jobs import fireworks_by_job, job_of_worker, sacct_jobs
 pytestmark = pytest.mark.slurm
 
 
-def _add_scripts(config, log: Path, names: list[str]) -> list[int]:
+def _script(name: str, log: Path, meet: Path | None) -> str:
+    """Append ``name`` and the Slurm job to ``log``, then sleep 2 s.
+
+    With ``meet``, the first Firework to run also waits (300 s at most) until Slurm runs a second of the
+    queued jobs beside its own, and fails otherwise: the overlap of two jobs is then a requirement, not a
+    matter of timing. The embedded LaunchPad runs one launcher at a time, so that second job waits on its
+    lock (``epdi launch --wait``) and runs its Firework afterwards.
+    """
+    line = f"echo {name} $SLURM_JOB_ID >> {log}"
+    if meet is None:
+        return f"{line}; sleep 2"
+    running = "$(squeue -h -t R -u $(id -un) -n epdi-dft | wc -l)"
+    wait = (
+        f"if mkdir {meet}/first 2>/dev/null; then n=0; "
+        f"while [ {running} -lt 2 ] && [ $n -lt 600 ]; do sleep 0.5; n=$((n+1)); done; "
+        f"[ {running} -ge 2 ] || {{ echo 'no second Slurm job ran within 300 s' >&2; exit 1; }}; fi"
+    )
+    return f"{line}; {wait}; sleep 2"
+
+
+def _add_scripts(config, log: Path, names: list[str], meet: Path | None = None) -> list[int]:
     """Fireworks that append their name and Slurm job to ``log`` (so a second run would show)."""
+    if meet is not None:
+        meet.mkdir()
     fws = [
-        Firework(
-            ScriptTask.from_str(f"echo {n} $SLURM_JOB_ID >> {log}; sleep 2"),
-            name=n,
-            spec={"_category": "dft"},
-        )
-        for n in names
+        Firework(ScriptTask.from_str(_script(n, log, meet)), name=n, spec={"_category": "dft"}) for n in names
     ]
     with fwl.writable_launchpad(config) as lp:
         return sorted(lp.add_wf(Workflow(fws)).values())
@@ -50,8 +67,9 @@ def test_jobs_starting_at_once_run_every_firework_once_in_both_qlaunch_modes(slu
     files = local_queue_files(tmp_path / "queue")
     launches = tmp_path / "launches"
 
-    # normal mode: qlaunch puts up to 6 jobs in the queue at once for 4 READY Fireworks
-    first = _add_scripts(config, log, ["a", "b", "c", "d"])
+    # normal mode: qlaunch puts up to 6 jobs in the queue at once for 4 READY Fireworks; the first
+    # Firework waits until Slurm runs a second job, so two jobs must run at once
+    first = _add_scripts(config, log, ["a", "b", "c", "d"], meet=tmp_path / "started")
     report = run_qlaunch_rounds(config, data_dir, {"dft": files["dft"]}, launches, max_jobs_queue=6)
     lp = fwl.open_launchpad(config, read_only=True)
     assert report.states == {"COMPLETED": 4}
