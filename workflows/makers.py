@@ -36,6 +36,7 @@ from stores.facade import StoreFacade
 from stores.ids import stable_id
 from workflows.engines import ase_dynamics
 from workflows.engines.chgnet_engine import ChgnetSettings
+from workflows.engines.neb_checkpoint import NebCheckpoint
 from workflows.li_sites import add_li
 from workflows.site_graph import in_plane_distances
 
@@ -264,8 +265,9 @@ class HopNebMaker(Maker):
             path = [Structure.from_dict(d) for d in initial.image_structures[1:-1]]
         engine = _at_workdir(self.settings, start.surface_id, f"cineb-{hop_id}")
         ends = (Structure.from_dict(start.structure), Structure.from_dict(end.structure))
+        progress = _progress_files(engine, neb_id)
         result = ase_dynamics.cineb(
-            *ends, start.energy_ev, end.energy_ev, engine, self.n_images, desc="cineb", initial_images=path
+            *ends, start.energy_ev, end.energy_ev, engine, self.n_images, "cineb", path, progress[0]
         )
         retries = 0
         if not result.converged and self.retry_unconverged:
@@ -275,7 +277,14 @@ class HopNebMaker(Maker):
             first = result
             restart = first.images[1:-1]
             result = ase_dynamics.cineb(
-                *ends, start.energy_ev, end.energy_ev, longer, self.n_images, "cineb retry", restart
+                *ends,
+                start.energy_ev,
+                end.energy_ev,
+                longer,
+                self.n_images,
+                "cineb retry",
+                restart,
+                checkpoint=progress[1],
             )
             result.force_calls += first.force_calls
             result.steps += first.steps
@@ -304,7 +313,25 @@ class HopNebMaker(Maker):
             **_provenance(self.settings),
         )
         StoreFacade().upsert("nebs", [doc])
+        for checkpoint in progress:
+            if checkpoint is not None:
+                checkpoint.remove()
         return doc
+
+
+def _progress_files(engine: Any, neb_id: str) -> tuple[NebCheckpoint | None, NebCheckpoint | None]:
+    """Progress files of a CINEB and of its retry, in the engine's log folder (none without one).
+
+    Engines that write logs (GPAW) are the slow ones; a stopped run of theirs resumes from the last
+    finished step (:mod:`workflows.engines.neb_checkpoint`). CHGNet runs take seconds and keep none.
+    """
+    workdir = getattr(engine, "workdir", None)
+    if workdir is None:
+        return None, None
+    return (
+        NebCheckpoint(Path(workdir) / "cineb-progress.json", neb_id),
+        NebCheckpoint(Path(workdir) / "cineb-retry-progress.json", f"{neb_id}:retry"),
+    )
 
 
 def _as_structure(value: Structure | dict) -> Structure:

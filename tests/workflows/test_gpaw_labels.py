@@ -68,6 +68,9 @@ def test_dft_documents_record_engine_settings_and_link_to_chgnet(preconverged, m
     # one GPAW log per structure and per NEB image
     logs = sorted(p.name for p in facade.settings.data_dir.glob("calcs/*/gpaw-cineb-*/*.txt"))
     assert logs == ["cineb-image-01.txt", "cineb-image-02.txt", "cineb-image-03.txt"]
+    # the CINEB's progress file (written after every step) is gone once its document is stored
+    cineb_folders = list(facade.settings.data_dir.glob("calcs/*/gpaw-cineb-*"))
+    assert len(cineb_folders) == 1 and not list(cineb_folders[0].glob("*progress.json*"))
 
 
 def test_dft_binding_energies_come_from_one_engine(preconverged):

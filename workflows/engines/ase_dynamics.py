@@ -29,6 +29,8 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 from tqdm import tqdm
 
+from workflows.engines.neb_checkpoint import NebCheckpoint, NebProgress
+
 #: height above the lowest slab atom within which atoms count as the bottom layer (Angstrom)
 BOTTOM_LAYER_TOL_ANG = 0.3
 
@@ -177,6 +179,7 @@ def cineb(
     n_images: int = 3,
     desc: str = "cineb",
     initial_images: Sequence[Structure] | None = None,
+    checkpoint: NebCheckpoint | None = None,
 ) -> NebResult:
     """Climbing-image NEB between two relaxed end points (improved tangent, FIRE).
 
@@ -195,6 +198,10 @@ def cineb(
     initial_images
         Intermediate images to start from (a preconverged path of another engine, same atom order);
         ``None`` interpolates with IDPP between the end points.
+    checkpoint
+        Progress file of this run: written after every step; when it holds progress of the same run
+        (same key and atoms), the run resumes from its images, and steps, force calls, wall time
+        and history count from where it stopped (``engine.max_steps`` bounds the total).
 
     """
     if n_images < 1:
@@ -217,28 +224,49 @@ def cineb(
         images.append(image)
     images.append(last)
     neb = NEB(images, climb=True, method="improvedtangent", allow_shared_calculator=False)
-    if initial_images is None:
+    middle = images[1:-1]
+    done = checkpoint.load(middle) if checkpoint is not None else None
+    if done is not None:
+        for image, positions in zip(middle, done.positions_ang, strict=True):
+            image.positions = positions
+    elif initial_images is None:
         neb.interpolate(method="idpp", mic=True)
+    done = done or NebProgress(positions_ang=[])
     opt = FIRE(neb, logfile=None)
     bar = progress_bar(desc, engine.max_steps, engine.show_progress)
-    history: list[float] = []
+    bar.update(done.steps)
+    history = list(done.history)
+
+    def _calls() -> int:
+        return done.force_calls + sum(c.force_calls for c in calcs)
 
     def _observe() -> None:
+        if opt.nsteps == 0 and done.steps:
+            return  # the resumed start: its energies are the last ones saved
         bar.update(1)
-        history.append(max(float(i.get_potential_energy()) for i in images[1:-1]))
+        history.append(max(float(i.get_potential_energy()) for i in middle))
+        if checkpoint is not None:
+            progress = NebProgress(
+                positions_ang=[i.positions for i in middle],
+                steps=done.steps + opt.nsteps,
+                force_calls=_calls(),
+                wall_time_s=done.wall_time_s + time.perf_counter() - t0,
+                history=history,
+            )
+            checkpoint.save(middle, progress)
 
     opt.attach(_observe)
-    converged = bool(opt.run(fmax=engine.fmax_ev_ang, steps=engine.max_steps))
+    converged = bool(opt.run(fmax=engine.fmax_ev_ang, steps=max(engine.max_steps - done.steps, 0)))
     bar.close()
     energies = [float(i.get_potential_energy()) for i in images]
     return NebResult(
         images=[to_structure(i) for i in images],
         energies_ev=energies,
         climbing_image=int(np.argmax(energies[1:-1]) + 1),
-        force_calls=sum(c.force_calls for c in calcs),
+        force_calls=_calls(),
         converged=converged,
         fmax_ev_ang=max_force_ev_ang(neb.get_forces().reshape(n_images, -1, 3)),
-        wall_time_s=time.perf_counter() - t0,
-        steps=opt.nsteps,
+        wall_time_s=done.wall_time_s + time.perf_counter() - t0,
+        steps=done.steps + opt.nsteps,
         history=history,
     )
