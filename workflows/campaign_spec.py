@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from epdi_ml.models import MODEL_NAMES, check_architecture
 from stores.validation import read_text_file, validation_message
 from workflows.engines import MAX_CINEB_IMAGES, MIN_CINEB_IMAGES
-from workflows.engines.gpaw_engine import GpawSettings
+from workflows.engines.gpaw_settings import GpawSettings
 from workflows.hosts import InputError, check_dopant, get_host, load_hosts
 from workflows.structures import MIN_SUPERCELL
 

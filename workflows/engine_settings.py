@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from stores.documents import SurfaceDoc
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_dynamics import GpawDynamicsSettings
-from workflows.engines.gpaw_engine import GpawSettings, kpts_for_supercell
+from workflows.engines.gpaw_settings import GpawSettings, kpts_for_supercell
 from workflows.engines.vasp_dynamics import VaspDynamicsSettings
 
 if TYPE_CHECKING:

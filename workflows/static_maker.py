@@ -29,13 +29,8 @@ from stores.validation import make_dir
 from stores.vasp_import import import_vasp
 from workflows.engine_settings import gpaw_settings_for
 from workflows.engines import require_engine
-from workflows.engines.gpaw_engine import (
-    GpawSettings,
-    GpawStaticResult,
-    kpts_for_supercell,
-    require_gpaw,
-    run_gpaw_static,
-)
+from workflows.engines.gpaw_engine import GpawStaticResult, require_gpaw, run_gpaw_static
+from workflows.engines.gpaw_settings import GpawSettings, kpts_for_supercell
 from workflows.surfaces import SurfaceBundle
 
 

@@ -15,12 +15,11 @@ from workflows.engines import EngineUnavailable, require_engine
 from workflows.engines.gpaw_engine import (
     BOHR_ANG,
     GpawScfNotConverged,
-    GpawSettings,
-    kpts_for_supercell,
     require_gpaw,
     run_gpaw_static,
     vacuum_levels,
 )
+from workflows.engines.gpaw_settings import GpawSettings, kpts_for_supercell
 from workflows.hosts import get_host
 from workflows.structures import unit_cell
 

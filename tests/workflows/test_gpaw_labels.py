@@ -14,7 +14,7 @@ from workflows.cli.app import app
 from workflows.engines import ase_dynamics
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_dynamics import GpawDynamicsSettings
-from workflows.engines.gpaw_engine import GpawSettings
+from workflows.engines.gpaw_settings import GpawSettings
 from workflows.hosts import get_host
 from workflows.surfaces import describe_surface
 

@@ -16,7 +16,7 @@ from workflows.engine_settings import gpaw_settings_for
 from workflows.engines import MIN_CINEB_IMAGES, EngineUnavailable, check_cineb_images
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_dynamics import GpawDynamicsSettings
-from workflows.engines.gpaw_engine import GpawSettings
+from workflows.engines.gpaw_settings import GpawSettings
 from workflows.surfaces import surface_from_request
 
 #: engines of the one-off barrier (VASP runs through campaigns or `epdi vasp inputs`)

@@ -12,7 +12,8 @@ from stores.settings import get_settings
 from stores.validation import build_validated, check_choice
 from workflows.cli.common import emit_mapping, fail, reports_input_errors
 from workflows.engines import STATIC_ENGINES, EngineUnavailable, require_engine
-from workflows.engines.gpaw_engine import GpawSettings, require_gpaw
+from workflows.engines.gpaw_engine import require_gpaw
+from workflows.engines.gpaw_settings import GpawSettings
 from workflows.hosts import InputError, get_host, load_hosts
 from workflows.local_run import run_flow
 from workflows.static_maker import gpaw_settings_for, static_workdir, surface_static

@@ -3,7 +3,7 @@
 The ``gpaw`` engine of the neb step runs the same ASE relaxations and CINEB as the CHGNet engine
 (:mod:`workflows.engines.ase_dynamics`) with a GPAW calculator (plus simple-dftd3's D3, zero
 damping) per structure and per NEB image, each with its own text log. The electronic settings are
-those of the statics (:class:`~workflows.engines.gpaw_engine.GpawSettings`: mode, basis, grid
+those of the statics (:class:`~workflows.engines.gpaw_settings.GpawSettings`: mode, basis, grid
 spacing, k-mesh, smearing, spin); relaxations and CINEB of one label share them, so
 ``E_b = E(slab) + E(Li) - E(slab + Li)`` comes from one engine and one set of settings.
 
@@ -25,7 +25,8 @@ from ase import Atoms
 
 from workflows.engines import package_versions
 from workflows.engines.ase_dynamics import CountingSum
-from workflows.engines.gpaw_engine import GpawSettings, gpaw_kwargs, initial_magmoms, require_gpaw
+from workflows.engines.gpaw_engine import require_gpaw
+from workflows.engines.gpaw_settings import GpawSettings, gpaw_kwargs, initial_magmoms
 
 #: edge of the cubic box of the isolated Li atom (Angstrom); GPAW's density is zero at its faces
 LI_BOX_ANG = 12.0
