@@ -16,6 +16,8 @@ import numpy as np
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from epdi_ml.colour_scales import DEFAULT_DATASET, choose_colour_scale
+from epdi_ml.fragment_errors import MissingInputError, RebuildMismatchError, SymmetryCheckError
 from epdi_ml.fragments import (
     DEFAULT_PIXELS,
     DEFAULT_SIZE_IN_ANION_SPACINGS,
@@ -32,35 +34,16 @@ from epdi_ml.fragments import (
 from epdi_ml.potential_map import DEFAULT_ISOVALUE, PotentialMap, isosurface_potential_map
 from stores.arrays import get_array, put_arrays
 from stores.calc_documents import GridRef
-from stores.errors import InputError, RunError
 from stores.facade import StoreFacade
 from stores.fragment_documents import ColourScaleDoc, FragmentDoc, PotentialMapDoc
 from stores.grids import get_grid
 from stores.ids import stable_id
-
-#: name of the dataset whose colour scale is used when none is given
-DEFAULT_DATASET = "default"
 
 #: duplicates must match their representative within this (eV, largest pixel difference) after the
 #: symmetry operation. Real DFT grids are not symmetric to the last pixel: GPAW LCAO maps of 3x3x1
 #: MoS2 (h = 0.25 Angstrom) gave 0.026 eV pristine and 0.048 eV Co-doped (spin-polarised), for map
 #: ranges of about 1 eV; a map that breaks the slab's symmetry differs by far more.
 SYMMETRY_TOLERANCE_EV = 0.05
-
-#: margin added on both sides of the map range when a colour scale is chosen (fraction of range)
-SCALE_MARGIN = 0.02
-
-
-class MissingInputError(InputError, LookupError):
-    """A surface or the static calculation a step needs is not in the store."""
-
-
-class SymmetryCheckError(RunError):
-    """A duplicate fragment differs from its representative beyond the tolerance."""
-
-
-class RebuildMismatchError(RunError):
-    """Fragments cut again from a loaded map do not match the archived fragment documents."""
 
 
 @dataclass
@@ -360,54 +343,6 @@ def rebuild_fragments(
         store_fragments(facade, result, scale)
         worst[result.surface["surface_id"]] = diff
     return worst
-
-
-def scale_id(dataset: str) -> str:
-    """Id of a dataset's colour scale document."""
-    return stable_id("cscale", dataset=dataset)
-
-
-def get_colour_scale(facade: StoreFacade, dataset: str = DEFAULT_DATASET) -> ColourScaleDoc | None:
-    """The stored colour scale of ``dataset``, or ``None``."""
-    docs = facade.query("colour_scales", {"scale_id": scale_id(dataset)})
-    return ColourScaleDoc(**docs[0]) if docs else None
-
-
-def choose_colour_scale(
-    facade: StoreFacade,
-    new_maps: list[PotentialMapDoc],
-    dataset: str = DEFAULT_DATASET,
-    rescale: bool = False,
-    cmap: str = "viridis",
-) -> tuple[ColourScaleDoc, bool]:
-    """The dataset's colour scale: the stored one, or a new one covering the maps.
-
-    A stored scale is never changed unless ``rescale`` is set; then it covers every stored map
-    and ``new_maps``. Returns the document and whether it was (re)created.
-    """
-    stored = get_colour_scale(facade, dataset)
-    if stored is not None and not rescale:
-        return stored, False
-    ranges = [(m.min_ev, m.max_ev) for m in new_maps]
-    if rescale:
-        ranges += [
-            (d["min_ev"], d["max_ev"])
-            for d in facade.query("potential_maps", properties=["min_ev", "max_ev"])
-        ]
-    if not ranges:
-        raise MissingInputError("no potential maps to choose a colour scale from")
-    scale = ColourScale.covering(np.array(ranges), cmap=stored.cmap if stored else cmap, margin=SCALE_MARGIN)
-    doc = ColourScaleDoc(
-        scale_id=scale_id(dataset),
-        dataset=dataset,
-        vmin_ev=round(scale.vmin_ev, 6),
-        vmax_ev=round(scale.vmax_ev, 6),
-        cmap=scale.cmap,
-        source=f"range of {len(ranges)} potential maps (+{SCALE_MARGIN:.0%} margin)"
-        + (", rescaled on request" if rescale else ""),
-    )
-    facade.upsert("colour_scales", [doc])
-    return doc, True
 
 
 def store_fragments(

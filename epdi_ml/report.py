@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from epdi_ml import colour_scales
 from epdi_ml import fragment_build as fb
 from epdi_ml.barriers import DEFINITIONS
 from epdi_ml.labels import hop_class_nebs
@@ -331,7 +332,7 @@ def _map_figure(page: Page, facade: StoreFacade, data: SurfaceData, dataset: str
         page.note(f"{data.surface_id}: no potential map yet (run `epdi fragments build`)")
         return
     pmap = fb.load_map(facade, max(docs, key=lambda d: str(d.get("updated_at", ""))))
-    scale = fb.get_colour_scale(facade, dataset) or fb.get_colour_scale(facade)
+    scale = colour_scales.get_colour_scale(facade, dataset) or colour_scales.get_colour_scale(facade)
     path = site_map_plot(
         page.out_dir / f"map-{data.surface_id}.png",
         pmap,

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from jobflow import CURRENT_JOB, Flow, Job, Response, job
 
+from epdi_ml import colour_scales
 from epdi_ml import fragment_build as fb
 from epdi_ml.labels import label_source
 from epdi_ml.learning_data import load_fragments
@@ -143,7 +144,7 @@ def build_fragments(spec: dict, surface_ids: list[str], statics: list | None = N
     """
     campaign = CampaignSpec(**spec)
     facade = StoreFacade()
-    scale = fb.scale_id(campaign.name)
+    scale = colour_scales.scale_id(campaign.name)
     criteria = {"surface_id": {"$in": surface_ids}, "colour_scale_id": scale}
     done = {d["surface_id"] for d in facade.query("fragments", criteria, ["surface_id"])}
     todo = [sid for sid in surface_ids if sid not in done]
@@ -152,7 +153,7 @@ def build_fragments(spec: dict, surface_ids: list[str], statics: list | None = N
         fb.cut_surface(facade, sid, pixels=cut.pixels, tolerance_ev=cut.symmetry_tol_ev) for sid in todo
     ]
     if results:
-        scale, _ = fb.choose_colour_scale(facade, [r.map_doc for r in results], campaign.name)
+        scale, _ = colour_scales.choose_colour_scale(facade, [r.map_doc for r in results], campaign.name)
         for result in results:
             fb.store_fragments(facade, result, scale)
     _say(f"fragments: {len(todo)} surfaces cut, {len(done)} reused")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from epdi_ml import colour_scales
 from epdi_ml import fragment_build as fb
 from stores.dataset_io import export_dataset
 from stores.facade import StoreFacade
@@ -87,7 +88,7 @@ def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -
     result = fb.cut_surface(
         facade, bundle.surface.surface_id, pixels=cut.pixels, tolerance_ev=cut.symmetry_tol_ev
     )
-    scale, _ = fb.choose_colour_scale(facade, [result.map_doc], spec.name)
+    scale, _ = colour_scales.choose_colour_scale(facade, [result.map_doc], spec.name)
     fb.store_fragments(facade, result, scale)
 
 

@@ -4,7 +4,7 @@ import pytest
 from store_helpers import synthetic_fragment_store
 from typer.testing import CliRunner
 
-from epdi_ml import fragment_build as fb
+from epdi_ml import colour_scales
 from epdi_ml.learning_data import NoFragments, load_fragments
 from workflows.cli.app import app
 
@@ -17,7 +17,7 @@ def test_a_second_dataset_over_the_same_surfaces_keeps_both_sets():
     assert facade.count("fragments") == 2 * n
     first, second = load_fragments(facade, "first"), load_fragments(facade, "second")
     assert len(first.docs) == len(second.docs) == n
-    assert {d["colour_scale_id"] for d in second.docs} == {fb.scale_id("second")}
+    assert {d["colour_scale_id"] for d in second.docs} == {colour_scales.scale_id("second")}
     assert {d["fragment_id"] for d in first.docs}.isdisjoint(d["fragment_id"] for d in second.docs)
     # recutting one dataset replaces only its own fragments
     again = CliRunner().invoke(app, ["fragments", "build", "--all", "--pixels", "16", "--dataset", "second"])

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from epdi_ml import colour_scales, fragment_errors
 from epdi_ml import fragment_build as fb
 from epdi_ml.fragments import (
     ColourScale,
@@ -119,21 +120,21 @@ def test_duplicate_check_catches_a_map_without_the_slab_symmetry():
     from stores.calc_documents import CalculationDoc
 
     facade.upsert("calculations", [CalculationDoc(**calc)])
-    with pytest.raises(fb.SymmetryCheckError, match="symmetry"):
+    with pytest.raises(fragment_errors.SymmetryCheckError, match="symmetry"):
         fb.cut_surface(facade, bundle.surface.surface_id)
 
 
 def test_colour_scale_is_stable_when_a_surface_is_added():
     facade, first = _surface("Co")
     r1 = fb.cut_surface(facade, first.surface.surface_id, pixels=24)
-    scale1, created1 = fb.choose_colour_scale(facade, [r1.map_doc])
+    scale1, created1 = colour_scales.choose_colour_scale(facade, [r1.map_doc])
     docs1 = fb.store_fragments(facade, r1, scale1)
     assert created1 and len(docs1) == 45
     assert all(d.colour_scale_id == scale1.scale_id for d in docs1)
 
     _, second = _surface("Zn")
     r2 = fb.cut_surface(facade, second.surface.surface_id, pixels=24)
-    scale2, created2 = fb.choose_colour_scale(facade, [r2.map_doc])
+    scale2, created2 = colour_scales.choose_colour_scale(facade, [r2.map_doc])
     assert not created2
     assert (scale2.scale_id, scale2.vmin_ev, scale2.vmax_ev, scale2.cmap) == (
         scale1.scale_id,
@@ -157,7 +158,7 @@ def test_colour_scale_is_stable_when_a_surface_is_added():
     assert raw.shape == (45, 24, 24) and raw.dtype == np.float32 and rgb.shape == (45, 24, 24, 3)
     assert float(raw[docs1[0].stack_index].mean()) == pytest.approx(docs1[0].mep_ev, abs=1e-5)
     # an explicit rescale covers both maps
-    scale3, created3 = fb.choose_colour_scale(facade, [], rescale=True)
+    scale3, created3 = colour_scales.choose_colour_scale(facade, [], rescale=True)
     assert created3 and scale3.scale_id == scale1.scale_id
     assert scale3.vmin_ev <= min(r1.map_doc.min_ev, r2.map_doc.min_ev)
     assert scale3.vmax_ev >= max(r1.map_doc.max_ev, r2.map_doc.max_ev)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from epdi_ml import colour_scales, fragment_errors
 from epdi_ml import fragment_build as fb
 from epdi_ml.dataset_summary import dataset_summary
 from stores.dataset_io import DatasetFormatError, export_dataset, load_dataset
@@ -175,10 +176,10 @@ def load(
         fail(str(exc), code=1)
     worst = 0.0
     if rebuild:
-        dataset = source if source in PACKAGED_SETS else fb.DEFAULT_DATASET
+        dataset = source if source in PACKAGED_SETS else colour_scales.DEFAULT_DATASET
         try:
             worst = max(fb.rebuild_fragments(facade, sorted(set(rebuild)), dataset).values(), default=0.0)
-        except (fb.MissingInputError, fb.RebuildMismatchError) as exc:
+        except (fragment_errors.MissingInputError, fragment_errors.RebuildMismatchError) as exc:
             fail(str(exc), code=1)
     emit_mapping(
         {"archives": len(archives)}

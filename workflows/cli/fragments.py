@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from epdi_ml import colour_scales, fragment_errors
 from epdi_ml import fragment_build as fb
+from epdi_ml.colour_scales import DEFAULT_DATASET
 from epdi_ml.fragments import DEFAULT_PIXELS, check_crop
 from epdi_ml.mep_analysis import (
     NoBindingEnergies,
@@ -45,7 +47,7 @@ def build(
         float | None, typer.Option(help="Crop side (Angstrom); default 2 x the anion-anion distance.")
     ] = None,
     pixels: Annotated[int, typer.Option(help="Pixels along each crop side.")] = DEFAULT_PIXELS,
-    dataset: Annotated[str, typer.Option(help="Dataset whose colour scale is used.")] = fb.DEFAULT_DATASET,
+    dataset: Annotated[str, typer.Option(help="Dataset whose colour scale is used.")] = DEFAULT_DATASET,
     rescale: Annotated[
         bool, typer.Option(help="Recompute the dataset colour scale from every stored map.")
     ] = False,
@@ -73,11 +75,11 @@ def build(
     try:
         for sid in tqdm(ids, desc="maps and fragments", unit="surface", disable=len(ids) < 2):
             results.append(fb.cut_surface(facade, sid, size_ang, pixels, tolerance_ev=symmetry_tol))
-    except fb.MissingInputError as exc:
+    except fragment_errors.MissingInputError as exc:
         fail(str(exc), EXIT_MISSING)
-    except (NoVacuumError, fb.SymmetryCheckError) as exc:
+    except (NoVacuumError, fragment_errors.SymmetryCheckError) as exc:
         fail(str(exc))
-    scale, created = fb.choose_colour_scale(facade, [r.map_doc for r in results], dataset, rescale)
+    scale, created = colour_scales.choose_colour_scale(facade, [r.map_doc for r in results], dataset, rescale)
     summary = []
     for result in results:
         fb.store_fragments(facade, result, scale)
@@ -174,7 +176,7 @@ def show(
     surfaces = facade.query("surfaces", {"surface_id": sid}) if sid else []
     surface = surfaces[0] if surfaces else {}
     index = surface.get("dopant_site_index")
-    scale = fb.get_colour_scale(facade)
+    scale = colour_scales.get_colour_scale(facade)
     out.parent.mkdir(parents=True, exist_ok=True)
     site_map_plot(
         out,
