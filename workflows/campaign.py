@@ -30,7 +30,6 @@ from jobflow import CURRENT_JOB, Flow, Job, Response, job
 
 from epdi_ml import colour_scales
 from epdi_ml import fragment_build as fb
-from epdi_ml.labels import label_source
 from epdi_ml.learning_data import load_fragments
 from epdi_ml.predictions import predict_and_store
 from epdi_ml.registry import load_ensemble, promote, register
@@ -40,63 +39,26 @@ from stores.documents import HopDoc
 from stores.facade import StoreFacade
 from stores.ids import stable_id
 from stores.model_documents import ModelDoc
-from stores.settings import get_settings
+from workflows.campaign_hops import (
+    campaign_bundles,
+    campaign_id,
+    campaign_label_source,
+    candidate_hops,
+    initial_hops,
+    labelled_hop_ids,
+)
 from workflows.campaign_spec import CampaignSpec
 from workflows.categories import TRAINING_CATEGORY
 from workflows.hosts import InputError
 from workflows.local_run import JobsFailed, run_flow
-from workflows.neb_step import hops_maker, label_source_for, runs_in_job_folders
+from workflows.neb_step import hops_maker, runs_in_job_folders
 from workflows.stable_jobs import stable_uuids
 from workflows.static_maker import static_step
-from workflows.surfaces import SurfaceBundle, store_surfaces, surface_from_request
+from workflows.surfaces import SurfaceBundle, store_surfaces
 
 
 def _say(message: str) -> None:
     print(f"[campaign] {message}", file=sys.stderr, flush=True)
-
-
-def campaign_id(spec: CampaignSpec) -> str:
-    """Deterministic id of a campaign: its name and the content of its spec."""
-    return stable_id("campaign", name=spec.name, spec=spec.model_dump(mode="json"))
-
-
-def campaign_bundles(spec: CampaignSpec, facade: StoreFacade | None) -> list[SurfaceBundle]:
-    """The surfaces of a campaign (built, not stored)."""
-    hosts_file = (facade.settings if facade else get_settings()).hosts_file
-    return [
-        surface_from_request(host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=hosts_file)
-        for host, dopant in spec.surfaces()
-    ]
-
-
-def candidate_hops(bundles: list[SurfaceBundle]) -> list[tuple[SurfaceBundle, HopDoc]]:
-    """One hop per symmetry class of every surface (the class representative): the CINEB candidates."""
-    return [
-        (bundle, hop)
-        for bundle in bundles
-        for hop in bundle.hops
-        if hop.symmetry.representative_index == hop.index
-    ]
-
-
-def labelled_hop_ids(facade: StoreFacade, hop_ids: list[str], spec: CampaignSpec) -> set[str]:
-    """Those of ``hop_ids`` that have a CINEB of the campaign's label source and image count.
-
-    CINEBs of other engines or settings (another campaign's, a preconverging stage's) do not count;
-    an unconverged CINEB counts as done (it is not selected again) but is no label.
-    """
-    source = campaign_label_source(spec)
-    docs = facade.query("nebs", {"hop_id": {"$in": hop_ids}, "n_images": spec.neb.images})
-    return {d["hop_id"] for d in docs if label_source(d) == source or source == d["engine"] == "vasp"}
-
-
-def campaign_label_source(spec: CampaignSpec) -> str:
-    """The label source of a campaign's valleys and CINEBs (see :mod:`epdi_ml.labels`)."""
-    host, dopant = spec.surfaces()[0]
-    first = surface_from_request(
-        host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=get_settings().hosts_file
-    )
-    return label_source_for(spec, first)
 
 
 def _hops_flows(spec: CampaignSpec, chosen: list[tuple[SurfaceBundle, HopDoc]]) -> list[Flow]:
@@ -324,29 +286,6 @@ def campaign_round(
     addition = Flow([*flows, train, nxt], name=f"round {round_index} CINEBs and training")
     # named from this round's own (deterministic) uuid: a replayed round adds the same jobs again
     return Response(output=doc, addition=stable_uuids(addition, namespace=CURRENT_JOB.job.uuid))
-
-
-def initial_hops(
-    campaign: CampaignSpec, candidates: list[tuple[SurfaceBundle, HopDoc]], labelled: set[str]
-) -> list[str]:
-    """Round 0's CINEBs: the pristine hop classes of every host, then random ones up to the initial fraction.
-
-    The pristine hop of a host is the reference every doped hop is compared with, so it is always
-    labelled first (one CINEB per host). The random fill draws, with ``selection.seed``, from the
-    other unlabelled hops until ``ceil(initial_fraction * n)`` distinct hops are labelled (at
-    least one). The ``all`` strategy takes every unlabelled hop.
-    """
-    sel = campaign.selection
-    open_ids = [hop.hop_id for _, hop in candidates if hop.hop_id not in labelled]
-    if sel.strategy == "all":
-        return open_ids
-    pristine = [h.hop_id for b, h in candidates if b.surface.dopant is None and h.hop_id not in labelled]
-    others = [i for i in open_ids if i not in set(pristine)]
-    wanted = max(1, math.ceil(sel.initial_fraction * len(candidates))) - len(labelled) - len(pristine)
-    n = min(len(others), max(0, wanted))
-    rng = np.random.default_rng(sel.seed)
-    drawn = rng.choice(others, size=n, replace=False).tolist() if n else []
-    return sorted(pristine) + sorted(drawn)
 
 
 def _new_round(

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from workflows.campaign_hops import campaign_bundles
 from workflows.campaign_spec import CampaignSpec
 from workflows.categories import DFT_CATEGORY, TRAINING_CATEGORY
 from workflows.engines import EngineUnavailable, require_engine
-from workflows.surfaces import surface_from_request
 
 
 def _engine_here(name: str) -> bool | str:
@@ -40,10 +40,7 @@ def max_cinebs(spec: CampaignSpec, n_hops: int) -> int:
 
 def plan_campaign(spec: CampaignSpec, hosts_file=None) -> dict[str, Any]:
     """The plan of ``spec`` as a JSON-ready mapping (see the module docstring for the rules)."""
-    bundles = [
-        surface_from_request(host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=hosts_file)
-        for host, dopant in spec.surfaces()
-    ]
+    bundles = campaign_bundles(spec, hosts_file=hosts_file)
     n_hops = sum(b.surface.n_distinct_hops for b in bundles)
     n_valleys = sum(b.surface.n_distinct_valleys for b in bundles)
     stages = 2 if spec.neb.preconverge else 1

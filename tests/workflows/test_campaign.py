@@ -6,7 +6,8 @@ from typer.testing import CliRunner
 
 import workflows.campaign as campaign_module
 from stores.facade import StoreFacade
-from workflows.campaign import campaign_id, run_campaign
+from workflows.campaign import run_campaign
+from workflows.campaign_hops import campaign_id
 from workflows.campaign_spec import load_spec
 from workflows.cli.app import app
 from workflows.hosts import InputError

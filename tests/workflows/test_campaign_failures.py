@@ -15,7 +15,7 @@ from epdi_ml.synthetic import store_synthetic_static
 from stores.calc_documents import CalculationDoc, ValleyDoc
 from stores.facade import StoreFacade
 from stores.ids import stable_id
-from workflows.campaign import campaign_bundles, campaign_id
+from workflows.campaign_hops import campaign_bundles, campaign_id
 from workflows.campaign_spec import load_spec
 from workflows.cli.app import app
 from workflows.engine_settings import gpaw_settings_for, neb_settings_for

@@ -106,7 +106,8 @@ def submit(
     """Put a campaign on the FireWorks LaunchPad as one workflow; run it with `epdi launch` or qlaunch."""
     from pymongo.errors import PyMongoError
 
-    from workflows.campaign import build_campaign_flow, campaign_id
+    from workflows.campaign import build_campaign_flow
+    from workflows.campaign_hops import campaign_id
     from workflows.campaign_spec import load_spec
     from workflows.engines import EngineUnavailable
     from workflows.fw_launchpad import (

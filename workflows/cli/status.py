@@ -62,7 +62,7 @@ def _find_campaign(facade: StoreFacade, value: str) -> dict:
     )
     if docs:
         return docs[0]
-    from workflows.campaign import campaign_id
+    from workflows.campaign_hops import campaign_id
     from workflows.campaign_spec import load_spec, packaged_specs
     from workflows.hosts import InputError
 
