@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from stores.facade import StoreFacade
 from workflows.cli.app import app
-from workflows.engines import EngineUnavailable, require_engine
+from workflows.engines import DEFAULT_CINEB_IMAGES, EngineUnavailable, require_engine
 from workflows.engines.vasp_engine import (
     MAGNETIC_ELEMENTS,
     MAGNETIC_MAGMOM_MUB,
@@ -150,10 +150,11 @@ def test_neb_folders_images_and_cineb_settings(tmp_path):
     assert drift < 0.2
 
 
-def test_default_neb_has_five_images(tmp_path):
+def test_default_neb_has_the_default_image_count_of_every_command(tmp_path):
     out = _inputs(tmp_path, "MoS2", "--size", "3", "--kind", "neb")
-    assert Incar.from_file(out / "INCAR")["IMAGES"] == 5
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [f"{i:02d}" for i in range(7)]
+    assert Incar.from_file(out / "INCAR")["IMAGES"] == DEFAULT_CINEB_IMAGES == 3
+    folders = [f"{i:02d}" for i in range(DEFAULT_CINEB_IMAGES + 2)]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == folders
 
 
 def test_makers_carry_settings_and_custodian_handlers():

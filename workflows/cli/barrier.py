@@ -13,10 +13,11 @@ from stores.validation import build_validated
 from workflows.barrier import LITERATURE_PRISTINE_BAND_EV, run_barrier
 from workflows.cli.common import fail, reports_input_errors
 from workflows.engine_settings import gpaw_settings_for
-from workflows.engines import MIN_CINEB_IMAGES, EngineUnavailable, check_cineb_images
+from workflows.engines import DEFAULT_CINEB_IMAGES, MIN_CINEB_IMAGES, EngineUnavailable, check_cineb_images
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_dynamics import GpawDynamicsSettings
 from workflows.engines.gpaw_settings import GpawSettings
+from workflows.structures import DEFAULT_SIZE
 from workflows.surfaces import surface_from_request
 
 #: engines of the one-off barrier (VASP runs through campaigns or `epdi vasp inputs`)
@@ -27,14 +28,16 @@ BARRIER_ENGINES = ("chgnet", "gpaw")
 def barrier(
     host: Annotated[str, typer.Argument(help="Host monolayer, e.g. MoS2.")],
     dopant: Annotated[str | None, typer.Option(help="Metal dopant; omit for pristine.")] = None,
-    size: Annotated[int, typer.Option(help="n of the n x n x 1 supercell (>= 2).")] = 4,
+    size: Annotated[int, typer.Option(help="n of the n x n x 1 supercell (>= 2).")] = DEFAULT_SIZE,
     engine: Annotated[str, typer.Option(help="Engine for relaxations and CINEB: chgnet or gpaw.")] = "chgnet",
     preconverge: Annotated[
         str | None, typer.Option(help="Run this engine first and start from its path (chgnet).")
     ] = None,
-    images: Annotated[int, typer.Option(help=f"Intermediate CINEB images (>= {MIN_CINEB_IMAGES}).")] = 3,
+    images: Annotated[
+        int, typer.Option(help=f"Intermediate CINEB images (>= {MIN_CINEB_IMAGES}).")
+    ] = DEFAULT_CINEB_IMAGES,
     fmax: Annotated[float, typer.Option(help="Force threshold (eV/Angstrom).")] = 0.05,
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto (CHGNet).")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda (CHGNet).")] = "auto",
     h_ang: Annotated[float, typer.Option(help="GPAW grid spacing (Angstrom), engine gpaw.")] = 0.25,
     basis: Annotated[str, typer.Option(help="GPAW LCAO basis, engine gpaw.")] = "dzp",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

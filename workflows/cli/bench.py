@@ -21,8 +21,9 @@ from workflows.barrier import run_barrier
 from workflows.cli.bench_selection import selection
 from workflows.cli.bench_slurm import slurm
 from workflows.cli.common import emit_mapping, emit_rows, reports_input_errors
-from workflows.engines import check_cineb_images
+from workflows.engines import DEFAULT_CINEB_IMAGES, check_cineb_images
 from workflows.engines.chgnet_engine import ChgnetSettings
+from workflows.structures import DEFAULT_SIZE
 from workflows.surfaces import surface_from_request
 
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
@@ -38,8 +39,8 @@ HOP_FORCE_CALL_TARGET = 200
 def hop(
     host: Annotated[str, typer.Option(help="Host monolayer.")] = "MoS2",
     dopant: Annotated[str | None, typer.Option(help="Dopant ('none' for pristine).")] = "Co",
-    size: Annotated[int, typer.Option(help="Supercell n.")] = 6,
-    images: Annotated[int, typer.Option(help="Intermediate images.")] = 3,
+    size: Annotated[int, typer.Option(help="Supercell n.")] = DEFAULT_SIZE,
+    images: Annotated[int, typer.Option(help="Intermediate images.")] = DEFAULT_CINEB_IMAGES,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Force calls and wall time of the hop nearest the dopant (embedded engine: CHGNet + D3)."""
@@ -67,7 +68,7 @@ def hop(
 def fragments(
     host: Annotated[str, typer.Option(help="Host monolayer.")] = "MoS2",
     dopant: Annotated[str | None, typer.Option(help="Dopant ('none' for pristine).")] = "Co",
-    size: Annotated[int, typer.Option(help="Supercell n.")] = 6,
+    size: Annotated[int, typer.Option(help="Supercell n.")] = DEFAULT_SIZE,
     pixels: Annotated[int, typer.Option(help="Pixels per crop side.")] = 64,
     seconds: Annotated[float, typer.Option(help="Time to keep cutting (s).")] = 3.0,
     order: Annotated[int, typer.Option(help="Spline order of the map sampling (1 or 3).")] = 3,

@@ -11,10 +11,17 @@ from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.common import emit_rows, fail, reports_input_errors
 from workflows.cli.static import resolve_surface
-from workflows.engines import MIN_CINEB_IMAGES, EngineUnavailable, check_cineb_images, require_engine
+from workflows.engines import (
+    DEFAULT_CINEB_IMAGES,
+    MIN_CINEB_IMAGES,
+    EngineUnavailable,
+    check_cineb_images,
+    require_engine,
+)
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.local_run import run_flow
 from workflows.makers import SurfaceHopsMaker
+from workflows.structures import DEFAULT_SIZE
 from workflows.surfaces import store_surfaces
 
 app = typer.Typer(help="Li hops: CINEB labels of surfaces.", no_args_is_help=True)
@@ -39,8 +46,10 @@ COLUMNS = (
 def compute(
     target: Annotated[str, typer.Argument(help="Surface id (surf-...) or host name, e.g. MoS2.")],
     dopant: Annotated[str | None, typer.Option(help="Dopant when TARGET is a host.")] = None,
-    size: Annotated[int, typer.Option(help="Supercell n when TARGET is a host.")] = 4,
-    images: Annotated[int, typer.Option(help=f"Intermediate CINEB images (>= {MIN_CINEB_IMAGES}).")] = 3,
+    size: Annotated[int, typer.Option(help="Supercell n when TARGET is a host.")] = DEFAULT_SIZE,
+    images: Annotated[
+        int, typer.Option(help=f"Intermediate CINEB images (>= {MIN_CINEB_IMAGES}).")
+    ] = DEFAULT_CINEB_IMAGES,
     fmax: Annotated[float, typer.Option(help="Force threshold (eV/Angstrom).")] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,

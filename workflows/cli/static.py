@@ -17,6 +17,7 @@ from workflows.engines.gpaw_settings import GpawSettings
 from workflows.hosts import InputError, get_host, load_hosts
 from workflows.local_run import run_flow
 from workflows.static_maker import gpaw_settings_for, static_workdir, surface_static
+from workflows.structures import DEFAULT_SIZE
 from workflows.surfaces import SurfaceBundle, describe_surface, store_surfaces, surface_from_request
 
 
@@ -41,7 +42,7 @@ def resolve_surface(target: str, dopant: str | None, size: int, facade: StoreFac
 def static(
     target: Annotated[str, typer.Argument(help="Surface id (surf-...) or host name, e.g. MoS2.")],
     dopant: Annotated[str | None, typer.Option(help="Dopant when TARGET is a host.")] = None,
-    size: Annotated[int, typer.Option(help="Supercell n when TARGET is a host.")] = 6,
+    size: Annotated[int, typer.Option(help="Supercell n when TARGET is a host.")] = DEFAULT_SIZE,
     engine: Annotated[str, typer.Option(help="gpaw (embedded) or vasp.")] = "gpaw",
     h_ang: Annotated[float, typer.Option(help="GPAW grid spacing (Angstrom).")] = 0.2,
     basis: Annotated[str, typer.Option(help="GPAW LCAO basis.")] = "dzp",

@@ -17,9 +17,9 @@ from pymatgen.core import Structure
 from stores.settings import get_settings
 from stores.validation import check_output_dir
 from workflows.cli.common import reports_input_errors
-from workflows.engines import MIN_CINEB_IMAGES, check_cineb_images, require_engine
+from workflows.engines import DEFAULT_CINEB_IMAGES, MIN_CINEB_IMAGES, check_cineb_images, require_engine
 from workflows.engines.chgnet_engine import ChgnetSettings
-from workflows.engines.vasp_engine import DEFAULT_NEB_IMAGES, VASP_KINDS
+from workflows.engines.vasp_engine import VASP_KINDS
 from workflows.engines.vasp_inputs import idpp_images, write_vasp_inputs
 from workflows.hosts import InputError
 from workflows.li_sites import LI_HEIGHT_ANG, add_li, hop_nearest_dopant
@@ -70,7 +70,7 @@ def inputs(
     size: Annotated[int, typer.Option(help="n of the n x n x 1 supercell (>= 2).")] = DEFAULT_SIZE,
     images: Annotated[
         int, typer.Option(help=f"Intermediate CINEB images (neb only, >= {MIN_CINEB_IMAGES}).")
-    ] = DEFAULT_NEB_IMAGES,
+    ] = DEFAULT_CINEB_IMAGES,
     kpoints: Annotated[
         int | None, typer.Option(help="In-plane k divisions of the Gamma k x k x 1 mesh (default ceil(6/n)).")
     ] = None,

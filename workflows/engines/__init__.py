@@ -18,6 +18,8 @@ ENGINES: tuple[str, ...] = ("vasp", "gpaw", "chgnet")
 STATIC_ENGINES: tuple[str, ...] = ("gpaw", "vasp")
 #: fewest intermediate images of a CINEB the commands and specs accept (DESIGN.md: >= 3)
 MIN_CINEB_IMAGES = 3
+#: intermediate images of a CINEB when a command or spec gives none (every engine, every command)
+DEFAULT_CINEB_IMAGES = 3
 #: most intermediate images (each one is a force call per optimiser step)
 MAX_CINEB_IMAGES = 15
 

@@ -67,9 +67,6 @@ NONMAGNETIC_MAGMOM_MUB = 0.1
 #: reciprocal-space sampling target: k * n = 6 for an n x n x 1 supercell of a ~3.2 Angstrom cell
 KPOINT_PRODUCT = 6
 
-#: default number of intermediate CINEB images
-DEFAULT_NEB_IMAGES = 5
-
 #: INCAR settings shared by every EPDI VASP job (PBE + D3 zero damping, slab with dipole correction)
 PBE_D3_SLAB_INCAR: dict[str, Any] = {
     "GGA": "PE",

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Structure
 
+from workflows.engines import DEFAULT_CINEB_IMAGES
 from workflows.engines.ase_dynamics import bottom_layer_indices
 from workflows.engines.vasp_engine import (
-    DEFAULT_NEB_IMAGES,
     VASP_KINDS,
     VaspKind,
     incar_settings,
@@ -54,7 +54,7 @@ def fixed_bottom_layer(structure: Structure) -> Structure:
     return out
 
 
-def idpp_images(start: Structure, end: Structure, n_images: int = DEFAULT_NEB_IMAGES) -> list[Structure]:
+def idpp_images(start: Structure, end: Structure, n_images: int = DEFAULT_CINEB_IMAGES) -> list[Structure]:
     """IDPP path between two end points: ``n_images + 2`` structures, end points included.
 
     Uses ``pymatgen.analysis.diffusion`` (``IDPPSolver``). Atoms must be in the same order in both
