@@ -60,6 +60,13 @@ def test_report_files_link_every_png(store, tmp_path):
     for text in ("Campaign demo", "finished", "budget reached", info["model_id"], "selection.rounds"):
         assert text in html
     assert json.loads((tmp_path / "report" / "barriers.json").read_text()) == result.barriers
+    headings = re.findall(r"<h3[^>]*>(.*?)</h3>", html, re.DOTALL)
+    for name in ("MoS2 pristine (3x3x1)", "MoS2 + Co (3x3x1)", "MoS2 + Zn (3x3x1)"):
+        assert any(h.startswith(name) for h in headings), (name, headings)
+    assert "<th>global barrier 68 % half-width (eV)</th>" in html and "global_barrier_ci68_ev" not in html
+    assert "labels: CHGNet;" in html and "DFT" not in html
+    assert ">None<" not in html and ">-<" not in html and "\N{EN DASH}" in html
+    assert html.index("Barriers (eV)") < html.index("energy profiles and potential maps") < html.index("Status")
 
 
 def test_barrier_table_matches_profiles(store, tmp_path):
