@@ -71,7 +71,8 @@ class PathSite(BaseModel):
     members_ev : list of float, optional
         The fold members' predictions (for correlations between sites).
     source : {"dft", "predicted"}
-        Where E_b comes from (``dft``: a computed label of the store's engine).
+        Where E_b comes from: ``dft`` (the value's historical spelling) is a computed label of
+        whichever engine the store's labels come from, CHGNet included; ``predicted`` a prediction.
     out_of_domain : bool
         A prediction farther from the labels than any calibration site.
     """
@@ -263,7 +264,7 @@ def mix_labels_and_predictions(
                 )
             )
         else:
-            raise KeyError(f"site {site_id} has neither a DFT label nor a prediction")
+            raise KeyError(f"site {site_id} has neither a label nor a prediction")
     return sites
 
 
@@ -279,19 +280,34 @@ def _pyplot():
 def plot_profiles(
     path: Path | str,
     predicted: EnergyProfile,
-    dft: EnergyProfile | None = None,
+    labelled: EnergyProfile | None = None,
     title: str | None = None,
+    label_name: str = "labels",
 ) -> Path:
-    """Plot a predicted profile with its 68 % intervals, optionally against the labelled profile (PNG).
+    """Plot a profile with its 68 % intervals, optionally against the profile of labels only (PNG).
 
     The x axis is the site index along the path (valleys at even, saddles at odd positions); the y
     axis is E = −E_b relative to the start, in eV.
+
+    Parameters
+    ----------
+    path
+        PNG file to write.
+    predicted
+        The profile drawn with error bars (labels where computed, predictions elsewhere).
+    labelled
+        The same path from labels only (``None``: not every site is labelled).
+    title
+        Figure title; by default the global barrier with its 68 % half-width.
+    label_name
+        Who made the labels, for the legend (e.g. ``CHGNet + D3``, ``GPAW PBE+D3``; see
+        :func:`epdi_ml.report_data.label_source_name`).
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=150)
+    fig, ax = plt.subplots(figsize=(4, 3.6), dpi=150)
     x = np.arange(len(predicted.sites))
-    if dft is not None:
-        ax.plot(x, dft.energies_ev, "-o", color="black", label="DFT")
+    if labelled is not None:
+        ax.plot(x, labelled.energies_ev, "-o", color="black", label=f"{label_name} labels")
     ax.errorbar(
         x,
         predicted.energies_ev,
@@ -299,18 +315,19 @@ def plot_profiles(
         fmt="--s",
         color="tab:red",
         capsize=3,
-        label="predicted (68 % interval)",
+        label="labels + predictions (68 % interval)",
     )
     ax.set_xticks(x, [("vp" if s.kind == VALLEY else "sp") for s in predicted.sites])
     ax.set_xlabel("site along the path")
     ax.set_ylabel("E relative to start (eV)")
     gb = predicted.global_barrier
     text = f"global barrier {gb.barrier_ev:.3f} ± {gb.ci68_ev:.3f} eV (68 %)"
-    if dft is not None:
-        text += f" (DFT {dft.global_barrier.barrier_ev:.3f} eV)"
-    ax.set_title(title or text, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    if labelled is not None:
+        text += f" ({label_name} {labelled.global_barrier.barrier_ev:.3f} eV)"
+    ax.set_title(title or text, fontsize=10)
+    rows = len(ax.get_legend_handles_labels()[0])
+    fig.legend(loc="lower center", fontsize=9, frameon=False)  # below the axes: never over the data
+    fig.tight_layout(rect=(0, 0.02 + 0.065 * rows, 1, 1))
     out = Path(path)
     fig.savefig(out)
     plt.close(fig)
@@ -319,14 +336,19 @@ def plot_profiles(
 
 def parity_plot(
     path: Path | str,
-    dft_ev: Sequence[float],
+    labels_ev: Sequence[float],
     predicted_ev: Sequence[float],
     std_ev: Sequence[float] | None = None,
     title: str = "test saddles",
+    label_name: str = "label",
 ) -> Path:
-    """Predicted vs DFT E_b (eV) with the MAE in the title (PNG)."""
+    """Predicted against labelled E_b (eV) with the MAE in the title (PNG).
+
+    ``std_ev`` gives error bars (eV); ``label_name`` says who made the labels on the x axis (e.g.
+    ``CHGNet + D3``, ``GPAW PBE+D3``).
+    """
     plt = _pyplot()
-    y, p = np.asarray(dft_ev, float), np.asarray(predicted_ev, float)
+    y, p = np.asarray(labels_ev, float), np.asarray(predicted_ev, float)
     mae = float(np.mean(np.abs(p - y))) if len(y) else float("nan")
     fig, ax = plt.subplots(figsize=(4, 4), dpi=150)
     ax.errorbar(
@@ -335,9 +357,9 @@ def parity_plot(
     if len(y):
         lo, hi = min(y.min(), p.min()), max(y.max(), p.max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-    ax.set_xlabel("DFT E_b (eV)")
+    ax.set_xlabel(f"{label_name} E_b (eV)")
     ax.set_ylabel("predicted E_b (eV)")
-    ax.set_title(f"{title}: MAE {mae:.4f} eV (n={len(y)})", fontsize=9)
+    ax.set_title(f"{title}: MAE {mae:.4f} eV (n={len(y)})", fontsize=10)
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out)
@@ -348,17 +370,30 @@ def parity_plot(
 def learning_curves_plot(
     path: Path | str, train_loss_ev: Sequence[Sequence[float]], val_mae_ev: Sequence[Sequence[float]]
 ) -> Path:
-    """Per-fold training L1 loss and validation MAE (eV) against epoch, log y axis (PNG)."""
+    """Per-fold training L1 loss and validation MAE (eV) against epoch, log y axis (PNG).
+
+    Colour: the fold; solid: training L1 loss, dotted: validation MAE (one legend entry each).
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=150)
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=150)
+    handles = [
+        Line2D([], [], color="0.2", ls="-", lw=1, label="training L1"),
+        Line2D([], [], color="0.2", ls=":", lw=1.5, label="validation MAE"),
+    ]
     for fold, (train, val) in enumerate(zip(train_loss_ev, val_mae_ev, strict=True)):
         color = f"C{fold % 10}"
-        ax.plot(np.arange(1, len(train) + 1), train, "-", color=color, lw=1, label=f"fold {fold} train")
-        ax.plot(np.arange(1, len(val) + 1), val, ":", color=color, lw=1.5, label=f"fold {fold} val")
+        dots = "o" if max(len(train), len(val)) < 3 else None  # a line of one epoch draws nothing
+        ax.plot(np.arange(1, len(train) + 1), train, "-", color=color, lw=1, marker=dots)
+        ax.plot(np.arange(1, len(val) + 1), val, ":", color=color, lw=1.5, marker=dots, mfc="none")
+        handles.append(Line2D([], [], color=color, lw=3, label=f"fold {fold}"))
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("L1 / MAE (eV)")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(
+        handles=handles, fontsize=9, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False
+    )
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out)

@@ -2,19 +2,22 @@
 
 :func:`write_report` reads a campaign (:class:`stores.campaign_documents.CampaignDoc`), its rounds and
 everything the store holds for its surfaces (:mod:`epdi_ml.report_data`), and writes ``index.html``
-plus the PNGs it shows into one folder (relative links only, no network assets):
+(rendered by :mod:`epdi_ml.report_page` from a jinja2 template) plus the PNGs it shows into one folder
+(relative links only, no network assets). Surfaces are named by host, dopant and supercell
+(``MoS2 + Zn (6x6x1)``, the surface id in small text) and labels by the engine and functional of
+their documents (``CHGNet + D3``, ``GPAW PBE+D3``). What a scientist came for comes first:
 
-- header: the spec, status, stop reason, counts and timings;
 - barrier table: per surface, the global barrier (eV) of the zigzag paths through the dopant from
   labels only, from labels where computed and predictions elsewhere (with calibrated 68 % / 90 %
   half-widths, as ``epdi profiles``), and from predictions only; labelled / distinct hops; flags;
 - pristine reference hops: the local barrier of every pristine surface's hop;
+- surfaces: per surface its energy profiles, its potential map (valleys, saddles, dopant) and its
+  saddles coloured by the round whose selection labelled them;
 - sanity flags: counts and the flagged distinct hops (:mod:`epdi_ml.sanity`);
-- rounds: CV MAE and calibrated uncertainty per round, and per surface the saddles coloured by the
-  round whose selection labelled them;
-- parity of the current model's stored predictions (68 % intervals) against CINEB labels, with the
-  observed coverage of its intervals;
-- energy profiles and potential maps (valleys, saddles, dopant) of every surface.
+- rounds: CV MAE and calibrated uncertainty per round;
+- model: parity of the current model's stored predictions (68 % intervals) against the CINEB labels,
+  with the observed coverage of its intervals, and its training curves;
+- status (counts, timings) and the spec (:mod:`epdi_ml.report_status`).
 
 Missing inputs (no model, no predictions, no map) leave a note in the page instead of a figure.
 """
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -44,12 +46,13 @@ from epdi_ml.report_data import (
     campaign_model_id,
     campaign_rounds,
     find_campaign,
-    labelled_hop_counts,
     labelled_rounds,
     load_energies,
+    surface_name,
 )
-from epdi_ml.report_page import Page, esc, flatten
+from epdi_ml.report_page import PRISTINE, Page
 from epdi_ml.report_plots import round_metrics_plot, rounds_plot, site_map_plot
+from epdi_ml.report_status import status_sections
 from epdi_ml.sanity import HOP_FLAGS, count_flags, flag_text
 from stores.campaign_documents import CampaignDoc, RoundDoc
 from stores.facade import StoreFacade
@@ -76,9 +79,27 @@ FIGURE_PATTERNS = (
     "training-curves.png",
 )
 
+#: columns of the barrier table in the page (``surface``: host, dopant and supercell); the table in
+#: ``barriers.json`` keeps :data:`epdi_ml.report_data.BARRIER_COLUMNS`
+PAGE_BARRIER_COLUMNS = (
+    "surface",
+    "global_barrier_ev",
+    "global_barrier_ci68_ev",
+    "global_barrier_ci90_ev",
+    "global_barrier_labels_ev",
+    "global_barrier_model_ev",
+    "path_deg",
+    "n_labelled_hops",
+    "n_distinct_hops",
+    "n_sites_predicted",
+    "n_flagged_hops",
+    "flags",
+    "surface_id",
+)
+
 #: columns of the report's tables of hops (eV)
 HOP_TABLE_COLUMNS = (
-    "surface_id",
+    "surface",
     "hop_id",
     "source",
     "forward_barrier_ev",
@@ -89,108 +110,162 @@ HOP_TABLE_COLUMNS = (
     "flags",
 )
 
+#: how a hop's ``source`` shows in the page
+SOURCE_TEXT = {"cineb": "CINEB label", "predicted": "prediction"}
 
-def _counts(facade: StoreFacade, campaign: CampaignDoc, rounds: list[RoundDoc], energies: Energies) -> dict:
-    ids = campaign.surface_ids
-    counts = labelled_hop_counts(facade, ids).values()
-    n_labelled, n_distinct = sum(n for n, _ in counts), sum(n for _, n in counts)
-    criteria = {"surface_id": {"$in": ids}}
-    return {
-        "campaign_id": campaign.campaign_id,
-        "status": campaign.status,
-        "stop_reason": campaign.stop_reason,
-        "current model": energies.model.model_id if energies.model else None,
-        "surfaces": len(ids),
-        "distinct hops": campaign.n_hop_classes,
-        "labelled distinct hops": f"{n_labelled} ({n_labelled / n_distinct if n_distinct else 0.0:.1%})",
-        "rounds": len(rounds),
-        "valley relaxations": facade.count("valleys", criteria),
-        "CINEB calculations": facade.count("nebs", criteria),
-        "fragments": len(energies.fragments),
-        "predictions of the current model": len(energies.predicted),
-    }
+Surfaces = dict[str, tuple[SurfaceData, list[PathResult]]]
 
 
-def _timings(facade: StoreFacade, campaign: CampaignDoc, rounds: list[RoundDoc]) -> dict:
-    """Start, last activity, elapsed and summed wall times (s) of rounds and calculations."""
-    last = max([campaign.updated_at, *(r.created_at for r in rounds)])
-    out = {
-        "started": campaign.created_at.isoformat(timespec="seconds"),
-        "last activity": last.isoformat(timespec="seconds"),
-        "elapsed (s)": round((last - campaign.created_at).total_seconds(), 1),
-        "round wall time (s)": round(sum(r.wall_time_s or 0.0 for r in rounds), 1),
-    }
-    criteria = {"surface_id": {"$in": campaign.surface_ids}}
-    sums: dict[str, float] = {}
-    for doc in facade.query("calculations", criteria, properties=["kind", "wall_time_s"]):
-        sums[doc["kind"]] = sums.get(doc["kind"], 0.0) + (doc.get("wall_time_s") or 0.0)
-    sums["CINEB"] = sum(d.get("wall_time_s") or 0.0 for d in facade.query("nebs", criteria))
-    out |= {f"{kind} wall time (s)": round(total, 1) for kind, total in sums.items()}
-    out["report written"] = datetime.now().astimezone().isoformat(timespec="seconds")
-    return out
+def _names(surfaces: Surfaces) -> dict[str, str]:
+    return {sid: surface_name(data.surface) for sid, (data, _) in surfaces.items()}
 
 
-def _header(
-    page: Page, facade: StoreFacade, campaign: CampaignDoc, rounds: list[RoundDoc], energies: Energies
-) -> None:
-    page.raw(f"<h1>Campaign {esc(campaign.name)}</h1>")
+def _lead(page: Page, campaign: CampaignDoc, energies: Energies, surfaces: Surfaces) -> None:
     if campaign.spec.get("description"):
         page.para(campaign.spec["description"])
-    status = _counts(facade, campaign, rounds, energies) | _timings(facade, campaign, rounds)
-    rows = [{"item": k, "value": f"{v:g}" if isinstance(v, float) else v} for k, v in status.items()]
-    page.heading("Status")
-    page.table(rows, ["item", "value"])
-    page.heading("Spec")
-    page.table(flatten(campaign.spec), ["setting", "value"])
+    model = energies.model.model_id if energies.model else "no model yet"
+    names = ", ".join(_names(surfaces).values()) or "none in the store"
+    page.para(
+        f"{len(campaign.surface_ids)} surfaces ({names}); labels: {energies.label_name}; current model: "
+        f"{model}; status: {campaign.status}"
+        + (f" ({campaign.stop_reason})" if campaign.stop_reason else "")
+        + ". Energies in eV; E_b > 0 binds Li.",
+        lead=True,
+    )
 
 
-def _barrier_section(page: Page, rows: list[dict]) -> None:
+def _barrier_section(page: Page, rows: list[dict], names: dict[str, str], label_name: str) -> None:
     page.heading("Barriers (eV)")
     page.para(
         f"{DEFINITIONS['global_barrier_ev']}, along the three zigzag paths vp -> sp -> vp through the "
-        "dopant; the surface value is the highest of its paths (path_deg). global_barrier_labels_ev: "
-        "labels only (needs every site labelled); global_barrier_ev with half-widths ci68 / ci90 of its "
-        "calibrated 68 % / 90 % intervals: labels where computed, predictions of the current model "
-        "elsewhere (as `epdi profiles`); global_barrier_model_ev: predictions only. Labelled / distinct "
-        "hops count symmetry classes; flags count the surface's flagged distinct hops."
+        "dopant; the surface value is the highest of its paths (worst path). Global barrier, with the "
+        "half-widths of its calibrated 68 % / 90 % intervals: labels where computed, predictions of the "
+        f"current model elsewhere (as `epdi profiles`); labels only: {label_name} labels alone (needs "
+        "every site labelled); model only: predictions alone. Labelled / distinct hops count symmetry "
+        "classes; flags count the surface's flagged distinct hops. barriers.json holds the same table."
     )
     if not rows:
         page.note("no surface of the campaign is in the store: no barriers")
         return
-    page.table(rows, BARRIER_COLUMNS)
+    page.table([r | {"surface": names[r["surface_id"]]} for r in rows], PAGE_BARRIER_COLUMNS)
     for row in rows:
         if row["global_barrier_ev"] is None:
             page.note(
-                f"{row['surface_id']}: no complete profile (sites without label or prediction; "
-                "run `epdi fragments build` and `epdi predict`)"
+                f"{names[row['surface_id']]} ({row['surface_id']}): no complete profile (sites without "
+                "label or prediction; run `epdi fragments build` and `epdi predict`)"
             )
 
 
-def _hop_cells(rows: list[dict]) -> list[dict]:
-    return [r | {"flags": flag_text(r["flags"])} for r in rows]
+def _hop_cells(rows: list[dict], names: dict[str, str]) -> list[dict]:
+    return [
+        r
+        | {
+            "flags": flag_text(r["flags"]) if r["flags"] else None,
+            "surface": names.get(r["surface_id"], r["surface_id"]),
+            "source": SOURCE_TEXT.get(r["source"], r["source"]),
+        }
+        for r in rows
+    ]
 
 
-def _pristine_section(page: Page, facade: StoreFacade, hops: list[dict]) -> None:
+def _pristine_section(page: Page, surfaces: Surfaces, hops: list[dict]) -> None:
     page.heading("Pristine reference hops (eV)")
-    pristine = {
-        d["surface_id"] for d in facade.query("surfaces", {"dopant": None}, properties=["surface_id"])
-    }
+    names = _names(surfaces)
+    pristine = {sid for sid, (data, _) in surfaces.items() if data.surface.get("dopant") is None}
     rows = [h for h in hops if h["representative"] and h["surface_id"] in pristine]
     page.para(
-        f"The hop of each pristine host, the reference every doped hop is compared with. "
+        f"The hop of each {PRISTINE} host, the reference every doped hop is compared with. "
         f"{DEFINITIONS['forward_barrier_ev']}; {DEFINITIONS['reverse_barrier_ev']}; "
-        f"{DEFINITIONS['local_barrier_ev']}. source cineb: a CINEB label; predicted: a prediction."
+        f"{DEFINITIONS['local_barrier_ev']}. Source: a CINEB label or a prediction of the current model."
     )
     if not rows:
-        page.note("no pristine surface in the campaign: no reference hop")
+        page.note(f"no {PRISTINE} surface in the campaign: no reference hop")
         return
-    page.table(_hop_cells(rows), HOP_TABLE_COLUMNS)
+    page.table(_hop_cells(rows, names), HOP_TABLE_COLUMNS)
     for row in rows:
         if row["source"] != "cineb":
-            page.note(f"{row['surface_id']}: the pristine hop has no CINEB label")
+            page.note(f"{names[row['surface_id']]}: the {PRISTINE} hop has no CINEB label")
 
 
-def _flags_section(page: Page, hops: list[dict]) -> None:
+def _profile_figures(page: Page, sid: str, name: str, paths: list[PathResult], label_name: str) -> None:
+    for p in paths:
+        if p.mixed is None:
+            page.note(f"{name} {p.angle_deg:.0f} deg: {p.error}")
+            continue
+        path = plot_profiles(
+            page.out_dir / f"profile-{sid}-{int(p.angle_deg)}.png",
+            p.mixed,
+            p.labels_only,
+            title=f"{name}, path {p.angle_deg:.0f} deg",
+            label_name=label_name,
+        )
+        g = p.mixed.global_barrier
+        page.figure(
+            path,
+            f"energy profile, path {p.angle_deg:.0f} deg: global barrier {g.barrier_ev:.3f} eV, 68 % "
+            f"interval ± {g.ci68_ev:.3f} eV, 90 % ± {g.ci90_ev:.3f} eV"
+            + (f"; black: {label_name} labels only (the whole path is labelled)" if p.labels_only else ""),
+            small=True,
+        )
+
+
+def _map_figure(page: Page, facade: StoreFacade, data: SurfaceData, dataset: str, name: str) -> None:
+    docs = facade.query("potential_maps", {"surface_id": data.surface_id})
+    if not docs:
+        page.note(f"{name} ({data.surface_id}): no potential map yet (run `epdi fragments build`)")
+        return
+    pmap = fb.load_map(facade, max(docs, key=lambda d: str(d.get("updated_at", ""))))
+    scale = colour_scales.get_colour_scale(facade, dataset) or colour_scales.get_colour_scale(facade)
+    path = site_map_plot(
+        page.out_dir / f"map-{data.surface_id}.png",
+        pmap,
+        data.sites,
+        data.hops,
+        colour_scale=(scale.vmin_ev, scale.vmax_ev, scale.cmap) if scale else None,
+        dopant_xy=data.dopant_xy,
+        dopant=data.surface.get("dopant"),
+        title=f"{name} ({data.surface['formula']}): potential map",
+    )
+    page.figure(path, "potential on the density isosurface (eV vs vacuum) with T_M, H valleys and saddles")
+
+
+def _surfaces_section(
+    page: Page,
+    facade: StoreFacade,
+    campaign: CampaignDoc,
+    rounds: list[RoundDoc],
+    surfaces: Surfaces,
+    label_name: str,
+) -> None:
+    page.heading("Surfaces: energy profiles and potential maps")
+    page.para(
+        "Per surface: the energy profile of each zigzag path through the dopant (E relative to the path "
+        "start, eV, with calibrated 68 % intervals), the potential map with its valleys, saddles and "
+        "dopant, and the saddles coloured by the round whose selection labelled them (grey: unlabelled)."
+    )
+    missing = [sid for sid in campaign.surface_ids if sid not in surfaces]
+    if missing:
+        page.note(f"surfaces not in the store: {', '.join(missing)}")
+    labelled = hop_class_nebs(facade, list(surfaces))
+    for sid, (data, paths) in tqdm(surfaces.items(), desc="report surfaces", disable=len(surfaces) < 5):
+        name = surface_name(data.surface)
+        page.heading(name, 3, detail=sid)
+        _profile_figures(page, sid, name, paths, label_name)
+        _map_figure(page, facade, data, campaign.name, name)
+        path = rounds_plot(
+            page.out_dir / f"rounds-{sid}.png",
+            data.lattice_ang,
+            data.sites,
+            data.hops,
+            labelled_rounds(rounds, data.hops, labelled),
+            dopant_xy=data.dopant_xy,
+            dopant=data.surface.get("dopant"),
+            title=f"{name}: saddles by the round that labelled them",
+        )
+        page.figure(path, "saddles coloured by the round whose selection labelled them (grey: unlabelled)")
+
+
+def _flags_section(page: Page, hops: list[dict], names: dict[str, str]) -> None:
     page.heading("Sanity flags")
     distinct = [h for h in hops if h["representative"]]
     counts = count_flags(distinct)
@@ -200,7 +275,7 @@ def _flags_section(page: Page, hops: list[dict]) -> None:
     )
     flagged = [h for h in distinct if h["flags"]]
     if flagged:
-        page.table(_hop_cells(flagged), HOP_TABLE_COLUMNS)
+        page.table(_hop_cells(flagged, names), HOP_TABLE_COLUMNS)
     else:
         page.para("No distinct hop is flagged.")
 
@@ -266,8 +341,8 @@ def _model_section(page: Page, energies: Energies) -> None:
         f"Current model {model.model_id} ({model.name} v{model.version}, {model.architecture}, {folds} "
         f"folds, CV MAE {model.cv_mae_ev:.4f} eV). Parity: the ensemble mean with its calibrated 68 % "
         "interval (normalised split-conformal on the out-of-fold residuals, per site kind; see "
-        "`epdi_ml.calibration`) stored in `predictions` against CINEB E_b of the distinct labelled "
-        "saddles. Saddles in "
+        "`epdi_ml.calibration`) stored in `predictions` against the CINEB E_b "
+        f"({energies.label_name}) of the distinct labelled saddles. Saddles in "
         f"its training set were seen by {max(folds - 1, 0)} of its {folds} fold models (in-sample); the "
         "others (held-out test or labelled after training) are out-of-sample."
     )
@@ -279,18 +354,19 @@ def _model_section(page: Page, energies: Energies) -> None:
         (False, "parity-out.png", "out-of-sample saddles"),
         (True, "parity-train.png", "training saddles"),
     ):
-        dft, mean, ci68 = _parity_points(energies, in_training)
-        if dft:
-            page.figure(
-                parity_plot(page.out_dir / name, dft, mean, ci68, title=title),
-                f"parity: {title} (error bars: calibrated 68 % intervals)",
-            )
+        labels, mean, ci68 = _parity_points(energies, in_training)
+        if labels:
+            caption = f"parity: {title} (error bars: calibrated 68 % intervals)"
             if not in_training:
-                inside = sum(abs(m - d) <= c for d, m, c in zip(dft, mean, ci68, strict=True))
-                page.para(
-                    f"{inside} of {len(dft)} out-of-sample saddles ({inside / len(dft):.0%}) lie inside "
-                    "their calibrated 68 % interval."
+                inside = sum(abs(m - d) <= c for d, m, c in zip(labels, mean, ci68, strict=True))
+                caption += (
+                    f"; {inside} of {len(labels)} ({inside / len(labels):.0%}) lie inside their calibrated "
+                    "68 % interval"
                 )
+            path = parity_plot(
+                page.out_dir / name, labels, mean, ci68, title=title, label_name=energies.label_name
+            )
+            page.figure(path, caption, small=True)
         elif energies.predicted:
             page.note(f"no labelled {title} with a prediction")
     if model.curves.get("train_loss_ev"):
@@ -298,81 +374,6 @@ def _model_section(page: Page, energies: Energies) -> None:
             page.out_dir / "training-curves.png", model.curves["train_loss_ev"], model.curves["val_mae_ev"]
         )
         page.figure(path, "training L1 loss and validation MAE per fold of the current model (eV)")
-
-
-def _profiles_section(page: Page, surfaces: dict[str, tuple[SurfaceData, list[PathResult]]]) -> None:
-    page.heading("Energy profiles")
-    page.para(
-        "E relative to the path start (eV) with calibrated 68 % intervals; black: labels only where the "
-        "whole path is labelled."
-    )
-    for sid, (_, paths) in tqdm(surfaces.items(), desc="report profiles", disable=len(surfaces) < 5):
-        page.heading(sid, 3)
-        for p in paths:
-            if p.mixed is None:
-                page.note(f"{sid} {p.angle_deg:.0f} deg: {p.error}")
-                continue
-            path = plot_profiles(
-                page.out_dir / f"profile-{sid}-{int(p.angle_deg)}.png",
-                p.mixed,
-                p.labels_only,
-                title=f"{sid} {p.angle_deg:.0f} deg",
-            )
-            g = p.mixed.global_barrier
-            page.figure(
-                path,
-                f"{p.angle_deg:.0f} deg: global barrier {g.barrier_ev:.3f} eV, 68 % interval +- "
-                f"{g.ci68_ev:.3f} eV, 90 % +- {g.ci90_ev:.3f} eV",
-            )
-
-
-def _map_figure(page: Page, facade: StoreFacade, data: SurfaceData, dataset: str) -> None:
-    docs = facade.query("potential_maps", {"surface_id": data.surface_id})
-    if not docs:
-        page.note(f"{data.surface_id}: no potential map yet (run `epdi fragments build`)")
-        return
-    pmap = fb.load_map(facade, max(docs, key=lambda d: str(d.get("updated_at", ""))))
-    scale = colour_scales.get_colour_scale(facade, dataset) or colour_scales.get_colour_scale(facade)
-    path = site_map_plot(
-        page.out_dir / f"map-{data.surface_id}.png",
-        pmap,
-        data.sites,
-        data.hops,
-        colour_scale=(scale.vmin_ev, scale.vmax_ev, scale.cmap) if scale else None,
-        dopant_xy=data.dopant_xy,
-        dopant=data.surface.get("dopant"),
-        title=f"{data.surface_id} ({data.surface['formula']})",
-    )
-    page.figure(path, "potential on the density isosurface (eV vs vacuum) with T_M, H valleys and saddles")
-
-
-def _surfaces_section(
-    page: Page,
-    facade: StoreFacade,
-    campaign: CampaignDoc,
-    rounds: list[RoundDoc],
-    surfaces: dict[str, tuple[SurfaceData, list[PathResult]]],
-) -> None:
-    page.heading("Surfaces: potential maps and labelled hops")
-    missing = [sid for sid in campaign.surface_ids if sid not in surfaces]
-    if missing:
-        page.note(f"surfaces not in the store: {', '.join(missing)}")
-    labelled = hop_class_nebs(facade, list(surfaces))
-    for sid, (data, _) in tqdm(surfaces.items(), desc="report maps", disable=len(surfaces) < 5):
-        dopant = data.surface.get("dopant") or "pristine"
-        page.heading(f"{sid}: {data.surface['host']} {dopant}", 3)
-        _map_figure(page, facade, data, campaign.name)
-        path = rounds_plot(
-            page.out_dir / f"rounds-{sid}.png",
-            data.lattice_ang,
-            data.sites,
-            data.hops,
-            labelled_rounds(rounds, data.hops, labelled),
-            dopant_xy=data.dopant_xy,
-            dopant=data.surface.get("dopant"),
-            title=f"{sid}: saddles by the round that labelled them",
-        )
-        page.figure(path, "saddles coloured by the round whose selection labelled them (grey: unlabelled)")
 
 
 @dataclass
@@ -413,18 +414,18 @@ def build_report(facade: StoreFacade, campaign_id: str, out_dir: Path) -> Campai
     energies = load_energies(facade, campaign.surface_ids, campaign_model_id(campaign, rounds))
     tables = campaign_barriers(facade, campaign, energies)
     rows, surfaces = tables.rows, tables.surfaces
-    page = Page(out_dir)
-    _header(page, facade, campaign, rounds, energies)
-    _barrier_section(page, rows)
-    _pristine_section(page, facade, tables.hops)
-    _flags_section(page, tables.hops)
+    page, names = Page(out_dir), _names(surfaces)
+    _lead(page, campaign, energies, surfaces)
+    _barrier_section(page, rows, names, energies.label_name)
+    _pristine_section(page, surfaces, tables.hops)
+    _surfaces_section(page, facade, campaign, rounds, surfaces, energies.label_name)
+    _flags_section(page, tables.hops, names)
     _rounds_section(page, rounds)
     _model_section(page, energies)
-    _profiles_section(page, surfaces)
-    _surfaces_section(page, facade, campaign, rounds, surfaces)
+    status_sections(page, facade, campaign, rounds, energies)
     (out_dir / "barriers.json").write_text(json.dumps(rows, indent=1))
     index = out_dir / "index.html"
-    index.write_text(page.html(f"EPDI campaign {campaign.name}"), encoding="utf-8")
+    index.write_text(page.html(f"Campaign {campaign.name}"), encoding="utf-8")
     return CampaignReport(index=index, figures=page.figures, barriers=rows, notes=page.notes)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from epdi_ml import fragment_build as fb
 from epdi_ml.hop_table import hop_rows
-from epdi_ml.labels import class_labels, computed_labels, hop_class_nebs
+from epdi_ml.labels import class_labels, hop_class_nebs, label_set
 from epdi_ml.paths import surface_paths
 from epdi_ml.profiles import EnergyProfile, SitePrediction, build_profile, mix_labels_and_predictions
 from epdi_ml.sanity import count_flags
@@ -41,6 +41,37 @@ BARRIER_COLUMNS = (
     "n_flagged_hops",
     "flags",
 )
+
+
+#: display names of the engines that make labels
+ENGINE_NAMES = {"chgnet": "CHGNet", "gpaw": "GPAW", "vasp": "VASP"}
+
+
+def label_source_name(engine: str | None, functional: str | None = None) -> str:
+    """Display name of a label source from its documents' ``engine`` and ``functional``.
+
+    ``("chgnet", "CHGNet+D3(zero)")`` gives ``CHGNet + D3``, ``("gpaw", "PBE+D3(zero)")`` gives
+    ``GPAW PBE+D3`` and ``("vasp", "PBE+D3(BJ)")`` ``VASP PBE+D3(BJ)``: zero damping, the D3 the
+    engines use unless told otherwise, is left unsaid; any other damping is named. Documents without a
+    ``functional`` give the engine alone (``CHGNet``). ``engine`` ``None``: no labels.
+    """
+    if engine is None:
+        return "no labels"
+    name = ENGINE_NAMES.get(engine, engine)
+    if functional and functional.lower() == engine.lower():  # documents that record no functional
+        functional = None
+    level = (functional or "").replace("(zero)", "")
+    if engine == "chgnet":
+        return " + ".join(level.split("+")) if level else name
+    return f"{name} {level}" if level else name
+
+
+def surface_name(surface: dict) -> str:
+    """Host, dopant and supercell of a surface document: ``MoS2 + Zn (6x6x1)``, ``MoS2 pristine (6x6x1)``."""
+    dopant = surface.get("dopant")
+    size = surface.get("supercell")
+    cell = f" ({size}x{size}x1)" if size else ""
+    return f"{surface['host']} {f'+ {dopant}' if dopant else 'pristine'}{cell}"
 
 
 class UnknownCampaign(InputError, LookupError):
@@ -124,12 +155,16 @@ def labelled_rounds(rounds: list[RoundDoc], hops: list[dict], labelled: dict[str
 
 @dataclass
 class Energies:
-    """Labels (E_b by site id, eV), calibrated predictions by site id and the model behind them."""
+    """Labels (E_b by site id, eV), calibrated predictions by site id and the model behind them.
+
+    ``label_name`` names the labels' source for plots and tables (:func:`label_source_name`).
+    """
 
     labels: dict[str, float]
     predicted: dict[str, SitePrediction]
     model: ModelDoc | None
     fragments: list[dict]
+    label_name: str = "labels"
 
 
 def load_energies(facade: StoreFacade, surface_ids: list[str], model_id: str | None) -> Energies:
@@ -140,7 +175,9 @@ def load_energies(facade: StoreFacade, surface_ids: list[str], model_id: str | N
         criteria,
         properties=["surface_id", "site_id", "kind", "representative_site_id", "is_representative"],
     )
-    labels = class_labels(fragments, computed_labels(facade))
+    computed = label_set(facade)
+    labels = class_labels(fragments, computed.energies_ev)
+    engine = computed.source.split(":", 1)[0] if computed.source else None
     docs = facade.query("models", {"model_id": model_id}) if model_id else []
     model = ModelDoc(**docs[0]) if docs else None
     predicted = {}
@@ -149,7 +186,13 @@ def load_energies(facade: StoreFacade, surface_ids: list[str], model_id: str | N
             p["site_id"]: SitePrediction.from_doc(p)
             for p in facade.query("predictions", {"model_id": model.model_id} | criteria)
         }
-    return Energies(labels=labels, predicted=predicted, model=model, fragments=fragments)
+    return Energies(
+        labels=labels,
+        predicted=predicted,
+        model=model,
+        fragments=fragments,
+        label_name=label_source_name(engine, computed.functional),
+    )
 
 
 @dataclass

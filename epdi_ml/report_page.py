@@ -1,99 +1,193 @@
-"""The HTML page of a report: headings, paragraphs, notes, figures and tables, escaped, no assets."""
+"""The HTML page of a report: headings, paragraphs, notes, figures and tables, rendered by a template.
+
+:class:`Page` collects blocks; :meth:`Page.html` renders them through the jinja2 template
+``epdi_ml/templates/report.html.j2`` with autoescaping on (every text is escaped, nothing is markup).
+Tables show human headers (:data:`HEADERS`, field names elsewhere) and sit in a horizontally scrollable
+container whose cells wrap; a missing value shows as :data:`MISSING` (an en dash), a missing dopant as
+``pristine``. The page links its figures by file name and loads nothing from the network.
+"""
 
 from __future__ import annotations
 
-import html
+import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
-_STYLE = """
-body { font-family: sans-serif; margin: 2em; max-width: 75em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em 0; font-size: 0.9em; }
-th, td { border: 1px solid #bbb; padding: 0.2em 0.6em; text-align: left; }
-th { background: #eee; }
-td.num { text-align: right; font-family: monospace; }
-p.note { background: #fff6d5; border-left: 4px solid #e0b000; padding: 0.4em 0.8em; }
-figure { display: inline-block; margin: 0.5em; vertical-align: top; }
-figure img { max-width: 36em; }
-figcaption { font-size: 0.8em; color: #555; max-width: 36em; }
-"""
+import jinja2
+
+#: how a missing value (None) shows in the page
+MISSING = "\N{EN DASH}"
+
+#: how a surface without a dopant shows in the page
+PRISTINE = "pristine"
+
+#: human column headers of the report's tables, by field name (units in parentheses)
+HEADERS = {
+    "surface": "surface",
+    "surface_id": "surface id",
+    "host": "host",
+    "dopant": "dopant",
+    "n_labelled_hops": "labelled distinct hops",
+    "n_distinct_hops": "distinct hops",
+    "global_barrier_labels_ev": "global barrier, labels only (eV)",
+    "global_barrier_ev": "global barrier (eV)",
+    "global_barrier_ci68_ev": "global barrier 68 % half-width (eV)",
+    "global_barrier_ci90_ev": "global barrier 90 % half-width (eV)",
+    "global_barrier_model_ev": "global barrier, model only (eV)",
+    "path_deg": "worst path (deg)",
+    "n_sites_predicted": "sites predicted",
+    "n_flagged_hops": "flagged distinct hops",
+    "flags": "flags",
+    "hop_id": "hop id",
+    "source": "source",
+    "forward_barrier_ev": "forward barrier (eV)",
+    "reverse_barrier_ev": "reverse barrier (eV)",
+    "local_barrier_ev": "local barrier (eV)",
+    "local_ci68_ev": "local barrier 68 % half-width (eV)",
+    "local_ci90_ev": "local barrier 90 % half-width (eV)",
+    "flag": "flag",
+    "distinct hops": "distinct hops",
+    "meaning": "meaning",
+    "round": "round",
+    "strategy": "strategy",
+    "n_labelled": "labelled hops",
+    "n_selected": "selected hops",
+    "fraction_labelled": "fraction of distinct hops labelled",
+    "model_id": "model",
+    "cv_mae_ev": "CV MAE (eV)",
+    "max_spread_ev": "largest spread (eV)",
+    "mean_spread_ev": "mean spread (eV)",
+    "wall_time_s": "wall time (s)",
+    "stop_reason": "stop reason",
+    "item": "item",
+    "setting": "setting",
+    "value": "value",
+}
 
 
-def esc(value: object) -> str:
-    """HTML-escaped text of ``value`` (``-`` for None)."""
-    return html.escape("-" if value is None else str(value))
+def header(name: str) -> str:
+    """The human header of a field: :data:`HEADERS`, else the name with spaces and its unit."""
+    if name in HEADERS:
+        return HEADERS[name]
+    for suffix, unit in (("_ev", " (eV)"), ("_ang", " (Angstrom)"), ("_s", " (s)"), ("_deg", " (deg)")):
+        if name.endswith(suffix):
+            return name[: -len(suffix)].replace("_", " ") + unit
+    return name.replace("_", " ")
 
 
-def _cell(value: object) -> str:
+def cell(value: object, column: str = "") -> tuple[str, str]:
+    """Text and CSS class of a table cell in ``column``.
+
+    :data:`MISSING` for None, floats to 4 decimals (angles in ``*_deg`` columns to whole degrees),
+    ids in ``*_id`` columns in small monospace, the ``surface`` name on one line.
+    """
+    if value is None:
+        return MISSING, "empty"
+    if isinstance(value, bool):
+        return ("yes" if value else "no"), ""
     if isinstance(value, float):
-        return f'<td class="num">{value:.4f}</td>'
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f'<td class="num">{value}</td>'
-    return f"<td>{esc(value)}</td>"
+        return (f"{value:.0f}" if column.endswith("_deg") else f"{value:.4f}"), "num"
+    if isinstance(value, int):
+        return str(value), "num"
+    if column.endswith("_id"):
+        return str(value), "id"
+    return str(value), "name" if column == "surface" else ""
 
 
 def flatten(spec: dict, prefix: str = "") -> list[dict]:
-    """Nested settings as ``setting``/``value`` rows, dotted names, lists joined by commas."""
+    """Nested settings as ``setting``/``value`` rows, dotted names, lists joined by commas.
+
+    A ``None`` among ``dopants`` shows as ``pristine``, as the spec spells it.
+    """
     rows = []
     for key, value in spec.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             rows += flatten(value, f"{name}.")
-        else:
-            rows.append(
-                {
-                    "setting": name,
-                    "value": value if not isinstance(value, list) else ", ".join(map(str, value)),
-                }
-            )
+            continue
+        if isinstance(value, list):
+            empty = PRISTINE if key == "dopants" else MISSING
+            value = ", ".join(empty if v is None else str(v) for v in value)
+        rows.append({"setting": name, "value": value})
     return rows
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("epdi_ml", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("report.html.j2")
+
+
+def _anchor(text: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+    anchor, n = base, 1
+    while anchor in taken:
+        n += 1
+        anchor = f"{base}-{n}"
+    taken.add(anchor)
+    return anchor
 
 
 @dataclass
 class Page:
-    """The HTML being assembled, the figures it shows and the notes it leaves."""
+    """The blocks of the page being assembled, the figures it shows and the notes it leaves."""
 
     out_dir: Path
-    parts: list[str] = field(default_factory=list)
+    blocks: list[dict] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    _anchors: set[str] = field(default_factory=set, repr=False)
 
-    def heading(self, text: str, level: int = 2) -> None:
-        """A heading (level 2 by default)."""
-        self.parts.append(f"<h{level}>{esc(text)}</h{level}>")
+    def heading(self, text: str, level: int = 2, detail: str | None = None) -> None:
+        """A heading (level 2 by default, listed in the page's contents); ``detail`` in small text."""
+        anchor = _anchor(text, self._anchors)
+        self.blocks.append(
+            {"kind": "heading", "level": level, "text": text, "detail": detail, "anchor": anchor}
+        )
 
-    def para(self, text: str) -> None:
-        """A paragraph of escaped text."""
-        self.parts.append(f"<p>{esc(text)}</p>")
+    def para(self, text: str, lead: bool = False) -> None:
+        """A paragraph (``lead``: the page's opening summary)."""
+        self.blocks.append({"kind": "para", "text": text, "css": "lead" if lead else ""})
 
     def note(self, text: str) -> None:
         """A highlighted note, also kept in ``notes``."""
         self.notes.append(text)
-        self.parts.append(f'<p class="note">{esc(text)}</p>')
+        self.blocks.append({"kind": "note", "text": text})
 
-    def figure(self, path: Path, caption: str) -> None:
-        """A figure linked by file name with its caption."""
+    def figure(self, path: Path, caption: str, small: bool = False) -> None:
+        """A figure linked by file name with its caption.
+
+        Figures in a row share lines, ``small`` ones (4 inch wide, three a line) apart from the others
+        (6 inch wide, two a line): a change of size starts a new row.
+        """
         self.figures.append(path)
-        self.parts.append(
-            f'<figure><img src="{esc(path.name)}" alt="{esc(caption)}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>"
+        item = {"src": path.name, "caption": caption}
+        last = self.blocks[-1] if self.blocks else {}
+        if last.get("kind") == "figures" and last["small"] == small:
+            last["figs"].append(item)
+        else:
+            self.blocks.append({"kind": "figures", "figs": [item], "small": small})
+
+    def table(
+        self, rows: list[dict], columns: list[str] | tuple[str, ...], headers: dict[str, str] | None = None
+    ) -> None:
+        """A table of ``rows`` (dicts) with ``columns``; headers from ``headers``, else :func:`header`."""
+        names = headers or {}
+        self.blocks.append(
+            {
+                "kind": "table",
+                "head": [names.get(c) or header(c) for c in columns],
+                "rows": [[cell(r.get(c), c) for c in columns] for r in rows],
+            }
         )
-
-    def table(self, rows: list[dict], columns: list[str] | tuple[str, ...]) -> None:
-        """A table of ``rows`` (dicts) with ``columns``; floats to 4 decimals."""
-        head = "".join(f"<th>{esc(c)}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(_cell(r.get(c)) for c in columns) + "</tr>" for r in rows)
-        self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
-
-    def raw(self, markup: str) -> None:
-        """Markup written as is (the caller escapes)."""
-        self.parts.append(markup)
 
     def html(self, title: str) -> str:
-        """The whole page."""
-        return (
-            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>\n"
-            + "\n".join(self.parts)
-            + "\n</body></html>\n"
-        )
+        """The whole page (level-2 headings make its contents line)."""
+        toc = [(b["anchor"], b["text"]) for b in self.blocks if b["kind"] == "heading" and b["level"] == 2]
+        return _template().render(title=title, blocks=self.blocks, toc=toc)

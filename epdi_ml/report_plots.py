@@ -20,6 +20,9 @@ SITE_STYLES = {
     "bridge": ("o", "red", "saddle"),
 }
 
+#: font size of every legend in these figures (pt)
+LEGEND_PT = 9
+
 #: colour of saddles without a CINEB label
 UNLABELLED_COLOUR = "0.75"
 
@@ -77,14 +80,17 @@ def _dopant(ax, dopant_xy: Sequence[float] | None, dopant: str | None) -> None:
 
 
 def _finish(fig, ax, path: Path | str, title: str) -> Path:
+    """Equal axes, labels, title, and the legend below the axes in the figure's own margin."""
     ax.set_aspect("equal")
     ax.set_xlabel("x (Angstrom)")
     ax.set_ylabel("y (Angstrom)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4, fontsize=7, frameon=False)
-    fig.tight_layout()
+    ax.set_title(title, fontsize=11)
+    handles, names = ax.get_legend_handles_labels()
+    rows = -(-len(handles) // 3)
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=LEGEND_PT, frameon=False)
+    fig.tight_layout(rect=(0, 0.02 + 0.05 * rows, 1, 1))
     out = Path(path)
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=150)
     _pyplot().close(fig)
     return out
 
@@ -135,7 +141,7 @@ def site_map_plot(
     )
     corners = frac @ lattice
     vmin, vmax, cmap = colour_scale or (float(pmap.values_ev.min()), float(pmap.values_ev.max()), "viridis")
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    fig, ax = plt.subplots(figsize=(6, 5.2))
     mesh = ax.pcolormesh(
         corners[..., 0],
         corners[..., 1],
@@ -145,7 +151,10 @@ def site_map_plot(
         vmax=vmax,
         cmap=cmap,
     )
-    fig.colorbar(mesh, ax=ax, label="potential on isosurface (eV vs vacuum)", shrink=0.8)
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    colour_axes = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.1)
+    fig.colorbar(mesh, cax=colour_axes, label="potential on isosurface (eV vs vacuum)")
     images = []
     for shift in (np.array([i, j], dtype=float) @ lattice for i in range(tile) for j in range(tile)):
         image = [s | {"cart_coords_ang": list(np.asarray(s["cart_coords_ang"][:2]) + shift)} for s in sites]
@@ -195,7 +204,7 @@ def rounds_plot(
     """
     plt = _pyplot()
     lattice = np.asarray(lattice_ang, dtype=float)
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    fig, ax = plt.subplots(figsize=(6, 5.2))
     _cell_outline(ax, lattice)
     _hop_segments(ax, sites, hops, lattice)
     _valleys(ax, sites, size=14.0)
@@ -240,7 +249,7 @@ def round_metrics_plot(path: Path | str, rounds: Sequence[dict]) -> Path:
         ``fraction_labelled``); missing values are skipped.
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=150)
     series = (
         ("cv_mae_ev", "-o", "CV MAE"),
         ("max_spread_ev", "-s", "max spread (unlabelled saddles)"),
@@ -266,7 +275,12 @@ def round_metrics_plot(path: Path | str, rounds: Sequence[dict]) -> Path:
     twin.set_ylim(0, 1.05)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     ax.legend(
-        handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False
+        handles=handles,
+        fontsize=LEGEND_PT,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
+        ncol=2,
+        frameon=False,
     )
     fig.tight_layout()
     out = Path(path)

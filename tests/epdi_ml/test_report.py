@@ -16,6 +16,7 @@ from epdi_ml.report import (
     labelled_rounds,
     write_report,
 )
+from epdi_ml.report_data import label_source_name, surface_name
 from stores.campaign_documents import CampaignDoc, RoundDoc
 from stores.facade import StoreFacade
 from stores.settings import get_settings
@@ -60,6 +61,14 @@ def test_report_files_link_every_png(store, tmp_path):
     for text in ("Campaign demo", "finished", "budget reached", info["model_id"], "selection.rounds"):
         assert text in html
     assert json.loads((tmp_path / "report" / "barriers.json").read_text()) == result.barriers
+    headings = re.findall(r"<h3[^>]*>(.*?)</h3>", html, re.DOTALL)
+    for name in ("MoS2 pristine (3x3x1)", "MoS2 + Co (3x3x1)", "MoS2 + Zn (3x3x1)"):
+        assert any(h.startswith(name) for h in headings), (name, headings)
+    assert "<th>global barrier 68 % half-width (eV)</th>" in html and "global_barrier_ci68_ev" not in html
+    assert "labels: CHGNet;" in html and "DFT" not in html
+    assert ">None<" not in html and ">-<" not in html and "\N{EN DASH}" in html
+    order = [html.index(t) for t in ("Barriers (eV)", "energy profiles and potential maps", "Status")]
+    assert order == sorted(order)
 
 
 def test_barrier_table_matches_profiles(store, tmp_path):
@@ -145,3 +154,12 @@ def test_report_degrades_without_model_maps_or_rounds(tmp_path):
     assert 'class="note"' in result.index.read_text()
     with pytest.raises(UnknownCampaign, match="bare"):
         build_report(facade, "nope", tmp_path)
+
+
+def test_labels_and_surfaces_are_named_from_their_documents():
+    assert label_source_name("chgnet", "CHGNet+D3(zero)") == "CHGNet + D3"
+    assert label_source_name("gpaw", "PBE+D3(zero)") == "GPAW PBE+D3"
+    assert label_source_name("vasp", "PBE+D3(BJ)") == "VASP PBE+D3(BJ)"
+    assert label_source_name("chgnet", "chgnet") == "CHGNet"  # documents without a functional
+    assert surface_name({"host": "MoS2", "dopant": "Zn", "supercell": 6}) == "MoS2 + Zn (6x6x1)"
+    assert surface_name({"host": "MoS2", "dopant": None, "supercell": 6}) == "MoS2 pristine (6x6x1)"
