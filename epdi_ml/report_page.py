@@ -113,10 +113,16 @@ def flatten(spec: dict, prefix: str = "") -> list[dict]:
     return rows
 
 
+#: folder of the report's jinja2 templates
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+
 @cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("epdi_ml", "templates"),
+        # the folder beside this module (shipped as package data): found the same way in an editable
+        # checkout, an installed wheel and under a test runner that puts another epdi_ml on sys.path
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
