@@ -21,3 +21,7 @@ def test_dft_check_loads_and_compares_engines(data_dir):
     for row in report["valleys"]:  # CHGNet + D3 binds Li more strongly than PBE + D3 on MoS2
         assert row["difference_ev"] > 0.5
         assert abs(row["difference_ev"] - (row["chgnet_eb_ev"] - row["gpaw_eb_ev"])) < 2e-4  # rounded to 1e-4
+    assert report["n_hops"] >= 1 and report["barrier_mae_ev"] is not None
+    for hop in report["hops"]:  # GPAW CINEBs started from the CHGNet path; MoS2-like barriers
+        assert hop["preconverged"] and hop["gpaw_force_calls"] > 0
+        assert 0.10 < hop["gpaw_barrier_ev"] < 0.40
