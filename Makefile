@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install quickstart test lint gpu-check clean
 
-$(STAMP): pyproject.toml Makefile deploy/install_gpaw.sh deploy/gpaw-siteconfig.py
+$(STAMP): pyproject.toml Makefile deploy/check_machine.sh deploy/install_gpaw.sh deploy/gpaw-siteconfig.py
+	deploy/check_machine.sh $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip "setuptools>=77" wheel
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
