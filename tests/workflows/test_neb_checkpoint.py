@@ -76,3 +76,13 @@ def test_a_file_of_another_run_is_ignored(ends, stopped):
     assert _same_path(fresh, idpp)
     assert not np.allclose(_positions(fresh)[1], _positions(result)[1], atol=1e-4)
     assert json.loads(checkpoint.path.read_text())["key"] == "neb-b"  # the new run's progress replaced it
+
+
+def test_off_a_terminal_progress_is_plain_lines(ends, capsys, monkeypatch):
+    monkeypatch.setattr(ase_dynamics, "PLAIN_PROGRESS_EVERY_S", 0.0)  # a line per step
+    shown = ChgnetSettings(fmax_ev_ang=1e-4, max_steps=2, show_progress=True)
+    ase_dynamics.cineb(*ends, 0.0, 0.0, shown, n_images=3)
+    err = capsys.readouterr().err  # captured: not a terminal
+    lines = [line.rsplit(",", 1)[0] for line in err.splitlines() if line.startswith("cineb:")]
+    assert lines == ["cineb: step 1 (limit 2)", "cineb: step 2 (limit 2)", "cineb: done, 2 steps"]
+    assert "\r" not in err

@@ -6,12 +6,15 @@ the improved tangent, a climbing image and one calculator per image (ASE's share
 recomputes every image at every step). An engine supplies a :class:`DynamicsEngine`: its name, the
 force threshold and step limit, and a factory of counting calculators.
 
-Progress: a bar per optimisation whose total is the step limit, closed at convergence, so a run
-that converges early ends early; nothing is shown unless ``show_progress``.
+Progress (only with ``show_progress``): on a terminal, a bar per optimisation whose total is the
+step limit, closed at convergence, so a run that converges early ends early; elsewhere (a log file,
+a batch job) plain lines, at most one per :data:`PLAIN_PROGRESS_EVERY_S` and one at the end, instead
+of a bar's carriage-return frames.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +33,9 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from tqdm import tqdm
 
 from workflows.engines.neb_checkpoint import NebCheckpoint, NebProgress
+
+#: seconds between two plain progress lines when the output is not a terminal
+PLAIN_PROGRESS_EVERY_S = 30.0
 
 #: height above the lowest slab atom within which atoms count as the bottom layer (Angstrom)
 BOTTOM_LAYER_TOL_ANG = 0.3
@@ -122,8 +128,33 @@ def to_structure(atoms: Atoms) -> Structure:
     return structure
 
 
-def progress_bar(desc: str, total: int, show: bool) -> tqdm:
-    """A step counter for one optimisation (hidden unless ``show``)."""
+class StepLines:
+    """Progress of one optimisation as plain lines on stderr (for output that is not a terminal)."""
+
+    def __init__(self, desc: str, total: int, every_s: float | None = None):
+        self.desc, self.total = desc, total
+        self.every_s = PLAIN_PROGRESS_EVERY_S if every_s is None else every_s
+        self.n = 0
+        self._start = self._last = time.monotonic()
+
+    def update(self, steps: int = 1) -> None:
+        """Count ``steps``; print a line when the last one is ``every_s`` old."""
+        self.n += steps
+        now = time.monotonic()
+        if steps and now - self._last >= self.every_s:
+            self._last = now
+            elapsed = now - self._start
+            print(f"{self.desc}: step {self.n} (limit {self.total}), {elapsed:.0f} s", file=sys.stderr)
+
+    def close(self) -> None:
+        """The closing line: steps and seconds."""
+        print(f"{self.desc}: done, {self.n} steps, {time.monotonic() - self._start:.0f} s", file=sys.stderr)
+
+
+def progress_bar(desc: str, total: int, show: bool) -> tqdm | StepLines:
+    """A step counter for one optimisation: hidden unless ``show``; plain lines off a terminal."""
+    if show and not sys.stderr.isatty():
+        return StepLines(desc, total)
     return tqdm(total=total, desc=desc, unit="step", leave=False, disable=not show)
 
 
@@ -156,7 +187,7 @@ def relax(
     atoms.calc = calc
     opt = BFGS(atoms, logfile=None)
     bar = progress_bar(desc, engine.max_steps, engine.show_progress)
-    opt.attach(lambda: bar.update(1))
+    opt.attach(lambda: bar.update(1 if opt.nsteps else 0))  # ASE also observes the start (step 0)
     converged = bool(opt.run(fmax=engine.fmax_ev_ang, steps=engine.max_steps))
     bar.close()
     return RelaxResult(
@@ -243,7 +274,7 @@ def cineb(
     def _observe() -> None:
         if opt.nsteps == 0 and done.steps:
             return  # the resumed start: its energies are the last ones saved
-        bar.update(1)
+        bar.update(1 if opt.nsteps else 0)  # ASE also observes the start (step 0)
         history.append(max(float(i.get_potential_energy()) for i in middle))
         if checkpoint is not None:
             progress = NebProgress(
