@@ -30,11 +30,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from epdi_ml import augment as site_symmetry
+from epdi_ml.architectures import MODEL_NAMES
 from epdi_ml.barriers import global_barrier
 from epdi_ml.bench_learners import CnnLearner, RidgeLearner
 from epdi_ml.calibration import calibrate_ensemble, difference_half_width, member_correlation
 from epdi_ml.learning_data import NoFragments, load_fragments
-from epdi_ml.models import MODEL_NAMES
 from epdi_ml.paths import surface_paths
 from epdi_ml.selection import DESIGN_NOISE, NEEDS_EMBEDDINGS, STRATEGIES, select_batch
 from epdi_ml.training import FragmentData

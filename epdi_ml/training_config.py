@@ -9,7 +9,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from epdi_ml.models import DEFAULT_MODEL, MODEL_NAMES, check_architecture
+from epdi_ml.architectures import DEFAULT_MODEL, MODEL_NAMES, check_architecture
 from stores.errors import InputError
 
 

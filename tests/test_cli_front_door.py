@@ -39,6 +39,16 @@ def test_root_help_lists_every_command_and_loads_no_heavy_package():
     assert _loaded_after(code) == []
 
 
+def test_campaign_help_loads_no_model_or_engine_package():
+    """`epdi campaign --help` (and the spec's checks) need neither torch nor the engines."""
+    code = (
+        "from typer.testing import CliRunner; from workflows.cli.app import app; "
+        "r = CliRunner().invoke(app, ['campaign', '--help']); assert r.exit_code == 0, r.output; "
+        "import workflows.campaign_spec"
+    )
+    assert _loaded_after(code, ("torch", "torchvision", "chgnet", "atomate2", "custodian")) == []
+
+
 def test_a_command_imports_its_module_when_it_runs():
     names = ("workflows.cli.barrier", "workflows.cli.vasp")
     loaded = _loaded_after(

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from epdi_ml.models import MODEL_NAMES, check_architecture
+from epdi_ml.architectures import MODEL_NAMES, check_architecture
 from stores.validation import read_text_file, validation_message
 from workflows.engines import MAX_CINEB_IMAGES, MIN_CINEB_IMAGES
 from workflows.engines.gpaw_settings import GpawSettings

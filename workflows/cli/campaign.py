@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from epdi_ml.report_data import BARRIER_COLUMNS, barrier_table
 from stores.facade import StoreFacade
 from stores.settings import get_settings
-from workflows.campaign import run_campaign
 from workflows.campaign_spec import load_spec, packaged_specs
 from workflows.cli import cluster
 from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_errors
@@ -25,6 +23,9 @@ SPEC_HELP = f"Campaign spec YAML, or a packaged spec name ({', '.join(packaged_s
 @reports_input_errors
 def run(spec: Annotated[str, typer.Argument(help=SPEC_HELP)]) -> None:
     """Run the whole campaign on this machine (embedded store by default); rerun to resume."""
+    from epdi_ml.report_data import BARRIER_COLUMNS, barrier_table  # torch and plots: only when run
+    from workflows.campaign import run_campaign
+
     settings = get_settings()
     campaign = load_spec(spec, settings.hosts_file)
     facade = StoreFacade(settings)
