@@ -47,7 +47,7 @@ def test_fragments_build_show_and_analyze(tmp_path, data_dir):
     shown = runner.invoke(app, ["fragments", "show", sid, "--out", str(png)])
     assert shown.exit_code == 0, shown.output
     single = mpimg.imread(png)
-    assert single.shape[:2] == (550, 700)
+    assert single.shape[:2] == (780, 900)  # 6 x 5.2 in at 150 dpi (epdi_ml.report_plots)
     tiled_png = tmp_path / "map-2x2.png"
     tiled = runner.invoke(app, ["fragments", "show", sid, "--out", str(tiled_png), "--tile", "2"])
     assert tiled.exit_code == 0, tiled.output
