@@ -45,6 +45,7 @@ def test_report_command_and_campaigns_query(store, tmp_path):
     assert lines[0] == str(index) and index.is_file()
     assert lines[1].split()[:3] == ["surface_id", "host", "dopant"]
     assert sorted(line.split()[0] for line in lines[2:]) == sorted(info["ids"].values())
+    assert "pristine" in {line.split()[2] for line in lines[2:]}  # the report's notation, not "-"
 
     custom = _json(["report", "campaign-cli", "--out", str(tmp_path / "r"), "--json"])
     assert custom["index"] == str(tmp_path / "r" / "index.html")

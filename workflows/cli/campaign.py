@@ -25,6 +25,7 @@ def run(spec: Annotated[str, typer.Argument(help=SPEC_HELP)]) -> None:
     """Run the whole campaign on this machine (embedded store by default); rerun to resume."""
     from epdi_ml.report_data import BARRIER_COLUMNS, barrier_table  # torch and plots: only when run
     from workflows.campaign import run_campaign
+    from workflows.cli.report import barrier_text_rows
 
     settings = get_settings()
     campaign = load_spec(spec, settings.hosts_file)
@@ -33,10 +34,7 @@ def run(spec: Annotated[str, typer.Argument(help=SPEC_HELP)]) -> None:
         doc = run_campaign(campaign, facade)
     except EngineUnavailable as exc:
         fail(str(exc))
-    rows = [
-        {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
-        for row in barrier_table(facade, doc.campaign_id)
-    ]
+    rows = barrier_text_rows(barrier_table(facade, doc.campaign_id))
     emit_rows(rows, BARRIER_COLUMNS, False, False)  # energies in eV
     typer.echo(f"campaign {doc.name}: {doc.status} ({doc.stop_reason}); report: {doc.report_path}")
 

@@ -9,6 +9,7 @@ import typer
 
 from epdi_ml.report import build_report
 from epdi_ml.report_data import BARRIER_COLUMNS, UnknownCampaign, find_campaign
+from epdi_ml.report_page import PRISTINE
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from stores.validation import check_output_dir
@@ -18,8 +19,13 @@ from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_er
 EXIT_MISSING = 1
 
 
-def _rounded(rows: list[dict]) -> list[dict]:
-    return [{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()} for row in rows]
+def barrier_text_rows(rows: list[dict]) -> list[dict]:
+    """Barrier-table rows for a terminal: energies to 1 meV, a pristine dopant named as in the report."""
+    return [
+        {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+        | ({"dopant": PRISTINE} if row.get("dopant") is None else {})
+        for row in rows
+    ]
 
 
 @reports_input_errors
@@ -57,6 +63,6 @@ def report(
         )
         return
     typer.echo(str(result.index))
-    emit_rows(_rounded(result.barriers), BARRIER_COLUMNS, False, False)
+    emit_rows(barrier_text_rows(result.barriers), BARRIER_COLUMNS, False, False)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
