@@ -48,7 +48,7 @@ from epdi_ml.report_data import (
     find_campaign,
     labelled_rounds,
     load_energies,
-    surface_name,
+    surface_title,
 )
 from epdi_ml.report_page import PRISTINE, Page
 from epdi_ml.report_plots import round_metrics_plot, rounds_plot, site_map_plot
@@ -117,7 +117,7 @@ Surfaces = dict[str, tuple[SurfaceData, list[PathResult]]]
 
 
 def _names(surfaces: Surfaces) -> dict[str, str]:
-    return {sid: surface_name(data.surface) for sid, (data, _) in surfaces.items()}
+    return {sid: surface_title(data.surface) for sid, (data, _) in surfaces.items()}
 
 
 def _lead(page: Page, campaign: CampaignDoc, energies: Energies, surfaces: Surfaces) -> None:
@@ -248,7 +248,7 @@ def _surfaces_section(
         page.note(f"surfaces not in the store: {', '.join(missing)}")
     labelled = hop_class_nebs(facade, list(surfaces))
     for sid, (data, paths) in tqdm(surfaces.items(), desc="report surfaces", disable=len(surfaces) < 5):
-        name = surface_name(data.surface)
+        name = surface_title(data.surface)
         page.heading(name, 3, detail=sid)
         _profile_figures(page, sid, name, paths, label_name)
         _map_figure(page, facade, data, campaign.name, name)

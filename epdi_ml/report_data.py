@@ -66,7 +66,7 @@ def label_source_name(engine: str | None, functional: str | None = None) -> str:
     return f"{name} {level}" if level else name
 
 
-def surface_name(surface: dict) -> str:
+def surface_title(surface: dict) -> str:
     """Host, dopant and supercell of a surface document: ``MoS2 + Zn (6x6x1)``, ``MoS2 pristine (6x6x1)``."""
     dopant = surface.get("dopant")
     size = surface.get("supercell")

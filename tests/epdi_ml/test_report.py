@@ -16,7 +16,7 @@ from epdi_ml.report import (
     labelled_rounds,
     write_report,
 )
-from epdi_ml.report_data import label_source_name, surface_name
+from epdi_ml.report_data import label_source_name, surface_title
 from stores.campaign_documents import CampaignDoc, RoundDoc
 from stores.facade import StoreFacade
 from stores.settings import get_settings
@@ -161,5 +161,5 @@ def test_labels_and_surfaces_are_named_from_their_documents():
     assert label_source_name("gpaw", "PBE+D3(zero)") == "GPAW PBE+D3"
     assert label_source_name("vasp", "PBE+D3(BJ)") == "VASP PBE+D3(BJ)"
     assert label_source_name("chgnet", "chgnet") == "CHGNet"  # documents without a functional
-    assert surface_name({"host": "MoS2", "dopant": "Zn", "supercell": 6}) == "MoS2 + Zn (6x6x1)"
-    assert surface_name({"host": "MoS2", "dopant": None, "supercell": 6}) == "MoS2 pristine (6x6x1)"
+    assert surface_title({"host": "MoS2", "dopant": "Zn", "supercell": 6}) == "MoS2 + Zn (6x6x1)"
+    assert surface_title({"host": "MoS2", "dopant": None, "supercell": 6}) == "MoS2 pristine (6x6x1)"

@@ -16,6 +16,7 @@ from stores.validation import (
     build_validated,
     check_choice,
     check_positive,
+    validation_message,
 )
 from workflows.barrier import run_barrier
 from workflows.cli.bench_selection import selection
@@ -29,6 +30,14 @@ from workflows.surfaces import surface_from_request
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.command("slurm")(slurm)
 app.command("selection")(selection)
+
+#: fields of :class:`epdi_ml.bench_gpu.GpuCheckConfig` whose option is spelled otherwise
+GPU_OPTION_NAMES = {
+    "models": "--model",
+    "warmup_steps": "--warmup",
+    "amp_tolerance_ev": "--amp-tolerance",
+    "fp32_tolerance_ev": "--fp32-tolerance",
+}
 
 #: force-call budget for one hop CINEB of a 6x6x1 cell with the embedded engine (issue target)
 HOP_FORCE_CALL_TARGET = 200
@@ -304,7 +313,7 @@ def gpu(
             fp32_tolerance_ev=fp32_tolerance,
         )
     except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
+        fail(validation_message(exc, prefix="--", names=GPU_OPTION_NAMES))
     report = run_gpu_check(config)
     path = write_report(report, out or get_settings().data_dir / "bench" / "gpu-check.json")
     if as_json:
