@@ -9,7 +9,7 @@ nothing), and one that expands past ``archive_max_mb`` is refused before anythin
 A *compact* archive (``compact=True``, the form the packaged reference dataset ships in) leaves out
 what can be recomputed from what it keeps: the 3D potential/density grids of the statics (the
 documents keep their shape and SHA-256), the fragment stacks and RGB images (cut again from the
-stored potential maps on load, see :func:`epdi_ml.fragment_build.rebuild_fragments`) and the
+stored potential maps on load, see :func:`epdi_ml.fragments.build.rebuild_fragments`) and the
 colour scale. The manifest lists them under ``omitted``.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from stores.arrays import put_blobs
-from stores.documents import COLLECTIONS
 from stores.errors import InputError
 from stores.facade import StoreFacade
+from stores.schemas.surfaces import COLLECTIONS
 from stores.validation import validation_message
 
 FORMAT = "epdi-dataset/1"

@@ -25,9 +25,9 @@ from maggma.stores import GridFSStore, MongoStore, S3Store
 from pydantic import BaseModel
 from pymongo.errors import ConnectionFailure
 
-from stores.documents import COLLECTIONS
 from stores.embedded import EmbeddedStore, UnitJobStore
 from stores.errors import InputError, RunError
+from stores.schemas.surfaces import COLLECTIONS
 from stores.settings import Settings, get_settings
 from stores.store_lock import store_lock
 from stores.validation import make_dir
@@ -183,7 +183,7 @@ class StoreFacade:
     # -- platform collections ----------------------------------------------------------------
     @contextmanager
     def collection(self, name: str) -> Iterator[Store]:
-        """Connect to one of the platform collections (see :data:`stores.documents.COLLECTIONS`).
+        """Connect to one of the platform collections (see :data:`stores.schemas.surfaces.COLLECTIONS`).
 
         Raises
         ------

@@ -2,7 +2,7 @@
 
 A grid is a float64 3D array stored through :mod:`stores.arrays` (zlib-compressed bytes under a key
 derived from their SHA-256, so storing the same grid twice writes one blob). Calculation documents
-keep a :class:`stores.calc_documents.GridRef`.
+keep a :class:`stores.schemas.calculations.GridRef`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from stores.arrays import GridIntegrityError, get_array, put_array
-from stores.calc_documents import GridRef
 from stores.facade import StoreFacade
-from stores.fragment_documents import ArrayRef
+from stores.schemas.calculations import GridRef
+from stores.schemas.fragments import ArrayRef
 
 __all__ = ["GridIntegrityError", "get_grid", "put_grid"]
 

@@ -2,8 +2,9 @@
 
 Each check raises :class:`~stores.errors.InputError` with one line that names the option or field,
 the bad value and what is accepted, so a command can run all of them before any work or write.
-Checks of one concept live with it (supercell and vacuum in :mod:`workflows.structures`,
-architectures in :mod:`epdi_ml.models`, the campaign spec in :mod:`workflows.campaign_spec`); this
+Checks of one concept live with it (supercell and vacuum in :mod:`workflows.structures.supercells`,
+architectures in :mod:`epdi_ml.models.architectures`, the campaign spec in
+:mod:`workflows.flows.campaign_spec`); this
 module holds the ones with no better home.
 """
 

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
-from stores.calc_documents import CalculationDoc
 from stores.facade import StoreFacade
 from stores.grids import put_grid
 from stores.ids import stable_id
+from stores.schemas.calculations import CalculationDoc
 from stores.vasp_neb_import import NebFolderError, image_folders, parse_neb
 from stores.vasp_runs import VaspImportError, find_file, functional_name, read_run, run_settings
 
@@ -143,7 +143,7 @@ def parse_vasp_folder(directory: str | Path) -> tuple[dict[str, Any], dict[str, 
     Returns
     -------
     tuple
-        The :class:`~stores.calc_documents.CalculationDoc` fields (without grid references) and
+        The :class:`~stores.schemas.calculations.CalculationDoc` fields (without grid references) and
         the grids to store: ``{"potential": eV array, "density": e/bohr^3 array}`` (those present).
 
     Raises

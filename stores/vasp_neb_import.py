@@ -73,7 +73,7 @@ def _check_atoms(runs: list) -> None:
 
 
 def parse_neb(folder: Path, images: list[Path]) -> dict[str, Any]:
-    """The :class:`~stores.calc_documents.CalculationDoc` fields of an NEB folder (nothing is written)."""
+    """The :class:`CalculationDoc` fields of an NEB folder (nothing is written)."""
     last = len(images) - 1
     runs = [
         read_run(image, need_energy=index not in (0, last), oszicar=index in (0, last))

@@ -5,11 +5,11 @@ import json
 from pymatgen.core import Structure
 from typer.testing import CliRunner
 
-from epdi_ml.registry import get_model
-from epdi_ml.synthetic import store_synthetic_static
-from stores.calc_documents import NebDoc, ValleyDoc
-from stores.campaign_documents import CampaignDoc, RoundDoc
+from epdi_ml.fragments.synthetic import store_synthetic_static
+from epdi_ml.training.registry import get_model
 from stores.facade import StoreFacade
+from stores.schemas.calculations import NebDoc, ValleyDoc
+from stores.schemas.campaigns import CampaignDoc, RoundDoc
 from workflows.cli.app import app
 
 runner = CliRunner()

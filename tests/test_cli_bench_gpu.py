@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from epdi_ml.bench_gpu import EXIT_NO_GPU, GpuCheckConfig
+from epdi_ml.bench.gpu import EXIT_NO_GPU, GpuCheckConfig
 from workflows.cli.app import app
 
 runner = CliRunner()
@@ -102,8 +102,8 @@ def test_bad_options_are_input_errors():
 
 
 def test_ridge_head_reproduces_a_linear_relation_through_the_model_head():
-    from epdi_ml.bench_gpu import ridge_head
-    from epdi_ml.models import build_model
+    from epdi_ml.bench.gpu import ridge_head
+    from epdi_ml.models.networks import build_model
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(50, 64)) * rng.uniform(0.1, 5.0, 64) + rng.normal(size=64)

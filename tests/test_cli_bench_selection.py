@@ -10,8 +10,8 @@ import pytest
 from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
-from epdi_ml.learning_data import load_fragments
-from epdi_ml.selection import STRATEGIES
+from epdi_ml.selection.strategies import STRATEGIES
+from epdi_ml.training.store_data import load_fragments
 from stores.settings import get_settings
 from workflows.cli.app import app
 

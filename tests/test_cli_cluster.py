@@ -7,12 +7,12 @@ import typer
 from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
-from epdi_ml.registry import get_model
+from epdi_ml.training.registry import get_model
 from stores.facade import StoreFacade
-from stores.model_documents import ModelDoc
-from workflows import fw_launchpad as fwl
+from stores.schemas.models import ModelDoc
 from workflows.cli import cluster, retrain, status
-from workflows.retrain import labelled_saddle_ids
+from workflows.fireworks import launchpad as fwl
+from workflows.flows.retrain import labelled_saddle_ids
 
 runner = CliRunner()
 cli = typer.Typer()

@@ -5,7 +5,7 @@ import json
 from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
-from epdi_ml.learning_data import load_fragments
+from epdi_ml.training.store_data import load_fragments
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli import dataset as dataset_cli

@@ -8,7 +8,7 @@ from pymatgen.core import Structure
 from store_helpers import add_binding_energies, build_surface_cli
 from typer.testing import CliRunner
 
-from epdi_ml.synthetic import store_synthetic_static
+from epdi_ml.fragments.synthetic import store_synthetic_static
 from stores.facade import StoreFacade
 from workflows.cli.app import app
 
@@ -47,7 +47,7 @@ def test_fragments_build_show_and_analyze(tmp_path, data_dir):
     shown = runner.invoke(app, ["fragments", "show", sid, "--out", str(png)])
     assert shown.exit_code == 0, shown.output
     single = mpimg.imread(png)
-    assert single.shape[:2] == (780, 900)  # 6 x 5.2 in at 150 dpi (epdi_ml.report_plots)
+    assert single.shape[:2] == (780, 900)  # 6 x 5.2 in at 150 dpi (epdi_ml.report.plots)
     tiled_png = tmp_path / "map-2x2.png"
     tiled = runner.invoke(app, ["fragments", "show", sid, "--out", str(tiled_png), "--tile", "2"])
     assert tiled.exit_code == 0, tiled.output

@@ -44,7 +44,7 @@ def test_campaign_help_loads_no_model_or_engine_package():
     code = (
         "from typer.testing import CliRunner; from workflows.cli.app import app; "
         "r = CliRunner().invoke(app, ['campaign', '--help']); assert r.exit_code == 0, r.output; "
-        "import workflows.campaign_spec"
+        "import workflows.flows.campaign_spec"
     )
     assert _loaded_after(code, ("torch", "torchvision", "chgnet", "atomate2", "custodian")) == []
 

@@ -7,8 +7,8 @@ import torch
 from store_helpers import add_binding_energies, synthetic_fragment_store
 from typer.testing import CliRunner
 
-from epdi_ml.labels import label_set
-from epdi_ml.registry import get_model, load_ensemble, promote
+from epdi_ml.analysis.labels import label_set
+from epdi_ml.training.registry import get_model, load_ensemble, promote
 from stores.facade import StoreFacade
 from workflows.cli.app import app
 

@@ -8,7 +8,7 @@ import pytest
 from store_helpers import ZN_KEPT_CLASSES, module_campaign_store, representatives
 from typer.testing import CliRunner
 
-from epdi_ml.report import barrier_table
+from epdi_ml.report.build import barrier_table
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.app import app

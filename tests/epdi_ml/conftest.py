@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from epdi_ml.training import FragmentData
+from epdi_ml.training.data import FragmentData
 
 torch.set_num_threads(2)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from epdi_ml.barriers import global_barrier, hop_barriers, local_barrier_ev, neb_barriers
-from epdi_ml.sanity import endpoint_dips_ev, neb_flags, neb_issue
+from epdi_ml.analysis.barriers import global_barrier, hop_barriers, local_barrier_ev, neb_barriers
+from epdi_ml.analysis.sanity import endpoint_dips_ev, neb_flags, neb_issue
 
 
 def test_hop_barriers_from_binding_energies():

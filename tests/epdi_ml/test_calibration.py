@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from epdi_ml.bench_learners import fit_ridge_ensemble
-from epdi_ml.calibration import (
+from epdi_ml.bench.learners import fit_ridge_ensemble
+from epdi_ml.training.calibration import (
     MIN_RESIDUALS,
     calibrate_ensemble,
     conformal_quantile,
@@ -12,7 +12,7 @@ from epdi_ml.calibration import (
     fit_calibration,
     member_correlation,
 )
-from epdi_ml.training import group_kfold
+from epdi_ml.training.splits import group_kfold
 
 NOISE_EV = 0.05
 

@@ -4,8 +4,8 @@ import pytest
 from store_helpers import synthetic_fragment_store
 from typer.testing import CliRunner
 
-from epdi_ml import colour_scales
-from epdi_ml.learning_data import NoFragments, load_fragments
+from epdi_ml.fragments import colour_scales
+from epdi_ml.training.store_data import NoFragments, load_fragments
 from workflows.cli.app import app
 
 

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from epdi_ml import colour_scales, fragment_errors
-from epdi_ml import fragment_build as fb
-from epdi_ml.fragments import (
+from epdi_ml.fragments import build as fb
+from epdi_ml.fragments import colour_scales
+from epdi_ml.fragments import errors as fragment_errors
+from epdi_ml.fragments.crops import (
     ColourScale,
     FragmentCutter,
     cut_fragment,
@@ -13,13 +14,13 @@ from epdi_ml.fragments import (
     mep_ev,
     minimum_image,
 )
-from epdi_ml.potential_map import PotentialMap
-from epdi_ml.synthetic import store_synthetic_static
+from epdi_ml.fragments.potential_map import PotentialMap
+from epdi_ml.fragments.synthetic import store_synthetic_static
 from stores.arrays import get_array
 from stores.facade import StoreFacade
-from stores.fragment_documents import ArrayRef
-from workflows.hosts import get_host
-from workflows.surfaces import describe_surface, store_surfaces
+from stores.schemas.fragments import ArrayRef
+from workflows.structures.hosts import get_host
+from workflows.structures.surfaces import describe_surface, store_surfaces
 
 
 def _hex_map(n=60, a=9.0):
@@ -111,13 +112,13 @@ def test_symmetry_duplicates_agree_on_a_doped_surface():
 def test_duplicate_check_catches_a_map_without_the_slab_symmetry():
     facade, bundle = _surface("Co")
     calc = fb.find_static(facade, bundle.surface.surface_id)
-    from stores.calc_documents import GridRef
     from stores.grids import get_grid, put_grid
+    from stores.schemas.calculations import GridRef
 
     potential = get_grid(facade, GridRef(**calc["potential"]))
     ramp = np.linspace(0, 0.5, potential.shape[0])[:, None, None] * np.ones(potential.shape)
     calc["potential"] = put_grid(facade, potential + ramp, "eV").model_dump()
-    from stores.calc_documents import CalculationDoc
+    from stores.schemas.calculations import CalculationDoc
 
     facade.upsert("calculations", [CalculationDoc(**calc)])
     with pytest.raises(fragment_errors.SymmetryCheckError, match="symmetry"):

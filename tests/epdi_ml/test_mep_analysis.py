@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from epdi_ml.mep_analysis import (
+from epdi_ml.fragments.mep_analysis import (
     NoBindingEnergies,
     collect_rows,
     correlations,

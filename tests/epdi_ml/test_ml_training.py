@@ -2,19 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from epdi_ml.training import (
-    EnsembleResult,
-    FragmentData,
-    FragmentDataset,
-    TrainConfig,
-    compute_embeddings,
-    group_kfold,
-    predict_ensemble,
-    recalibrate_batchnorm,
-    split_paper_protocol,
-    to_rgb,
-    train_ensemble,
-)
+from epdi_ml.training.config import TrainConfig
+from epdi_ml.training.data import FragmentData, FragmentDataset, to_rgb
+from epdi_ml.training.ensemble import EnsembleResult, compute_embeddings, predict_ensemble
+from epdi_ml.training.splits import group_kfold, split_paper_protocol
+from epdi_ml.training.trainer import recalibrate_batchnorm, train_ensemble
 
 
 def _config(**changes):
@@ -136,7 +128,7 @@ def test_finished_folds_keep_only_their_best_weights_unless_asked(fragments, tmp
 
 def test_an_interrupted_fold_resumes_from_its_last_state(fragments, tmp_path, monkeypatch):
     """A crash in fold 1 leaves fold 0's best.pt and fold 1's last.pt; resuming matches a whole run."""
-    import epdi_ml.trainer as trainer
+    import epdi_ml.training.trainer as trainer
 
     full = train_ensemble(fragments, _config(), progress=False)
     real_write, writes = trainer.write_checkpoint, []
@@ -165,7 +157,7 @@ def test_an_interrupted_fold_resumes_from_its_last_state(fragments, tmp_path, mo
 def test_batchnorm_statistics_are_those_of_the_fragments(fragments):
     from torch.utils.data import DataLoader
 
-    from epdi_ml.models import build_model
+    from epdi_ml.models.networks import build_model
 
     model = build_model("small_cnn", False, None, 32)
     loader = DataLoader(FragmentDataset(fragments, 32), batch_size=len(fragments))
@@ -215,7 +207,7 @@ def test_config_rejects_unknown_model():
 
 def test_mixed_precision_path_trains_checkpoints_and_resumes_on_cpu(fragments, tmp_path):
     """The AMP branch (float16 autocast + GradScaler) run on the CPU; without a GPU it is off by default."""
-    from epdi_ml.training import use_amp
+    from epdi_ml.training.config import use_amp
 
     assert use_amp(_config(), torch.device("cpu")) is False
     assert use_amp(_config(), torch.device("cuda")) is True

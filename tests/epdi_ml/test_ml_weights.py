@@ -7,9 +7,9 @@ import torch
 import torchvision
 from typer.testing import CliRunner
 
-from epdi_ml import weights
-from epdi_ml.models import build_model
-from epdi_ml.weights import (
+from epdi_ml.models import weights
+from epdi_ml.models.networks import build_model
+from epdi_ml.models.weights import (
     KNOWN_WEIGHTS,
     MissingWeightsError,
     WeightsIntegrityError,

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from epdi_ml.potential_map import NoVacuumError, isosurface_potential_map, resample
+from epdi_ml.fragments.potential_map import NoVacuumError, isosurface_potential_map, resample
 from stores.vasp_import import BOHR3_ANG3, read_density_grid, read_potential_grid
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "vasp" / "macrodensity"

@@ -8,7 +8,7 @@ from PIL import Image
 from store_helpers import ZN_KEPT_CLASSES, build_surface_cli, module_campaign_store
 from typer.testing import CliRunner
 
-from epdi_ml.report import (
+from epdi_ml.report.build import (
     UnknownCampaign,
     barrier_table,
     build_report,
@@ -16,9 +16,9 @@ from epdi_ml.report import (
     labelled_rounds,
     write_report,
 )
-from epdi_ml.report_data import label_source_name, surface_title
-from stores.campaign_documents import CampaignDoc, RoundDoc
+from epdi_ml.report.data import label_source_name, surface_title
 from stores.facade import StoreFacade
+from stores.schemas.campaigns import CampaignDoc, RoundDoc
 from stores.settings import get_settings
 from workflows.cli.app import app
 

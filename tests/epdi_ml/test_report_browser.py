@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 from store_helpers import module_campaign_store
 
-from epdi_ml.report import build_report
+from epdi_ml.report.build import build_report
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 

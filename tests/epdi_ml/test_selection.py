@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from epdi_ml.bench_learners import fit_ridge_ensemble, ridge_features
-from epdi_ml.bench_selection import fraction_to_match, labelled_counts
-from epdi_ml.selection import STRATEGIES, select_batch, should_stop, standardise
+from epdi_ml.bench.learners import fit_ridge_ensemble, ridge_features
+from epdi_ml.bench.selection import fraction_to_match, labelled_counts
+from epdi_ml.selection.strategies import STRATEGIES, select_batch, should_stop, standardise
 
 
 def _cloud(n: int = 40, dim: int = 6, seed: int = 0) -> np.ndarray:

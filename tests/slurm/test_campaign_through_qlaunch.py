@@ -11,13 +11,13 @@ import subprocess
 
 import pytest
 
-from stores.documents import COLLECTIONS
 from stores.facade import StoreFacade
+from stores.schemas.surfaces import COLLECTIONS
 from stores.settings import Settings
-from workflows import fw_launchpad as fwl
-from workflows.qlaunch_rounds import TINY_SPEC, campaign_results, local_queue_files
-from workflows.queue_jobs import job_of_worker, sacct_jobs
-from workflows.slurm_bench import compare_through_slurm, epdi
+from workflows.bench.slurm import compare_through_slurm, epdi
+from workflows.fireworks import launchpad as fwl
+from workflows.fireworks.qlaunch_rounds import TINY_SPEC, campaign_results, local_queue_files
+from workflows.fireworks.queue_jobs import job_of_worker, sacct_jobs
 
 pytestmark = pytest.mark.slurm
 

@@ -6,9 +6,14 @@ from pathlib import Path
 import pytest
 from fireworks import Firework, ScriptTask, Workflow
 
-from workflows import fw_launchpad as fwl
-from workflows.qlaunch_rounds import local_queue_files, qlaunch_command, queue_jobs_under, run_qlaunch_rounds
-from workflows.queue_jobs import fireworks_by_job, job_of_worker, sacct_jobs
+from workflows.fireworks import launchpad as fwl
+from workflows.fireworks.qlaunch_rounds import (
+    local_queue_files,
+    qlaunch_command,
+    queue_jobs_under,
+    run_qlaunch_rounds,
+)
+from workflows.fireworks.queue_jobs import fireworks_by_job, job_of_worker, sacct_jobs
 
 pytestmark = pytest.mark.slurm
 

@@ -1,7 +1,7 @@
 """Processes for the fault-injection tests, run as ``python store_workers.py KIND ...``.
 
 Units come as JSON files of ``{"surface": ..., "sites": [...], "hops": [...]}`` (documents as
-:func:`workflows.surfaces.store_surfaces` writes them), so that a worker imports only the store.
+:func:`workflows.structures.surfaces.store_surfaces` writes them), so that a worker imports only the store.
 
 - ``writer WORKER UNITS GO``: create ``ready-WORKER`` beside GO, wait for the file GO, then write
   each unit of the file UNITS, printing ``{"written": id}`` after each and ``{"torn": [...]}``, the
@@ -17,12 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from stores.documents import HopDoc, SiteDoc, SurfaceDoc
 from stores.facade import StoreFacade
+from stores.schemas.surfaces import HopDoc, SiteDoc, SurfaceDoc
 
 
 def unit_documents(bundle) -> dict:
-    """The documents of a :class:`workflows.surfaces.SurfaceBundle` as JSON-ready dicts."""
+    """The documents of a :class:`workflows.structures.surfaces.SurfaceBundle` as JSON-ready dicts."""
     return {
         "surface": bundle.surface.model_dump(mode="json"),
         "sites": [s.model_dump(mode="json") for s in bundle.sites],

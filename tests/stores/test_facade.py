@@ -5,11 +5,11 @@ import sys
 from jobflow import JobStore
 from maggma.stores import GridFSStore, MemoryStore, MongoStore, MontyStore, S3Store
 
-from stores.documents import COLLECTIONS
 from stores.facade import StoreFacade, ensure_indexes
+from stores.schemas.surfaces import COLLECTIONS
 from stores.settings import Settings, StoreSettings
-from workflows.hosts import get_host
-from workflows.surfaces import describe_surface, store_surfaces
+from workflows.structures.hosts import get_host
+from workflows.structures.surfaces import describe_surface, store_surfaces
 
 
 def test_embedded_store_round_trip_and_idempotent_rebuild(data_dir):

@@ -14,8 +14,8 @@ from store_workers import unit_documents
 from stores.facade import StoreFacade
 from stores.store_lock import JOURNAL_FILE
 from stores.unit_journal import pending
-from workflows.hosts import get_host
-from workflows.surfaces import describe_surface, store_surfaces
+from workflows.structures.hosts import get_host
+from workflows.structures.surfaces import describe_surface, store_surfaces
 
 WORKERS = Path(__file__).with_name("store_workers.py")
 N_WRITERS, N_UNITS = 4, 5

@@ -11,9 +11,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.vasp import Locpot
 from typer.testing import CliRunner
 
-from stores.calc_documents import GridRef
 from stores.facade import StoreFacade
 from stores.grids import get_grid
+from stores.schemas.calculations import GridRef
 from stores.vasp_import import (
     BOHR_ANG,
     VaspImportError,

@@ -4,13 +4,13 @@ import pytest
 from store_helpers import count_outputs
 from typer.testing import CliRunner
 
-import workflows.campaign as campaign_module
+import workflows.flows.campaign as campaign_module
 from stores.facade import StoreFacade
-from workflows.campaign import run_campaign
-from workflows.campaign_hops import campaign_id
-from workflows.campaign_spec import load_spec
 from workflows.cli.app import app
-from workflows.hosts import InputError
+from workflows.flows.campaign import run_campaign
+from workflows.flows.campaign_hops import campaign_id
+from workflows.flows.campaign_spec import load_spec
+from workflows.structures.hosts import InputError
 
 runner = CliRunner()
 

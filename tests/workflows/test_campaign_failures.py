@@ -11,14 +11,14 @@ import json
 from pymatgen.core import Structure
 from typer.testing import CliRunner
 
-from epdi_ml.synthetic import store_synthetic_static
-from stores.calc_documents import CalculationDoc, ValleyDoc
+from epdi_ml.fragments.synthetic import store_synthetic_static
 from stores.facade import StoreFacade
 from stores.ids import stable_id
-from workflows.campaign_hops import campaign_bundles, campaign_id
-from workflows.campaign_spec import load_spec
+from stores.schemas.calculations import CalculationDoc, ValleyDoc
 from workflows.cli.app import app
-from workflows.engine_settings import gpaw_settings_for, neb_settings_for
+from workflows.flows.campaign_hops import campaign_bundles, campaign_id
+from workflows.flows.campaign_spec import load_spec
+from workflows.flows.engine_settings import gpaw_settings_for, neb_settings_for
 
 runner = CliRunner()
 

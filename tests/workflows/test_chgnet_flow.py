@@ -6,12 +6,12 @@ from typer.testing import CliRunner
 
 from stores.facade import StoreFacade
 from stores.settings import get_settings
-from workflows.barrier import run_barrier
 from workflows.cli.app import app
 from workflows.engines.chgnet_engine import ChgnetSettings, cineb, make_calculator, relax
-from workflows.hosts import get_host
-from workflows.li_sites import add_li
-from workflows.surfaces import describe_surface
+from workflows.flows.barrier import run_barrier
+from workflows.structures.hosts import get_host
+from workflows.structures.li_sites import add_li
+from workflows.structures.surfaces import describe_surface
 
 LOOSE = ChgnetSettings(fmax_ev_ang=0.1, max_steps=150)
 
@@ -101,7 +101,7 @@ def test_barrier_cli_rejects_unknown_engine():
 def test_surface_hops_maker_labels_every_distinct_hop(monkeypatch):
     from jobflow.managers.local import run_locally
 
-    from workflows.makers import SurfaceHopsMaker
+    from workflows.jobs.hops import SurfaceHopsMaker
 
     bundle = describe_surface(get_host("MoS2"), "Zn", size=2)
     flow = SurfaceHopsMaker(settings=LOOSE, n_images=1).make(bundle)
@@ -145,7 +145,7 @@ def test_makers_keep_their_engine_settings_through_serialisation(maker_name):
     """A Maker read back from a job store or a Firework holds ChgnetSettings, not a dict."""
     from monty.json import MontyDecoder, jsanitize
 
-    from workflows import makers
+    from workflows.jobs import hops as makers
 
     settings = ChgnetSettings(fmax_ev_ang=0.1, max_steps=7, show_progress=True)
     maker = getattr(makers, maker_name)(settings=settings)

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from epdi_ml.learning_data import load_fragments
+from epdi_ml.training.store_data import load_fragments
 from stores.facade import StoreFacade
 from stores.settings import get_settings
-from workflows.campaign_spec import load_spec
 from workflows.cli.app import app
-from workflows.dataset_generation import LOG_NAME, missing_parts
-from workflows.hosts import InputError
-from workflows.surfaces import surface_from_request
+from workflows.flows.campaign_spec import load_spec
+from workflows.flows.dataset import LOG_NAME, missing_parts
+from workflows.structures.hosts import InputError
+from workflows.structures.surfaces import surface_from_request
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fireworks import Firework, ScriptTask, Workflow
 
-from workflows import fw_launchpad as fwl
+from workflows.fireworks import launchpad as fwl
 
 BIN = Path(sys.executable).parent
 

@@ -16,13 +16,13 @@ from jobflow import Flow, job
 from typer.testing import CliRunner
 
 from stores.facade import StoreFacade
-from workflows import fw_launchpad as fwl
 from workflows.cli import cluster, status
 from workflows.engines.chgnet_engine import ChgnetSettings
-from workflows.launcher_lock import LauncherBusy, LauncherLock
-from workflows.learn_makers import TRAINING_CATEGORY
-from workflows.makers import SurfaceHopsMaker
-from workflows.surfaces import store_surfaces, surface_from_request
+from workflows.fireworks import launchpad as fwl
+from workflows.fireworks.launcher_lock import LauncherBusy, LauncherLock
+from workflows.jobs.hops import SurfaceHopsMaker
+from workflows.jobs.train import TRAINING_CATEGORY
+from workflows.structures.surfaces import store_surfaces, surface_from_request
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 runner = CliRunner()
@@ -256,8 +256,8 @@ def test_deploy_files_one_credentials_file_and_queue_scripts_for_both_qlaunch_mo
 def test_fireworks_keep_pydantic_settings_and_categories_of_jobs():
     from fireworks import Firework
 
-    from epdi_ml.training import TrainConfig
-    from workflows.learn_makers import TrainMaker
+    from epdi_ml.training.config import TrainConfig
+    from workflows.jobs.train import TrainMaker
 
     config = TrainConfig(model="small_cnn", epochs=2, pixels=16, pretrained=False)
     workflow = fwl.flow_workflow(TrainMaker(config=config, fraction=0.5).make(), store=None)

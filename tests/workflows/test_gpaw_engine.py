@@ -20,8 +20,8 @@ from workflows.engines.gpaw_engine import (
     vacuum_levels,
 )
 from workflows.engines.gpaw_settings import GpawSettings, kpts_for_supercell
-from workflows.hosts import get_host
-from workflows.structures import unit_cell
+from workflows.structures.hosts import get_host
+from workflows.structures.supercells import unit_cell
 
 TINY = GpawSettings(mode="lcao", basis="dzp", h_ang=0.25, kpts=(1, 1, 1))
 

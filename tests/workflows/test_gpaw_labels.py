@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from epdi_ml.labels import MixedLabels, label_set, label_source, source_of_settings
+from epdi_ml.analysis.labels import MixedLabels, label_set, label_source, source_of_settings
 from stores.facade import StoreFacade
 from stores.settings import get_settings
-from workflows.barrier import run_barrier
 from workflows.cli.app import app
 from workflows.engines import ase_dynamics
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_dynamics import GpawDynamicsSettings
 from workflows.engines.gpaw_settings import GpawSettings
-from workflows.hosts import get_host
-from workflows.surfaces import describe_surface
+from workflows.flows.barrier import run_barrier
+from workflows.structures.hosts import get_host
+from workflows.structures.surfaces import describe_surface
 
 runner = CliRunner()
 
@@ -117,7 +117,7 @@ def test_a_second_run_reuses_every_dft_job(preconverged, monkeypatch):
 def test_preconverged_images_are_the_start_of_the_next_engine():
     """A CINEB given initial images starts from them (threshold met at once: the path is unchanged)."""
     bundle = describe_surface(get_host("MoS2"), None, size=2)
-    from workflows.li_sites import add_li
+    from workflows.structures.li_sites import add_li
 
     valleys = [s for s in bundle.sites if s.kind == "valley"]
     hop = bundle.hops[0]
@@ -136,7 +136,7 @@ def test_preconverged_images_are_the_start_of_the_next_engine():
 def test_unconverged_cineb_is_retried_once_then_left_out_of_the_labels():
     from jobflow.managers.local import run_locally
 
-    from workflows.makers import SurfaceHopsMaker
+    from workflows.jobs.hops import SurfaceHopsMaker
 
     bundle = describe_surface(get_host("MoS2"), None, size=2)
     stingy = ChgnetSettings(fmax_ev_ang=0.001, max_steps=2)
@@ -177,7 +177,7 @@ def test_label_source_ignores_spin_and_device_but_not_physics():
 def test_gpaw_settings_survive_a_job_store_round_trip():
     from monty.json import MontyDecoder, jsanitize
 
-    from workflows.makers import HopNebMaker
+    from workflows.jobs.hops import HopNebMaker
 
     maker = HopNebMaker(settings=LOOSE_GPAW, n_images=3)
     back = MontyDecoder().process_decoded(jsanitize(maker.as_dict(), strict=True, allow_bson=True))

@@ -4,10 +4,10 @@ import pytest
 from jobflow import Flow, job
 
 from stores.facade import StoreFacade
-from workflows import fw_launchpad as fwl
 from workflows.engines import EngineUnavailable, require_engine
-from workflows.fw_launcher import EnginesMissing, launch_rockets, make_fworker
-from workflows.vasp_flows import VaspLiReferenceMaker
+from workflows.fireworks import launchpad as fwl
+from workflows.fireworks.launcher import EnginesMissing, launch_rockets, make_fworker
+from workflows.flows.vasp_hops import VaspLiReferenceMaker
 
 
 @job

@@ -4,7 +4,7 @@ import pytest
 from jobflow import Flow, job
 
 from stores.facade import StoreFacade
-from workflows.local_run import JobsFailed, run_flow
+from workflows.flows.local_run import JobsFailed, run_flow
 
 
 @job

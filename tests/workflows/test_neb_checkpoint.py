@@ -8,9 +8,9 @@ import pytest
 from workflows.engines import ase_dynamics
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.neb_checkpoint import NebCheckpoint
-from workflows.hosts import get_host
-from workflows.li_sites import add_li
-from workflows.surfaces import describe_surface
+from workflows.structures.hosts import get_host
+from workflows.structures.li_sites import add_li
+from workflows.structures.surfaces import describe_surface
 
 
 @pytest.fixture(scope="module")

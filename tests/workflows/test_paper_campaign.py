@@ -4,9 +4,9 @@ import json
 
 from typer.testing import CliRunner
 
-from workflows.campaign_spec import load_spec
 from workflows.cli.app import app
 from workflows.engines import EngineUnavailable, require_engine
+from workflows.flows.campaign_spec import load_spec
 
 runner = CliRunner()
 

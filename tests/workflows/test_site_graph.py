@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from workflows.hosts import get_host
-from workflows.site_graph import build_site_graph, in_plane_distances
-from workflows.structures import build_surface
+from workflows.structures.hosts import get_host
+from workflows.structures.site_graph import build_site_graph, in_plane_distances
+from workflows.structures.supercells import build_surface
 
 
 @pytest.mark.parametrize("host", ["MoS2", "TiS2"])

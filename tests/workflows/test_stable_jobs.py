@@ -4,7 +4,7 @@ from jobflow import Flow, job
 from store_helpers import count_outputs
 
 from stores.facade import StoreFacade
-from workflows.stable_jobs import run_locally, stable_uuids
+from workflows.flows.stable_jobs import run_locally, stable_uuids
 
 
 @job

@@ -5,14 +5,14 @@ import pytest
 from jobflow.managers.local import run_locally
 from typer.testing import CliRunner
 
-from stores.calc_documents import CalculationDoc
 from stores.facade import StoreFacade
 from stores.grids import get_grid
+from stores.schemas.calculations import CalculationDoc
 from workflows.cli.app import app
-from workflows.fw_launchpad import job_engine
-from workflows.hosts import get_host
-from workflows.static_maker import gpaw_settings_for, surface_static
-from workflows.surfaces import describe_surface
+from workflows.fireworks.launchpad import job_engine
+from workflows.jobs.static import gpaw_settings_for, surface_static
+from workflows.structures.hosts import get_host
+from workflows.structures.surfaces import describe_surface
 
 
 def test_gpaw_static_stores_grids_and_document(tmp_path):

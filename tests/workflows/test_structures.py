@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from workflows.hosts import InputError, check_dopant, get_host, load_hosts
-from workflows.structures import build_surface, ordered_formula, unit_cell
+from workflows.structures.hosts import InputError, check_dopant, get_host, load_hosts
+from workflows.structures.supercells import build_surface, ordered_formula, unit_cell
 
 
 def test_host_table_has_the_twelve_paper_hosts_with_sources():

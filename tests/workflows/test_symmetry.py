@@ -1,9 +1,9 @@
 import pytest
 
-from workflows.hosts import get_host
-from workflows.site_graph import build_site_graph
-from workflows.structures import build_surface
-from workflows.symmetry import isometry_classes, symmetry_classes
+from workflows.structures.hosts import get_host
+from workflows.structures.site_graph import build_site_graph
+from workflows.structures.supercells import build_surface
+from workflows.structures.symmetry import isometry_classes, symmetry_classes
 
 
 def _classes(host, dopant, size):

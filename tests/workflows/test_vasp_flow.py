@@ -22,19 +22,19 @@ from pymatgen.core import SETTINGS as PMG_SETTINGS
 from pymatgen.core import Lattice, Structure
 from typer.testing import CliRunner
 
-from epdi_ml.learning_data import load_fragments
-from epdi_ml.synthetic import store_synthetic_static
+from epdi_ml.fragments.synthetic import store_synthetic_static
+from epdi_ml.training.store_data import load_fragments
 from stores.errors import RunError
 from stores.facade import StoreFacade
-from workflows.campaign_spec import load_spec
 from workflows.cli.app import app
-from workflows.engine_settings import preconverge_settings_for
 from workflows.engines.vasp_dynamics import VaspDynamicsSettings
 from workflows.engines.vasp_neb import neb_images_document
-from workflows.makers import SurfaceHopsMaker
-from workflows.neb_step import hops_maker
-from workflows.surfaces import store_surfaces, surface_from_request
-from workflows.vasp_documents import valley_document
+from workflows.flows.campaign_spec import load_spec
+from workflows.flows.engine_settings import preconverge_settings_for
+from workflows.flows.neb_step import hops_maker
+from workflows.jobs.hops import SurfaceHopsMaker
+from workflows.jobs.vasp_documents import valley_document
+from workflows.structures.surfaces import store_surfaces, surface_from_request
 
 runner = CliRunner()
 
@@ -323,7 +323,7 @@ def test_vasp_makers_keep_their_settings_through_serialisation(maker_name):
     """A Maker read back from a job store or a Firework holds VaspDynamicsSettings, not a dict."""
     from monty.json import MontyDecoder, jsanitize
 
-    from workflows import vasp_flows
+    from workflows.flows import vasp_hops as vasp_flows
 
     settings = VaspDynamicsSettings(
         size=3, elements=("Mo", "S", "Co"), kpoints=2, incar_updates={"ENCUT": 520}
@@ -338,7 +338,7 @@ def test_vasp_campaign_flow_builds_with_vasp_jobs(tmp_path, vasp_here):
     """``campaign run`` with ``neb.engine: vasp``: the flow holds the VASP jobs and survives a Firework."""
     from jobflow import Flow
 
-    from workflows.campaign import build_campaign_flow
+    from workflows.flows.campaign import build_campaign_flow
 
     path = tmp_path / "two.yaml"
     path.write_text(SPEC.format(extra=", preconverge: chgnet").replace("[pristine]", "[pristine, Zn]"))

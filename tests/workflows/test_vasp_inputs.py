@@ -24,8 +24,8 @@ from workflows.engines.vasp_engine import (
     static_maker,
 )
 from workflows.engines.vasp_inputs import write_vasp_inputs
-from workflows.hosts import get_host
-from workflows.surfaces import describe_surface
+from workflows.structures.hosts import get_host
+from workflows.structures.surfaces import describe_surface
 
 runner = CliRunner()
 

@@ -10,15 +10,15 @@ import typer
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from stores.validation import build_validated
-from workflows.barrier import LITERATURE_PRISTINE_BAND_EV, run_barrier
 from workflows.cli.common import fail, reports_input_errors
-from workflows.engine_settings import gpaw_settings_for
 from workflows.engines import DEFAULT_CINEB_IMAGES, MIN_CINEB_IMAGES, EngineUnavailable, check_cineb_images
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_dynamics import GpawDynamicsSettings
 from workflows.engines.gpaw_settings import GpawSettings
-from workflows.structures import DEFAULT_SIZE
-from workflows.surfaces import surface_from_request
+from workflows.flows.barrier import LITERATURE_PRISTINE_BAND_EV, run_barrier
+from workflows.flows.engine_settings import gpaw_settings_for
+from workflows.structures.supercells import DEFAULT_SIZE
+from workflows.structures.surfaces import surface_from_request
 
 #: engines of the one-off barrier (VASP runs through campaigns or `epdi vasp inputs`)
 BARRIER_ENGINES = ("chgnet", "gpaw")
@@ -58,7 +58,7 @@ def barrier(
         fmax_ev_ang=fmax, device=None if device == "auto" else device, show_progress=not as_json
     )
     if device != "auto":
-        from epdi_ml.training import resolve_device
+        from epdi_ml.training.config import resolve_device
 
         resolve_device(device)  # cuda without a GPU is refused here, not inside the first job
     if engine == "gpaw":  # the grid options, before the surface is built

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from epdi_ml.fragments import check_crop
+from epdi_ml.fragments.crops import check_crop
 from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.settings import get_settings
@@ -18,20 +18,20 @@ from stores.validation import (
     check_positive,
     validation_message,
 )
-from workflows.barrier import run_barrier
 from workflows.cli.bench_selection import selection
 from workflows.cli.bench_slurm import slurm
 from workflows.cli.common import emit_mapping, emit_rows, reports_input_errors
 from workflows.engines import DEFAULT_CINEB_IMAGES, check_cineb_images
 from workflows.engines.chgnet_engine import ChgnetSettings
-from workflows.structures import DEFAULT_SIZE
-from workflows.surfaces import surface_from_request
+from workflows.flows.barrier import run_barrier
+from workflows.structures.supercells import DEFAULT_SIZE
+from workflows.structures.surfaces import surface_from_request
 
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.command("slurm")(slurm)
 app.command("selection")(selection)
 
-#: fields of :class:`epdi_ml.bench_gpu.GpuCheckConfig` whose option is spelled otherwise
+#: fields of :class:`epdi_ml.bench.gpu.GpuCheckConfig` whose option is spelled otherwise
 GPU_OPTION_NAMES = {
     "models": "--model",
     "warmup_steps": "--warmup",
@@ -93,9 +93,9 @@ def fragments(
     os.environ.update({k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     import numpy as np
 
-    from epdi_ml.fragment_build import site_geometry
-    from epdi_ml.fragments import DEFAULT_SIZE_IN_ANION_SPACINGS, FragmentCutter, frames_from_directions
-    from epdi_ml.synthetic import synthetic_map
+    from epdi_ml.fragments.build import site_geometry
+    from epdi_ml.fragments.crops import DEFAULT_SIZE_IN_ANION_SPACINGS, FragmentCutter, frames_from_directions
+    from epdi_ml.fragments.synthetic import synthetic_map
 
     try:
         import torch
@@ -165,10 +165,10 @@ def paper(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Test-saddle and profile MAE (eV) for f = 0, 17, 33, 50 % of saddle labels, with baselines."""
-    from epdi_ml.bench_paper import PAPER_FRACTIONS, paper_benchmark
-    from epdi_ml.learning_data import NoFragments
-    from epdi_ml.training import TrainConfig
-    from epdi_ml.weights import WeightsError
+    from epdi_ml.bench.paper import PAPER_FRACTIONS, paper_benchmark
+    from epdi_ml.models.weights import WeightsError
+    from epdi_ml.training.config import TrainConfig
+    from epdi_ml.training.store_data import NoFragments
     from workflows.cli.common import fail
 
     options = {
@@ -223,7 +223,7 @@ def labels(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """MLIP vs DFT labels per valley and hop on surfaces that hold both (`epdi dataset load dft-check`)."""
-    from epdi_ml.bench_labels import compare_labels
+    from epdi_ml.bench.labels import compare_labels
 
     check_choice(dft, "--dft", ("gpaw", "vasp"))
     check_choice(mlip, "--mlip", ("chgnet",))
@@ -248,8 +248,8 @@ def dft_neb(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """DFT CINEB of one hop from IDPP vs from the CHGNet path: force calls, barriers, ratio."""
-    from workflows.bench_dft_neb import dft_neb_benchmark
-    from workflows.campaign_spec import load_spec
+    from workflows.bench.dft_neb import dft_neb_benchmark
+    from workflows.flows.campaign_spec import load_spec
 
     settings = get_settings()
     campaign = load_spec(spec, settings.hosts_file)
@@ -295,8 +295,8 @@ def gpu(
     """
     from pydantic import ValidationError
 
-    from epdi_ml.bench_gpu import DEFAULT_MODELS, DEFAULT_PIXELS, GpuCheckConfig, run_gpu_check
-    from epdi_ml.bench_gpu_report import format_report, write_report
+    from epdi_ml.bench.gpu import DEFAULT_MODELS, DEFAULT_PIXELS, GpuCheckConfig, run_gpu_check
+    from epdi_ml.bench.gpu_report import format_report, write_report
     from workflows.cli.common import fail
 
     try:

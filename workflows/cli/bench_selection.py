@@ -136,11 +136,11 @@ def selection(
     """
     from pydantic import ValidationError
 
-    from epdi_ml.bench_selection import SelectionBenchConfig, SelectionBenchError
-    from epdi_ml.bench_selection_summary import plot_selection, selection_benchmark
-    from epdi_ml.learning_data import NoFragments
-    from epdi_ml.selection import STRATEGIES
-    from epdi_ml.weights import WeightsError
+    from epdi_ml.bench.selection import SelectionBenchConfig, SelectionBenchError
+    from epdi_ml.bench.selection_summary import plot_selection, selection_benchmark
+    from epdi_ml.models.weights import WeightsError
+    from epdi_ml.selection.strategies import STRATEGIES
+    from epdi_ml.training.store_data import NoFragments
     from workflows.cli.common import fail
 
     settings = get_settings()

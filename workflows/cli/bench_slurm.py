@@ -28,9 +28,9 @@ def slurm(
     `eval "$(deploy/slurm/local-cluster.sh start)"`. Prints the overhead per Firework: the extra wall
     time through the scheduler over the number of Fireworks, and the time outside the Fireworks.
     """
-    from workflows.qlaunch_rounds import TINY_SPEC, local_queue_files
-    from workflows.queue_jobs import squeue_jobs
-    from workflows.slurm_bench import compare_through_slurm
+    from workflows.bench.slurm import compare_through_slurm
+    from workflows.fireworks.qlaunch_rounds import TINY_SPEC, local_queue_files
+    from workflows.fireworks.queue_jobs import squeue_jobs
 
     if squeue_jobs() is None:
         fail(

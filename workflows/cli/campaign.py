@@ -9,10 +9,10 @@ import typer
 
 from stores.facade import StoreFacade
 from stores.settings import get_settings
-from workflows.campaign_spec import load_spec, packaged_specs
 from workflows.cli import cluster
 from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_errors
 from workflows.engines import EngineUnavailable
+from workflows.flows.campaign_spec import load_spec, packaged_specs
 
 app = typer.Typer(help="Active-learning campaigns: surfaces -> DFT -> fragments -> select -> CINEB -> learn.")
 
@@ -23,9 +23,9 @@ SPEC_HELP = f"Campaign spec YAML, or a packaged spec name ({', '.join(packaged_s
 @reports_input_errors
 def run(spec: Annotated[str, typer.Argument(help=SPEC_HELP)]) -> None:
     """Run the whole campaign on this machine (embedded store by default); rerun to resume."""
-    from epdi_ml.report_data import BARRIER_COLUMNS, barrier_table  # torch and plots: only when run
-    from workflows.campaign import run_campaign
+    from epdi_ml.report.data import BARRIER_COLUMNS, barrier_table  # torch and plots: only when run
     from workflows.cli.report import barrier_text_rows
+    from workflows.flows.campaign import run_campaign
 
     settings = get_settings()
     campaign = load_spec(spec, settings.hosts_file)
@@ -50,7 +50,7 @@ def plan(
     The spec is checked as ``submit`` checks it: architecture, engines, GPAW setups and basis files
     of every element; engines that run on the workers (VASP) are reported, not required.
     """
-    from workflows.campaign_plan import plan_campaign
+    from workflows.flows.campaign_plan import plan_campaign
 
     settings = get_settings()
     campaign = load_spec(spec, settings.hosts_file)

@@ -4,7 +4,7 @@ FireWorks runs the jobflow flows: ``submit`` puts a campaign on a LaunchPad (``-
 counts its Fireworks), ``launch`` runs Fireworks on this machine or in a queue job (FireWorks'
 ``rlaunch`` forms, so ``qlaunch`` accepts it); ``epdi retrain`` (:mod:`workflows.cli.retrain`) and
 ``epdi status`` (:mod:`workflows.cli.status`) are beside them. The LaunchPad is the embedded one-file
-LaunchPad in the data folder unless a LaunchPad file says otherwise (see :mod:`workflows.fw_location`
+LaunchPad in the data folder unless a LaunchPad file says otherwise (see :mod:`workflows.fireworks.location`
 and ``deploy/README.md``).
 """
 
@@ -32,8 +32,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def launchpad_config(launchpad: Path | None):
-    """The LaunchPad to use (see :func:`workflows.fw_location.resolve_launchpad`), or one error line."""
-    from workflows.fw_launchpad import LaunchPadError, resolve_launchpad
+    """The LaunchPad to use (:func:`~workflows.fireworks.location.resolve_launchpad`), or one error line."""
+    from workflows.fireworks.launchpad import LaunchPadError, resolve_launchpad
 
     try:
         return resolve_launchpad(launchpad)
@@ -57,7 +57,7 @@ def emit_summary(summary: dict[str, Any], as_json: bool) -> None:
 
 def unreachable(config, exc: Exception) -> None:
     """One line for a LaunchPad problem: ours as is, pymongo's without its topology dump."""
-    from workflows.fw_launchpad import LaunchPadError
+    from workflows.fireworks.launchpad import LaunchPadError
 
     if isinstance(exc, LaunchPadError):
         fail(str(exc), code=1)
@@ -106,11 +106,9 @@ def submit(
     """Put a campaign on the FireWorks LaunchPad as one workflow; run it with `epdi launch` or qlaunch."""
     from pymongo.errors import PyMongoError
 
-    from workflows.campaign import build_campaign_flow
-    from workflows.campaign_hops import campaign_id
-    from workflows.campaign_spec import load_spec
     from workflows.engines import EngineUnavailable
-    from workflows.fw_launchpad import (
+    from workflows.fireworks.launcher_lock import LauncherBusy
+    from workflows.fireworks.launchpad import (
         LaunchPadError,
         flow_workflow,
         open_launchpad,
@@ -118,7 +116,9 @@ def submit(
         submit_flow,
         workflows_with,
     )
-    from workflows.launcher_lock import LauncherBusy
+    from workflows.flows.campaign import build_campaign_flow
+    from workflows.flows.campaign_hops import campaign_id
+    from workflows.flows.campaign_spec import load_spec
 
     settings = get_settings()
     campaign = load_spec(spec, settings.hosts_file)
@@ -222,9 +222,9 @@ def launch(
     """Run Fireworks from the LaunchPad here (or in a queue job): rapidfire or singleshot."""
     from pymongo.errors import PyMongoError
 
-    from workflows.fw_launcher import launch_rockets, make_fworker
-    from workflows.fw_launchpad import LaunchPadError
-    from workflows.launcher_lock import LauncherBusy
+    from workflows.fireworks.launcher import launch_rockets, make_fworker
+    from workflows.fireworks.launcher_lock import LauncherBusy
+    from workflows.fireworks.launchpad import LaunchPadError
 
     if mode not in ("rapidfire", "singleshot"):
         fail(f"launch mode {mode!r} is not known; accepted: rapidfire, singleshot")

@@ -8,16 +8,17 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from epdi_ml import colour_scales, fragment_errors
-from epdi_ml import fragment_build as fb
-from epdi_ml.dataset_summary import dataset_summary
+from epdi_ml.analysis.dataset_summary import dataset_summary
+from epdi_ml.fragments import build as fb
+from epdi_ml.fragments import colour_scales
+from epdi_ml.fragments import errors as fragment_errors
 from stores.dataset_io import DatasetFormatError, export_dataset, load_dataset
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from stores.validation import check_output_dir, check_output_file
-from workflows.campaign_spec import load_spec
 from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_errors
-from workflows.dataset_generation import STEPS, generate
+from workflows.flows.campaign_spec import load_spec
+from workflows.flows.dataset import STEPS, generate
 
 app = typer.Typer(help="Datasets: export to one archive, load into any store, summary.", no_args_is_help=True)
 

@@ -9,18 +9,19 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from epdi_ml import colour_scales, fragment_errors
-from epdi_ml import fragment_build as fb
-from epdi_ml.colour_scales import DEFAULT_DATASET
-from epdi_ml.fragments import DEFAULT_PIXELS, check_crop
-from epdi_ml.mep_analysis import (
+from epdi_ml.fragments import build as fb
+from epdi_ml.fragments import colour_scales
+from epdi_ml.fragments import errors as fragment_errors
+from epdi_ml.fragments.colour_scales import DEFAULT_DATASET
+from epdi_ml.fragments.crops import DEFAULT_PIXELS, check_crop
+from epdi_ml.fragments.mep_analysis import (
     NoBindingEnergies,
     collect_rows,
     correlations,
     plot_mep_vs_eb,
     plot_nve_mep_vs_eb,
 )
-from epdi_ml.potential_map import NoVacuumError
+from epdi_ml.fragments.potential_map import NoVacuumError
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from stores.validation import check_choice, check_output_dir, check_output_file, check_positive
@@ -158,7 +159,7 @@ def show(
     tile: Annotated[int, typer.Option(help="Cells drawn along a and b (periodic tiling).")] = 1,
 ) -> None:
     """Draw a stored potential map with its valleys (T_M, H), saddles, hop segments and dopant."""
-    from epdi_ml.report_plots import site_map_plot
+    from epdi_ml.report.plots import site_map_plot
 
     if tile < 1:
         fail(f"--tile must be >= 1, got {tile}")

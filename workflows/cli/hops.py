@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from stores.calc_documents import NebDoc, ValleyDoc
 from stores.facade import StoreFacade
+from stores.schemas.calculations import NebDoc, ValleyDoc
 from stores.settings import get_settings
 from workflows.cli.common import emit_rows, fail, reports_input_errors
 from workflows.cli.static import resolve_surface
@@ -19,10 +19,10 @@ from workflows.engines import (
     require_engine,
 )
 from workflows.engines.chgnet_engine import ChgnetSettings
-from workflows.local_run import run_flow
-from workflows.makers import SurfaceHopsMaker
-from workflows.structures import DEFAULT_SIZE
-from workflows.surfaces import store_surfaces
+from workflows.flows.local_run import run_flow
+from workflows.jobs.hops import SurfaceHopsMaker
+from workflows.structures.supercells import DEFAULT_SIZE
+from workflows.structures.surfaces import store_surfaces
 
 app = typer.Typer(help="Li hops: CINEB labels of surfaces.", no_args_is_help=True)
 

@@ -30,7 +30,7 @@ def fetch(
     quiet: Annotated[bool, typer.Option("--quiet", help="No download progress.")] = False,
 ) -> None:
     """Download the ImageNet weights of MODELS, verify their SHA-256 and write sidecars."""
-    from epdi_ml.weights import KNOWN_WEIGHTS, WeightsError, fetch_weights
+    from epdi_ml.models.weights import KNOWN_WEIGHTS, WeightsError, fetch_weights
     from stores.validation import check_output_dir
 
     if weights_dir is not None:
@@ -55,7 +55,7 @@ def list_weights(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the known weight files: cached or not, verified or not."""
-    from epdi_ml.weights import cached_weights, resolve_weights_dir
+    from epdi_ml.models.weights import cached_weights, resolve_weights_dir
     from stores.validation import check_output_dir
 
     if weights_dir is not None:

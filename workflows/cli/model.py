@@ -9,20 +9,21 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from epdi_ml.learning_data import NoFragments, load_fragments
-from epdi_ml.predictions import predict_and_store
-from epdi_ml.profiles import learning_curves_plot, parity_plot, plot_profiles
-from epdi_ml.registry import NoModel, get_model, load_ensemble
-from epdi_ml.report_data import Energies, load_energies, path_results, surface_data
-from epdi_ml.training import TrainConfig, predict_ensemble, resolve_device
-from epdi_ml.weights import WeightsError
+from epdi_ml.analysis.profiles import learning_curves_plot, parity_plot, plot_profiles
+from epdi_ml.models.weights import WeightsError
+from epdi_ml.report.data import Energies, load_energies, path_results, surface_data
+from epdi_ml.training.config import TrainConfig, resolve_device
+from epdi_ml.training.ensemble import predict_ensemble
+from epdi_ml.training.predictions import predict_and_store
+from epdi_ml.training.registry import NoModel, get_model, load_ensemble
+from epdi_ml.training.store_data import NoFragments, load_fragments
 from stores.facade import StoreFacade
-from stores.model_documents import ModelDoc
+from stores.schemas.models import ModelDoc
 from stores.settings import get_settings
 from stores.validation import build_validated, check_output_dir
 from workflows.cli.common import emit_mapping, fail, reports_input_errors
-from workflows.learn_makers import TrainMaker
-from workflows.local_run import run_flow
+from workflows.flows.local_run import run_flow
+from workflows.jobs.train import TrainMaker
 
 
 def _facade() -> StoreFacade:
@@ -87,7 +88,7 @@ def train(
     facade = _facade()
     try:
         if pretrained:  # fail before any job starts when the weights are not cached
-            from epdi_ml.models import build_model
+            from epdi_ml.models.networks import build_model
 
             build_model(model, pretrained=True, in_pixels=pixels)
         job = TrainMaker(config=config, fraction=fraction, dataset=dataset, source=labels).make()

@@ -6,7 +6,7 @@ import logging
 import warnings
 
 #: loggers of jobflow that print a line per job (``jobflow.managers.local`` is left to
-#: :func:`workflows.local_run.run_flow`, which records job failures from its INFO lines)
+#: :func:`workflows.flows.local_run.run_flow`, which records job failures from its INFO lines)
 JOBFLOW_LOGGERS = ("jobflow", "jobflow.core.job", "jobflow.core.flow")
 #: FireWorks' loggers; FireWorks sets their level to DEBUG whenever it fetches them, so
 #: ``--quiet`` drops their records below WARNING with a filter instead

@@ -6,16 +6,16 @@ from typing import Annotated
 
 import typer
 
-from epdi_ml.hop_table import hop_rows
-from epdi_ml.labels import class_labels, computed_labels
-from epdi_ml.report_data import campaign_model_id, campaign_rounds, fraction_labelled
-from epdi_ml.sanity import count_flags, flag_text
-from stores.campaign_documents import CampaignDoc
+from epdi_ml.analysis.hop_table import hop_rows
+from epdi_ml.analysis.labels import class_labels, computed_labels
+from epdi_ml.analysis.sanity import count_flags, flag_text
+from epdi_ml.report.data import campaign_model_id, campaign_rounds, fraction_labelled
 from stores.facade import StoreFacade
+from stores.schemas.campaigns import CampaignDoc
 from stores.settings import get_settings
 from workflows.cli.common import emit_rows, fail, reports_input_errors
 from workflows.cli.surfaces import SUMMARY_COLUMNS
-from workflows.hosts import check_dopant
+from workflows.structures.hosts import check_dopant
 
 app = typer.Typer(help="Query the store.", no_args_is_help=True)
 
@@ -72,7 +72,7 @@ def calculations(
     emit_rows(docs, CALCULATION_COLUMNS, as_json, as_csv)
 
 
-#: columns of ``epdi query hops`` (energies in eV, distances in Angstrom); barriers as in epdi_ml.barriers
+#: columns of ``epdi query hops`` (energies in eV, distances in Angstrom); see epdi_ml.analysis.barriers
 HOP_COLUMNS = (
     "surface_id",
     "hop_id",

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from epdi_ml.report import build_report
-from epdi_ml.report_data import BARRIER_COLUMNS, UnknownCampaign, find_campaign
-from epdi_ml.report_page import PRISTINE
+from epdi_ml.report.build import build_report
+from epdi_ml.report.data import BARRIER_COLUMNS, UnknownCampaign, find_campaign
+from epdi_ml.report.page import PRISTINE
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from stores.validation import check_output_dir

@@ -40,7 +40,7 @@ def retrain(
     Without a current model the recipe comes from the options (defaults: DenseNet121, pretrained);
     with one, from that model, options overriding. Meant for cron/systemd timers (deploy/).
     """
-    from workflows.retrain import RetrainMaker, previous_model
+    from workflows.flows.retrain import RetrainMaker, previous_model
 
     if if_new < 0:
         fail(f"--if-new {if_new} is negative; give a number of labels >= 0")
@@ -81,8 +81,8 @@ def _check_weights(config) -> None:
     """Fail before training when pretrained weights are needed but not cached."""
     if not config.pretrained:
         return
-    from epdi_ml.models import build_model
-    from epdi_ml.weights import WeightsError
+    from epdi_ml.models.networks import build_model
+    from epdi_ml.models.weights import WeightsError
 
     try:
         build_model(config.model, pretrained=True, weights_dir=config.weights_dir, in_pixels=config.pixels)
@@ -91,8 +91,8 @@ def _check_weights(config) -> None:
 
 
 def _run_retrain(maker, facade: StoreFacade):
-    from workflows.local_run import run_flow
-    from workflows.retrain import outcome_of
+    from workflows.flows.local_run import run_flow
+    from workflows.flows.retrain import outcome_of
 
     outcome = outcome_of(run_flow(maker.make(), facade.job_store(), what="retraining"))
     if outcome is None:
@@ -103,8 +103,8 @@ def _run_retrain(maker, facade: StoreFacade):
 def _submit_retrain(maker, launchpad: Path | None, facade: StoreFacade, as_json: bool) -> None:
     from pymongo.errors import PyMongoError
 
-    from workflows.fw_launchpad import LaunchPadError, submission_store, submit_flow
-    from workflows.launcher_lock import LauncherBusy
+    from workflows.fireworks.launcher_lock import LauncherBusy
+    from workflows.fireworks.launchpad import LaunchPadError, submission_store, submit_flow
 
     config = launchpad_config(launchpad)
     metadata = {"kind": "retrain", "registry_name": maker.registry_name, "if_new": maker.min_new_labels}

@@ -6,19 +6,24 @@ from typing import Annotated
 
 import typer
 
-from stores.calc_documents import CalculationDoc
 from stores.facade import StoreFacade
+from stores.schemas.calculations import CalculationDoc
 from stores.settings import get_settings
 from stores.validation import build_validated, check_choice
 from workflows.cli.common import emit_mapping, fail, reports_input_errors
 from workflows.engines import STATIC_ENGINES, EngineUnavailable, require_engine
 from workflows.engines.gpaw_engine import require_gpaw
 from workflows.engines.gpaw_settings import GpawSettings
-from workflows.hosts import InputError, get_host, load_hosts
-from workflows.local_run import run_flow
-from workflows.static_maker import gpaw_settings_for, static_workdir, surface_static
-from workflows.structures import DEFAULT_SIZE
-from workflows.surfaces import SurfaceBundle, describe_surface, store_surfaces, surface_from_request
+from workflows.flows.local_run import run_flow
+from workflows.jobs.static import gpaw_settings_for, static_workdir, surface_static
+from workflows.structures.hosts import InputError, get_host, load_hosts
+from workflows.structures.supercells import DEFAULT_SIZE
+from workflows.structures.surfaces import (
+    SurfaceBundle,
+    describe_surface,
+    store_surfaces,
+    surface_from_request,
+)
 
 
 def resolve_surface(target: str, dopant: str | None, size: int, facade: StoreFacade) -> SurfaceBundle:

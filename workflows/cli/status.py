@@ -27,7 +27,7 @@ def status(
     """
     from pymongo.errors import PyMongoError
 
-    from workflows.fw_launchpad import LaunchPadError
+    from workflows.fireworks.launchpad import LaunchPadError
 
     facade = StoreFacade(get_settings())
     config = launchpad_config(launchpad)
@@ -62,9 +62,9 @@ def _find_campaign(facade: StoreFacade, value: str) -> dict:
     )
     if docs:
         return docs[0]
-    from workflows.campaign_hops import campaign_id
-    from workflows.campaign_spec import load_spec, packaged_specs
-    from workflows.hosts import InputError
+    from workflows.flows.campaign_hops import campaign_id
+    from workflows.flows.campaign_spec import load_spec, packaged_specs
+    from workflows.structures.hosts import InputError
 
     try:
         spec = load_spec(value, get_settings().hosts_file)
@@ -90,8 +90,13 @@ def _job_line(job: dict[str, Any]) -> str:
 
 
 def _fireworks_status(config, campaign_id: str | None) -> dict[str, Any]:
-    from workflows.fw_launchpad import failed_fireworks, fireworks_by_state, open_launchpad, workflows_with
-    from workflows.queue_jobs import campaign_queue_jobs
+    from workflows.fireworks.launchpad import (
+        failed_fireworks,
+        fireworks_by_state,
+        open_launchpad,
+        workflows_with,
+    )
+    from workflows.fireworks.queue_jobs import campaign_queue_jobs
 
     if config.kind == "embedded" and not config.path.exists():
         return {"fireworks": "none submitted", "fizzled": []}
@@ -129,7 +134,7 @@ def _labels_status(facade: StoreFacade, doc: dict | None) -> dict[str, Any]:
 
 
 def _model_status(facade: StoreFacade, doc: dict | None) -> dict[str, Any]:
-    from epdi_ml.registry import NoModel, get_model
+    from epdi_ml.training.registry import NoModel, get_model
 
     if doc is not None and not doc.get("current_model_id"):
         return {"model": "none trained"}  # the campaign's own model, not another one of the registry

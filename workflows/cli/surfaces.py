@@ -14,8 +14,8 @@ from stores.facade import StoreFacade
 from stores.settings import get_settings
 from stores.validation import check_output_dir
 from workflows.cli.common import emit_mapping, emit_rows, reports_input_errors
-from workflows.hosts import PAPER_DOPANTS, check_dopant, get_host, load_hosts
-from workflows.structures import (
+from workflows.structures.hosts import PAPER_DOPANTS, check_dopant, get_host, load_hosts
+from workflows.structures.supercells import (
     DEFAULT_SIZE,
     DEFAULT_VACUUM_ANG,
     MAX_SUPERCELL,
@@ -24,7 +24,12 @@ from workflows.structures import (
     check_vacuum,
     symmetry_check_estimate_s,
 )
-from workflows.surfaces import describe_surface, store_surfaces, surface_from_request, write_surface_files
+from workflows.structures.surfaces import (
+    describe_surface,
+    store_surfaces,
+    surface_from_request,
+    write_surface_files,
+)
 
 app = typer.Typer(help="Build doped TMD monolayer supercells and their Li site graphs.", no_args_is_help=True)
 

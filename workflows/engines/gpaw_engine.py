@@ -13,7 +13,7 @@ Slab conventions
   of an asymmetric slab. GPAW then holds the potential at zero on the two z faces of the cell, and
   the dipole correction adds opposite offsets to the two faces, so the vacuum levels above and
   below the slab can differ. The slab must sit inside the cell (the builders in
-  :mod:`workflows.structures` centre it at ``z = c/2``).
+  :mod:`workflows.structures.supercells` centre it at ``z = c/2``).
 - ``potential_ev`` is GPAW's electrostatic (Hartree + nuclear, via compensation charges)
   potential energy of an electron, in eV: negative at the nuclei, about zero in the vacuum. VASP's
   LOCPOT has the same sign but a cell-average-zero reference; subtract ``cell_average_potential_ev``
@@ -246,7 +246,7 @@ def run_gpaw_static(
     ----------
     structure
         Slab with its normal along the third cell vector, which must be along z and orthogonal to
-        the other two (the builders in :mod:`workflows.structures` make such cells).
+        the other two (the builders in :mod:`workflows.structures.supercells` make such cells).
     settings
         Engine settings; defaults when ``None``.
     workdir

@@ -1,0 +1,1 @@
+"""Energies and what they mean: labels, the barrier vocabulary, paths, profiles, the hop table, flags."""

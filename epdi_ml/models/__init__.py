@@ -1,0 +1,1 @@
+"""Models: CNN architectures, pretrained weights, fold ensembles, the registry, predictions."""

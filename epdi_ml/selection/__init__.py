@@ -1,0 +1,1 @@
+"""Active selection of saddles: the strategies and the Bayesian linear model behind ``design``."""

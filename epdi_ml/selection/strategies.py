@@ -1,0 +1,288 @@
+"""Active selection of saddles: which hops deserve a CINEB next.
+
+A campaign labels a few saddles, fits the fold ensemble, and asks :func:`select_batch` which of the
+still unlabelled saddles to compute next; :func:`should_stop` says when to end the loop. Everything
+here is pure numpy and knows nothing of the store.
+
+Candidates must be *distinct* hop classes only: a CINEB labels the whole symmetry class of its hop
+(:mod:`epdi_ml.analysis.labels` shares the label), so the caller passes one representative saddle per class
+and never two members of one class. The returned indices point into the candidate arrays.
+
+Strategies (:data:`STRATEGIES`):
+
+``random``
+    Seeded uniform draw without replacement (the paper's protocol).
+``uncertainty``
+    The largest uncertainties ``spread_ev`` (the campaign and the benchmark pass the calibrated 68 %
+    half-width of each candidate's prediction, :mod:`epdi_ml.training.calibration`, eV).
+``diversity``
+    k-center greedy on the CNN embeddings: features are standardised (mean 0, std 1 per feature
+    over candidates and labelled fragments together); each pick is the candidate farthest
+    (Euclidean) from its nearest labelled fragment or already-picked candidate. Without labelled
+    embeddings the first pick is the candidate farthest from the candidates' mean.
+``hybrid``
+    Greedy picks maximising ``w * u_i + (1 - w) * d_i`` with ``w = hybrid_weight``, where
+    ``u_i = spread_i / max(spread)`` over the candidates (fixed) and ``d_i = dist_i / max(dist)``
+    is the k-center distance of the candidates not yet picked, renormalised after each pick (the
+    distance to the new pick shrinks its neighbours' scores). ``w = 1`` is ``uncertainty``, ``w = 0``
+    is ``diversity``. Ties go to the lower index.
+``design``
+    Greedy transductive experimental design (Yu, Bi & Tresp, ICML 2006) on the standardised
+    embeddings: a Bayesian linear model on the CNN features (prior weight variance 1, noise variance
+    ``design_noise`` times the mean prior variance of the candidates) is conditioned on the labelled
+    fragments; each pick is the candidate whose label would most reduce the summed predictive
+    variance over all candidates, and the posterior is updated with it before the next pick (no
+    label is needed for that). It is uncertainty and diversity at once: a candidate far from the
+    labelled ones has a large variance, and one in a dense region reduces the variance of many
+    others. This linear model (:mod:`epdi_ml.selection.linear_model`) is the one whose posterior sd, scaled on
+    cross-validation residuals, gives the calibrated intervals, so the criterion is the summed
+    calibrated variance of the candidates up to a constant; ``spread_ev`` is not used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from epdi_ml.selection.linear_model import DESIGN_NOISE, nearest_distance, standardise
+
+__all__ = [
+    "DESIGN_NOISE",
+    "NEEDS_EMBEDDINGS",
+    "NEEDS_SPREAD",
+    "STRATEGIES",
+    "select_batch",
+    "should_stop",
+    "standardise",
+]
+
+STRATEGIES = ("random", "uncertainty", "diversity", "hybrid", "design")
+
+#: strategies that need the ensemble spread / the embeddings
+NEEDS_SPREAD = ("uncertainty", "hybrid")
+NEEDS_EMBEDDINGS = ("diversity", "hybrid", "design")
+
+
+def _as_spread(spread_ev: np.ndarray | None, strategy: str) -> np.ndarray | None:
+    if spread_ev is None:
+        if strategy in NEEDS_SPREAD:
+            raise ValueError(f"strategy {strategy!r} needs spread_ev (ensemble std per candidate, eV)")
+        return None
+    spread = np.asarray(spread_ev, dtype=float)
+    if spread.ndim != 1:
+        raise ValueError(f"spread_ev must be 1-D (one value per candidate), got shape {spread.shape}")
+    if not np.all(np.isfinite(spread)) or np.any(spread < 0):
+        raise ValueError("spread_ev must be finite and >= 0 (eV)")
+    return spread
+
+
+def _as_embeddings(embeddings: np.ndarray | None, strategy: str) -> np.ndarray | None:
+    if embeddings is None:
+        if strategy in NEEDS_EMBEDDINGS:
+            raise ValueError(f"strategy {strategy!r} needs embeddings (CNN features per candidate)")
+        return None
+    emb = np.asarray(embeddings, dtype=float)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (candidates x features), got shape {emb.shape}")
+    if not np.all(np.isfinite(emb)):
+        raise ValueError("embeddings must be finite")
+    return emb
+
+
+def _distance_to(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(np.einsum("ij,ij->i", points - centre, points - centre), 0.0))
+
+
+def _greedy(
+    n_pick: int, embeddings: np.ndarray, labelled: np.ndarray | None, spread: np.ndarray | None, weight: float
+) -> np.ndarray:
+    """Greedy k-center (``spread`` None) or hybrid picks on standardised features."""
+    if labelled is not None and len(labelled):
+        cand, lab = standardise(embeddings, labelled)
+        dist = nearest_distance(lab, cand)
+    else:
+        (cand,) = standardise(embeddings)
+        dist = _distance_to(cand, cand.mean(axis=0))
+    if spread is not None:
+        top = float(spread.max(initial=0.0))
+        u = spread / top if top > 0 else np.zeros_like(spread)
+    available = np.ones(len(cand), dtype=bool)
+    picks: list[int] = []
+    for _ in range(n_pick):
+        if spread is None:
+            score = dist
+        else:
+            top = float(dist[available].max(initial=0.0))
+            d = dist / top if top > 0 else np.zeros_like(dist)
+            score = weight * u + (1.0 - weight) * d
+        score = np.where(available, score, -np.inf)
+        pick = int(np.argmax(score))
+        picks.append(pick)
+        available[pick] = False
+        dist = np.minimum(dist, _distance_to(cand, cand[pick]))
+    return np.array(picks, dtype=int)
+
+
+def _variance_reduction(
+    n_pick: int, embeddings: np.ndarray, labelled: np.ndarray | None, noise: float
+) -> np.ndarray:
+    """Greedy picks that most reduce the summed posterior variance of a linear model (``design``)."""
+    if labelled is not None and len(labelled):
+        cand, lab = standardise(embeddings, labelled)
+    else:
+        (cand,), lab = standardise(embeddings), None
+    prior = cand @ cand.T  # linear kernel: prior covariance of the candidates' predictions
+    noise_var = noise * max(float(np.mean(np.diag(prior))), 1e-12)
+    if lab is not None:
+        cross = cand @ lab.T
+        prior = prior - cross @ np.linalg.solve(lab @ lab.T + noise_var * np.eye(len(lab)), cross.T)
+    cov = prior / noise_var  # posterior covariance in units of the noise variance
+    available = np.ones(len(cand), dtype=bool)
+    picks: list[int] = []
+    for _ in range(n_pick):
+        # labelling j (noise 1) lowers the variance of i by cov_ij^2 / (1 + cov_jj)
+        gain = np.where(available, np.einsum("ij,ij->j", cov, cov) / (1.0 + np.diag(cov)), -np.inf)
+        pick = int(np.argmax(gain))
+        picks.append(pick)
+        available[pick] = False
+        cov = cov - np.outer(cov[:, pick], cov[pick, :]) / (1.0 + cov[pick, pick])
+    return np.array(picks, dtype=int)
+
+
+def select_batch(
+    strategy: str,
+    batch_size: int,
+    *,
+    spread_ev: np.ndarray | None = None,
+    embeddings: np.ndarray | None = None,
+    labelled_embeddings: np.ndarray | None = None,
+    seed: int = 0,
+    hybrid_weight: float = 0.5,
+    design_noise: float = DESIGN_NOISE,
+) -> np.ndarray:
+    """Choose the next saddles (distinct hop classes) to label by CINEB.
+
+    The candidates must be one representative saddle per symmetry class of hops (symmetry is the
+    caller's job: a CINEB labels its whole class), so no two picks are equivalent hops.
+
+    Parameters
+    ----------
+    strategy : str
+        One of :data:`STRATEGIES` (see the module docstring for each rule).
+    batch_size : int
+        Number of candidates to pick (>= 0); fewer when there are fewer candidates.
+    spread_ev : ndarray, optional
+        Uncertainty per candidate ``(n,)``, eV (needed by ``uncertainty`` and ``hybrid``): the
+        calibrated 68 % half-width in the campaign and the benchmark.
+    embeddings : ndarray, optional
+        CNN features per candidate ``(n, d)`` (needed by ``diversity`` and ``hybrid``).
+    labelled_embeddings : ndarray, optional
+        Features ``(m, d)`` of the fragments already labelled (k-center distances start from them).
+    seed : int
+        Seed of the ``random`` draw.
+    hybrid_weight : float
+        Weight ``w`` of the normalised spread in ``hybrid`` (0 to 1).
+    design_noise : float
+        Noise variance of the ``design`` strategy's linear model relative to its mean prior variance
+        (> 0; smaller trusts the labelled fragments more).
+
+    Returns
+    -------
+    ndarray of int
+        Unique indices into the candidate arrays, in pick order, ``min(batch_size, n)`` of them.
+
+    Raises
+    ------
+    ValueError
+        Unknown strategy, a missing or malformed input the strategy needs, inconsistent lengths.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown selection strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if int(batch_size) != batch_size or batch_size < 0:
+        raise ValueError(f"batch_size must be an integer >= 0, got {batch_size}")
+    if not 0.0 <= hybrid_weight <= 1.0:
+        raise ValueError(f"hybrid_weight must be within [0, 1], got {hybrid_weight}")
+    if not design_noise > 0.0:
+        raise ValueError(f"design_noise must be > 0, got {design_noise}")
+    spread = _as_spread(spread_ev, strategy)
+    emb = _as_embeddings(embeddings, strategy)
+    sizes = {len(a) for a in (spread, emb) if a is not None}
+    if not sizes:
+        raise ValueError("give spread_ev or embeddings: the number of candidates is unknown")
+    if len(sizes) > 1:
+        raise ValueError(f"spread_ev and embeddings differ in length ({len(spread)} vs {len(emb)})")
+    n = sizes.pop()
+    labelled = None
+    if labelled_embeddings is not None and strategy in NEEDS_EMBEDDINGS:
+        labelled = np.asarray(labelled_embeddings, dtype=float)
+        if labelled.size == 0:
+            labelled = None
+        elif labelled.ndim != 2 or labelled.shape[1] != emb.shape[1]:
+            raise ValueError(
+                f"labelled_embeddings must be (m, {emb.shape[1]}) like embeddings, got {labelled.shape}"
+            )
+    k = min(int(batch_size), n)
+    if k == 0:
+        return np.zeros(0, dtype=int)
+    if strategy == "random":
+        return np.random.default_rng(seed).choice(n, size=k, replace=False).astype(int)
+    if strategy == "uncertainty":
+        return np.argsort(-spread, kind="stable")[:k].astype(int)
+    if strategy == "diversity":
+        return _greedy(k, emb, labelled, None, 0.0)
+    if strategy == "design":
+        return _variance_reduction(k, emb, labelled, float(design_noise))
+    return _greedy(k, emb, labelled, spread, float(hybrid_weight))
+
+
+def should_stop(
+    fraction_labelled: float,
+    budget_fraction: float | None,
+    max_spread_ev: float | None,
+    spread_target_ev: float | None,
+    round_index: int,
+    max_rounds: int | None,
+) -> str | None:
+    """Say why an active-learning campaign should end now, or ``None`` to go on.
+
+    Parameters
+    ----------
+    fraction_labelled : float
+        Fraction of the distinct hops (saddles) labelled so far (0 to 1).
+    budget_fraction : float, optional
+        Stop once this fraction is labelled (``None``: no budget).
+    max_spread_ev : float, optional
+        Largest uncertainty over the unlabelled saddles, eV (the campaign passes the calibrated 68 %
+        half-width; ``None``: no model yet).
+    spread_target_ev : float, optional
+        Stop once ``max_spread_ev`` is at or below this target, eV (``None``: no target).
+    round_index : int
+        0-based index of the round just finished.
+    max_rounds : int, optional
+        Stop after this many rounds (``None``: no limit).
+
+    Returns
+    -------
+    str or None
+        A human-readable reason, checked in the order: every hop labelled, budget, uncertainty
+        target, rounds.
+    """
+    if not 0.0 <= fraction_labelled <= 1.0:
+        raise ValueError(f"fraction_labelled must be within [0, 1], got {fraction_labelled}")
+    if budget_fraction is not None and not 0.0 < budget_fraction <= 1.0:
+        raise ValueError(f"budget_fraction must be within (0, 1], got {budget_fraction}")
+    if round_index < 0:
+        raise ValueError(f"round_index must be >= 0, got {round_index}")
+    if max_rounds is not None and max_rounds < 1:
+        raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
+    if fraction_labelled >= 1.0:
+        return "every hop is labelled"
+    if budget_fraction is not None and fraction_labelled >= budget_fraction:
+        return f"budget reached: {fraction_labelled:.1%} of the hops labelled (budget {budget_fraction:.1%})"
+    if spread_target_ev is not None and max_spread_ev is not None and max_spread_ev <= spread_target_ev:
+        return (
+            f"uncertainty target reached: largest calibrated 68 % half-width {max_spread_ev:.4f} eV "
+            f"<= {spread_target_ev:.4f} eV"
+        )
+    if max_rounds is not None and round_index + 1 >= max_rounds:
+        return f"round limit reached: {round_index + 1} of {max_rounds} rounds done"
+    return None

@@ -1,0 +1,161 @@
+"""Fragments in memory (:class:`FragmentData`), their colour mapping and the torch dataset over them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from epdi_ml.fragments import augment as site_symmetry
+from epdi_ml.models.networks import IMAGENET_MEAN, IMAGENET_STD
+
+
+def to_rgb(raw: np.ndarray, vmin: float, vmax: float, cmap: str = "viridis") -> np.ndarray:
+    """Colour-map raw float fragments ``(N, P, P)`` onto one fixed scale as RGB uint8 ``(N, P, P, 3)``.
+
+    Parameters
+    ----------
+    raw : ndarray
+        Potential values (e.g. in V); values outside ``[vmin, vmax]`` are clipped.
+    vmin, vmax : float
+        The dataset-wide colour scale, same unit as ``raw``.
+    cmap : str
+        Matplotlib colour map name.
+    """
+    import matplotlib
+
+    if not vmax > vmin:
+        raise ValueError(f"colour scale needs vmax > vmin, got {vmin}, {vmax}")
+    scaled = np.clip((np.asarray(raw, dtype=np.float64) - vmin) / (vmax - vmin), 0.0, 1.0)
+    rgba = matplotlib.colormaps[cmap](scaled)
+    return np.rint(rgba[..., :3] * 255).astype(np.uint8)
+
+
+@dataclass
+class FragmentData:
+    """Labelled (or unlabelled) fragments in memory.
+
+    Attributes
+    ----------
+    images : ndarray
+        RGB uint8 fragments ``(N, P, P, 3)``, +x (columns) along the hop direction.
+    energies_ev : ndarray
+        Binding energies E_b in eV ``(N,)``; NaN where unknown.
+    kinds : ndarray
+        ``"valley"`` or ``"saddle"`` per fragment.
+    surface_ids : ndarray
+        Surface of each fragment (fold groups).
+    ids : ndarray, optional
+        Fragment/site ids, carried through for bookkeeping.
+    """
+
+    images: np.ndarray
+    energies_ev: np.ndarray
+    kinds: np.ndarray
+    surface_ids: np.ndarray
+    ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.images = np.asarray(self.images)
+        if (
+            self.images.ndim != 4
+            or self.images.shape[-1] != 3
+            or self.images.shape[1] != self.images.shape[2]
+        ):
+            raise ValueError(f"images must be (N, P, P, 3) RGB, got {self.images.shape}")
+        if self.images.dtype != np.uint8:
+            raise ValueError("images must be uint8 RGB; convert raw arrays with FragmentData.from_raw")
+        n = len(self.images)
+        self.energies_ev = np.asarray(self.energies_ev, dtype=np.float64).reshape(-1)
+        self.kinds = np.asarray(self.kinds).astype(str)
+        self.surface_ids = np.asarray(self.surface_ids).astype(str)
+        if self.ids is not None:
+            self.ids = np.asarray(self.ids).astype(str)
+        for name in ("energies_ev", "kinds", "surface_ids", "ids"):
+            value = getattr(self, name)
+            if value is not None and len(value) != n:
+                raise ValueError(f"{name} has {len(value)} entries for {n} images")
+        bad = set(self.kinds) - set(site_symmetry.KINDS)
+        if bad:
+            raise ValueError(f"kinds must be valley or saddle, got {sorted(bad)}")
+
+    @classmethod
+    def from_raw(
+        cls,
+        raw: np.ndarray,
+        energies_ev: np.ndarray,
+        kinds: Sequence[str],
+        surface_ids: Sequence[str],
+        vmin: float,
+        vmax: float,
+        cmap: str = "viridis",
+        ids: Sequence[str] | None = None,
+    ) -> FragmentData:
+        """Build from raw float fragments ``(N, P, P)`` with a fixed colour scale (see :func:`to_rgb`)."""
+        return cls(
+            to_rgb(raw, vmin, vmax, cmap), energies_ev, np.asarray(kinds), np.asarray(surface_ids), ids
+        )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> FragmentData:
+        """Return the fragments at ``index``."""
+        index = np.asarray(index, dtype=int)
+        return FragmentData(
+            self.images[index],
+            self.energies_ev[index],
+            self.kinds[index],
+            self.surface_ids[index],
+            None if self.ids is None else self.ids[index],
+        )
+
+
+def images_to_tensor(images: np.ndarray, pixels: int | None = None) -> torch.Tensor:
+    """RGB uint8 ``(N, P, P, 3)`` → ImageNet-normalised float ``(N, 3, pixels, pixels)``."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+    if pixels is not None and x.shape[-1] != pixels:
+        x = F.interpolate(x, size=(pixels, pixels), mode="bilinear", align_corners=False, antialias=True)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+class FragmentDataset(Dataset):
+    """Torch dataset over :class:`FragmentData`.
+
+    Items are ``(image, energy_ev)``: a normalised float image ``(3, pixels, pixels)`` and a float32
+    label. Valley crops are masked (train and test alike). With ``augment`` a random site-symmetry
+    operation is drawn from a generator seeded by ``(seed, epoch, index)``, so an epoch's
+    augmentation does not depend on history (resuming reproduces it); set :attr:`epoch` per epoch.
+    """
+
+    def __init__(self, data: FragmentData, pixels: int, augment: bool = False, seed: int = 0) -> None:
+        self.data = data
+        self.pixels = pixels
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        if not augment:  # fixed inputs: prepare once
+            prepared = augment_module_prepare(data.images, data.kinds)
+            self._fixed = images_to_tensor(prepared, pixels)
+        self._labels = torch.from_numpy(np.nan_to_num(data.energies_ev, nan=0.0).astype(np.float32))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.augment:
+            return self._fixed[index], self._labels[index]
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        image = site_symmetry.random_symmetry(self.data.images[index], str(self.data.kinds[index]), rng)
+        return images_to_tensor(image[None], self.pixels)[0], self._labels[index]
+
+
+def augment_module_prepare(images: np.ndarray, kinds: Sequence[str]) -> np.ndarray:
+    """Test-time preparation of a stack of crops (mask where the kind needs it)."""
+    return site_symmetry.prepare_batch(images, kinds) if len(images) else images

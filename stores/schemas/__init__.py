@@ -1,0 +1,1 @@
+"""Pydantic documents of the platform's collections."""

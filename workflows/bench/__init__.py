@@ -1,0 +1,1 @@
+"""Benchmarks of the workflow side: DFT CINEB starts, campaigns through Slurm."""

@@ -1,0 +1,1 @@
+"""FireWorks: the LaunchPad (embedded or MongoDB), its location, launchers, queue jobs, categories."""

@@ -1,0 +1,1 @@
+"""Flows: the barrier check, campaigns and their specs, dataset generation, retraining, local runs."""

@@ -1,0 +1,217 @@
+"""Labelled datasets from a campaign spec: every surface, its static, every distinct hop, its fragments.
+
+``epdi dataset generate SPEC`` runs, surface by surface (dopant-major, so a partial run covers every
+host), the steps of :data:`STEPS`:
+
+``static``
+    the bare-slab static (GPAW or VASP) with potential and density grids;
+``labels``
+    every valley class relaxed and **every** distinct hop by CINEB, with the neb step's engine
+    (CHGNet + D3, or GPAW PBE + D3 optionally preconverged by CHGNet);
+``fragments``
+    the potential map and the valley/saddle fragments;
+``export``
+    one compact archive per surface (:func:`stores.dataset_io.export_dataset` with
+    ``compact=True``) in the output folder, named ``<host>-<dopant>-<n>x<n>.tar.gz``.
+
+Resuming is built in: each job reuses its stored document (nothing is recomputed), and a surface
+whose archive exists is skipped. A surface that fails is reported with its message and the run goes
+on with the next one; each step's wall time is appended to ``generation-log.jsonl`` in the output
+folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from epdi_ml.fragments import build as fb
+from epdi_ml.fragments import colour_scales
+from stores.dataset_io import export_dataset
+from stores.facade import StoreFacade
+from workflows.flows.campaign_spec import CampaignSpec, surface_name
+from workflows.flows.local_run import run_flow
+from workflows.flows.neb_step import hops_maker, runs_in_job_folders
+from workflows.jobs.static import static_step, static_workdir
+from workflows.structures.li_sites import hop_nearest_dopant
+from workflows.structures.surfaces import SurfaceBundle, store_surfaces, surface_from_request
+
+STEPS: tuple[str, ...] = ("static", "labels", "fragments", "export")
+
+#: name of the per-step timing log written beside the archives
+LOG_NAME = "generation-log.jsonl"
+
+
+@dataclass
+class SurfaceOutcome:
+    """What happened to one surface in a generation run."""
+
+    name: str
+    surface_id: str
+    status: str = "pending"  # done | skipped | failed
+    seconds: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+def archive_name(host: str, dopant: str | None, size: int) -> str:
+    """File name of one surface's archive, e.g. ``MoS2-Co-4x4.tar.gz``."""
+    return f"{host}-{dopant or 'pristine'}-{size}x{size}.tar.gz"
+
+
+def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
+    if fb.find_static(facade, bundle.surface.surface_id) is not None:
+        return
+    data_dir, engine = facade.settings.data_dir, spec.static.engine
+    flow = static_step(bundle, engine, spec.static.gpaw_overrides(), data_dir)
+    workdir = static_workdir(data_dir, bundle.surface.surface_id, engine)
+    run_flow(flow, facade.job_store(), root_dir=workdir, what=f"static of {bundle.surface.surface_id}")
+
+
+def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, progress: bool) -> None:
+    hops = None if spec.neb.hops == "all" else [hop_nearest_dopant(bundle)]
+    flow = hops_maker(spec, bundle, progress).make(bundle, hop_indices=hops)
+    folders = {}
+    if runs_in_job_folders(spec):  # VASP jobs: one folder each, under calcs/<surface>/vasp-jobs
+        root = Path(facade.settings.data_dir) / "calcs" / bundle.surface.surface_id / "vasp-jobs"
+        root.mkdir(parents=True, exist_ok=True)
+        folders = {"create_folders": True, "root_dir": root}
+    run_flow(flow, facade.job_store(), what=f"labels of {bundle.surface.surface_id}", **folders)
+
+
+def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
+    cut = spec.fragments
+    result = fb.cut_surface(
+        facade, bundle.surface.surface_id, pixels=cut.pixels, tolerance_ev=cut.symmetry_tol_ev
+    )
+    scale, _ = colour_scales.choose_colour_scale(facade, [result.map_doc], spec.name)
+    fb.store_fragments(facade, result, scale)
+
+
+def missing_parts(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> list[str]:
+    """What a surface still lacks before its archive is complete (empty when complete).
+
+    Valleys and CINEBs count only when made by the neb step's engine.
+    """
+    sid = bundle.surface.surface_id
+    engine = spec.neb.engine
+    missing = []
+    if fb.find_static(facade, sid) is None:
+        missing.append("static")
+    valley_classes = {s.symmetry.representative_index for s in bundle.sites if s.kind == "valley"}
+    relaxed = {
+        d["site_index"]
+        for d in facade.query("valleys", {"surface_id": sid, "engine": engine}, properties=["site_index"])
+    }
+    if lost := valley_classes - relaxed:
+        missing.append(f"{len(lost)} valley relaxations")
+    hop_ids = {bundle.hops[h.symmetry.representative_index].hop_id for h in bundle.hops}
+    if spec.neb.hops == "nearest_dopant":
+        hop_ids = {bundle.hops[hop_nearest_dopant(bundle)].hop_id}
+    done = {
+        d["hop_id"]
+        for d in facade.query("nebs", {"surface_id": sid, "engine": engine}, properties=["hop_id"])
+    }
+    if lost := hop_ids - done:
+        missing.append(f"{len(lost)} hop CINEBs")
+    if not facade.query("fragments", {"surface_id": sid}, properties=["fragment_id"]):
+        missing.append("fragments")
+    return missing
+
+
+def _export(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, archive: Path) -> None:
+    missing = missing_parts(spec, bundle, facade)
+    if missing:
+        raise RuntimeError(f"not exported, the surface lacks {', '.join(missing)}; run those steps first")
+    export_dataset(facade, archive, [bundle.surface.surface_id], compact=True)
+
+
+def _log(out_dir: Path, record: dict) -> None:
+    with (out_dir / LOG_NAME).open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def generate(
+    spec: CampaignSpec,
+    facade: StoreFacade,
+    out_dir: Path,
+    steps: tuple[str, ...] = STEPS,
+    only: list[str] | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> list[SurfaceOutcome]:
+    """Run ``steps`` for every surface of ``spec`` (or the ``only`` names, e.g. ``MoS2-Co``).
+
+    Returns one :class:`SurfaceOutcome` per surface; failures do not stop the run. An engine that
+    cannot run here (e.g. VASP without ``VASP_CMD``/POTCARs) stops it before any job, with
+    :class:`~workflows.engines.EngineUnavailable` saying what to configure
+    (:meth:`~workflows.flows.campaign_spec.CampaignSpec.check_runnable`).
+    """
+    pairs = spec.surfaces()
+    spec.check_runnable(facade.settings.hosts_file)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    for n, (host, dopant) in enumerate(pairs, start=1):
+        name = surface_name(host, dopant)
+        if only and name not in only:
+            continue
+        archive = out_dir / archive_name(host, dopant, spec.supercell)
+        bundle = surface_from_request(
+            host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=facade.settings.hosts_file
+        )
+        outcome = SurfaceOutcome(name, bundle.surface.surface_id)
+        outcomes.append(outcome)
+        if archive.is_file():
+            outcome.status = "skipped"
+            echo(f"[{n}/{len(pairs)}] {name}: {archive.name} exists, skipped")
+            continue
+        store_surfaces([bundle], facade)
+        echo(
+            f"[{n}/{len(pairs)}] {name} ({bundle.surface.formula}, {bundle.surface.n_distinct_hops} distinct "
+            f"hops, {bundle.surface.n_distinct_valleys} valley classes)"
+        )
+        actions = {
+            "static": lambda b=bundle: _static(spec, b, facade),
+            "labels": lambda b=bundle: _labels(spec, b, facade, progress),
+            "fragments": lambda b=bundle: _fragments(spec, b, facade),
+            "export": lambda b=bundle, a=archive: _export(spec, b, facade, a),
+        }
+        for step in steps:
+            start = time.perf_counter()
+            try:
+                actions[step]()
+            except Exception as exc:  # one surface failing must not stop the others
+                outcome.status = "failed"
+                outcome.message = f"{step}: {type(exc).__name__}: {exc}"
+                echo(f"  {step} failed: {type(exc).__name__}: {exc}")
+                _log(
+                    out_dir,
+                    {
+                        "surface": name,
+                        "step": step,
+                        "status": "failed",
+                        "error": outcome.message,
+                        "traceback": traceback.format_exc(limit=3),
+                    },
+                )
+                break
+            outcome.seconds[step] = round(time.perf_counter() - start, 1)
+            echo(f"  {step}: {outcome.seconds[step]} s")
+            _log(
+                out_dir,
+                {
+                    "surface": name,
+                    "surface_id": outcome.surface_id,
+                    "step": step,
+                    "status": "done",
+                    "wall_s": outcome.seconds[step],
+                    "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+            )
+        else:
+            outcome.status = "done"
+    return outcomes

@@ -1,0 +1,1 @@
+"""jobflow Makers: the surface static, valley relaxations and CINEB, VASP documents, training."""

@@ -1,0 +1,1 @@
+"""Structures: hosts, doped supercells, the Li site graph, its symmetry classes, stored surfaces."""
