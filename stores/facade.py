@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from jobflow import JobStore
+from jobflow import CURRENT_JOB, JobConfig, JobStore
 from maggma.core import Store
 from maggma.stores import GridFSStore, MongoStore, S3Store
 from pydantic import BaseModel
@@ -178,7 +178,9 @@ class StoreFacade:
     def job_store(self) -> JobStore:
         """The jobflow ``JobStore``: outputs collection plus the ``data`` additional store."""
         data = {"data": self.data_store()}
-        return UnitJobStore(self.docs_store(OUTPUTS_COLLECTION), additional_stores=data)
+        store = UnitJobStore(self.docs_store(OUTPUTS_COLLECTION), additional_stores=data)
+        store.platform_settings = self.settings  # read back by job_facade() inside the jobs it runs
+        return store
 
     # -- platform collections ----------------------------------------------------------------
     @contextmanager
@@ -263,3 +265,20 @@ class StoreFacade:
         """Remove the documents of ``name`` matching ``criteria``."""
         with self.collection(name) as store:
             store.remove_docs(criteria)
+
+
+#: jobflow config of every platform job: the JobStore it runs with is exposed in ``CURRENT_JOB``,
+#: so that :func:`job_facade` finds the settings the flow was started with
+STORE_ACCESS = JobConfig(expose_store=True)
+
+
+def job_facade() -> StoreFacade:
+    """The store facade of the running job: the settings of the JobStore the flow runs with.
+
+    Settings are passed once, with the ``JobStore`` given to ``run_locally`` (or FireWorks'
+    ``JobFiretask``) from :meth:`StoreFacade.job_store`; a job declared with
+    ``@job(config=STORE_ACCESS)`` reads them from ``CURRENT_JOB.store``. Outside a job, or with a
+    ``JobStore`` made elsewhere, the settings come from the environment (:func:`get_settings`).
+    """
+    settings = getattr(CURRENT_JOB.store, "platform_settings", None)
+    return StoreFacade(settings)

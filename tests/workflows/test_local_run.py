@@ -47,3 +47,18 @@ def test_a_flow_without_failures_returns_the_responses(data_dir):
     second = square(first.output)
     responses = run_flow(Flow([first, second]), StoreFacade().job_store())
     assert responses[second.uuid][1].output == 16.0
+
+
+def test_jobs_write_to_the_store_their_flow_runs_with_not_the_environment(data_dir, tmp_path):
+    """Settings are passed once, with the JobStore: the documents a job writes itself follow it."""
+    from stores.settings import Settings, StoreSettings
+    from workflows.jobs.hops import LiReferenceMaker
+
+    given = StoreFacade(Settings(data_dir=tmp_path / "given", store=StoreSettings(backend="embedded")))
+    flow = Flow([LiReferenceMaker().make()])
+    run_flow(flow, given.job_store(), what="Li reference")
+    [doc] = given.query("li_references", {})
+    assert doc["engine"] == "chgnet" and doc["energy_ev"] < 0
+    environment = StoreFacade()  # EPDI_DATA_DIR of the data_dir fixture
+    assert environment.settings.data_dir != given.settings.data_dir
+    assert environment.query("li_references", {}) == []

@@ -36,7 +36,7 @@ from epdi_ml.training.predictions import predict_and_store
 from epdi_ml.training.registry import load_ensemble, promote, register
 from epdi_ml.training.store_data import load_fragments
 from epdi_ml.training.trainer import train_ensemble
-from stores.facade import StoreFacade
+from stores.facade import STORE_ACCESS, StoreFacade, job_facade
 from stores.ids import stable_id
 from stores.schemas.campaigns import CampaignDoc, JobFailureDoc, RoundDoc
 from stores.schemas.models import ModelDoc
@@ -74,11 +74,11 @@ def _hops_flows(spec: CampaignSpec, chosen: list[tuple[SurfaceBundle, HopDoc]]) 
     ]
 
 
-@job
+@job(config=STORE_ACCESS)
 def start_campaign(spec: dict, surface_ids: list[str], n_hop_classes: int) -> CampaignDoc:
     """Record the campaign (kept across reruns: its creation time and report stay)."""
     campaign = CampaignSpec(**spec)
-    facade = StoreFacade()
+    facade = job_facade()
     cid = campaign_id(campaign)
     with facade.unit():  # read and update together: a parallel run cannot interleave
         stored = facade.query("campaigns", {"campaign_id": cid})
@@ -100,14 +100,14 @@ def start_campaign(spec: dict, surface_ids: list[str], n_hop_classes: int) -> Ca
     return doc
 
 
-@job
+@job(config=STORE_ACCESS)
 def build_fragments(spec: dict, surface_ids: list[str], statics: list | None = None) -> list[str]:
     """Potential maps and fragments of the surfaces that have none yet, on the campaign's colour scale.
 
     ``statics`` only orders the job after the static calculations.
     """
     campaign = CampaignSpec(**spec)
-    facade = StoreFacade()
+    facade = job_facade()
     scale = colour_scales.scale_id(campaign.name)
     criteria = {"surface_id": {"$in": surface_ids}, "colour_scale_id": scale}
     done = {d["surface_id"] for d in facade.query("fragments", criteria, ["surface_id"])}
@@ -170,14 +170,14 @@ def _train_round(
     return promote(facade, doc.model_id)
 
 
-@job
+@job(config=STORE_ACCESS)
 def train_campaign_model(spec: dict, round_index: int, after: list | None = None) -> str:
     """Train the fold ensemble of a round on every label so far; return its model id.
 
     ``after`` only orders the job after the CINEBs whose labels it uses.
     """
     campaign = CampaignSpec(**spec)
-    facade = StoreFacade()
+    facade = job_facade()
     surface_ids = [b.surface.surface_id for b in campaign_bundles(campaign, facade)]
     model = _train_round(campaign, facade, surface_ids, round_index)
     _say(f"round {round_index}: model {model.model_id} (CV MAE {model.cv_mae_ev:.3f} eV)")
@@ -236,7 +236,7 @@ def _finish(facade: StoreFacade, spec: CampaignSpec, cid: str, reason: str, mode
     _say(f"finished ({reason}); report: {index}")
 
 
-@job
+@job(config=STORE_ACCESS)
 def campaign_round(
     spec: dict, round_index: int, model_id: str | None = None, after: list | None = None
 ) -> Response:
@@ -250,7 +250,7 @@ def campaign_round(
     ``after`` only orders a round after other jobs.
     """
     campaign = CampaignSpec(**spec)
-    facade = StoreFacade()
+    facade = job_facade()
     cid = campaign_id(campaign)
     bundles = campaign_bundles(campaign, facade)
     surface_ids = [b.surface.surface_id for b in bundles]

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from epdi_ml.analysis.labels import class_labels, computed_labels
 from epdi_ml.training.config import TrainConfig
 from epdi_ml.training.registry import DEFAULT_REGISTRY_NAME, NoModel, get_model, promote
-from stores.facade import StoreFacade
+from stores.facade import STORE_ACCESS, StoreFacade, job_facade
 from stores.schemas.models import ModelDoc
 from stores.validation import build_validated
 from workflows.jobs.train import TRAINING_CATEGORY, TrainMaker
@@ -130,11 +130,11 @@ def decide(facade: StoreFacade, candidate: ModelDoc, new_labels: int, threshold:
     )
 
 
-@job
+@job(config=STORE_ACCESS)
 def promote_if_not_worse(candidate: ModelDoc | dict, new_labels: int, threshold: int) -> RetrainOutcome:
     """Job wrapper of :func:`decide` (the candidate comes from the training job's output)."""
     model = candidate if isinstance(candidate, ModelDoc) else ModelDoc(**candidate)
-    return decide(StoreFacade(), model, new_labels, threshold)
+    return decide(job_facade(), model, new_labels, threshold)
 
 
 def _gpu(job_: Job) -> Job:
@@ -194,9 +194,9 @@ class RetrainMaker(Maker):
             registry_name=self.registry_name,
         )
 
-    @job
+    @job(config=STORE_ACCESS)
     def _gate(self) -> Response | RetrainOutcome:
-        facade = StoreFacade()
+        facade = job_facade()
         previous = previous_model(facade, self.registry_name)
         newest = newest_model(facade, self.registry_name)
         dataset = self.dataset or _model_dataset(previous)

@@ -28,7 +28,7 @@ from typing import Any
 from jobflow import Flow, Maker, Response, job
 from pymatgen.core import Structure
 
-from stores.facade import StoreFacade
+from stores.facade import STORE_ACCESS, job_facade
 from stores.ids import stable_id
 from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from workflows.engines.vasp_dynamics import VaspDynamicsSettings
@@ -39,7 +39,7 @@ from workflows.structures.li_sites import add_li
 
 
 def _stored(collection: str, key: str, value: str, cls: type) -> Any:
-    docs = StoreFacade().query(collection, {key: value})
+    docs = job_facade().query(collection, {key: value})
     return cls(**docs[0]) if docs else None
 
 
@@ -60,7 +60,7 @@ class VaspSlabRelaxMaker(Maker):
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
     reuse: bool = True
 
-    @job
+    @job(config=STORE_ACCESS)
     def make(self, structure: Structure | dict, surface_id: str) -> CalculationDoc | Response:
         """Return the stored :class:`CalculationDoc`, or run the relaxation that makes it."""
         initial = self.settings.constrained(_structure(structure))
@@ -85,7 +85,7 @@ class VaspLiReferenceMaker(Maker):
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
     reuse: bool = True
 
-    @job
+    @job(config=STORE_ACCESS)
     def make(self) -> LiReferenceDoc | Response:
         """Return the cached reference, or run the static that makes it."""
         reference_id = stable_id("liref", engine="vasp", **self.settings.reference_settings())
@@ -103,7 +103,7 @@ class VaspValleyRelaxMaker(Maker):
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
     reuse: bool = True
 
-    @job
+    @job(config=STORE_ACCESS)
     def make(
         self,
         slab: Structure | dict,
@@ -181,7 +181,7 @@ class VaspHopNebMaker(Maker):
             images.append(image)
         return [*images, ends[1]]
 
-    @job
+    @job(config=STORE_ACCESS)
     def make(
         self,
         start: ValleyDoc | dict,
@@ -309,7 +309,7 @@ def chgnet_path(bundle, hop_index: int, n_images: int, settings: Any) -> NebDoc:
 
     from workflows.structures.surfaces import store_surfaces
 
-    facade = StoreFacade()
+    facade = job_facade()
     store_surfaces([bundle], facade)
     maker = SurfaceHopsMaker(settings=settings, n_images=n_images, valley_classes=False, keeps_images=True)
     flow = maker.make(bundle, [hop_index])

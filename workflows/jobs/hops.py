@@ -31,7 +31,7 @@ from jobflow import Flow, Maker, job
 from pymatgen.core import Structure
 
 from epdi_ml.analysis.barriers import neb_barriers
-from stores.facade import StoreFacade
+from stores.facade import STORE_ACCESS, job_facade
 from stores.ids import stable_id
 from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from workflows.engines import ase_dynamics
@@ -43,7 +43,7 @@ from workflows.structures.site_graph import in_plane_distances
 
 def _stored(collection: str, key: str, value: str, cls):
     """The stored document ``cls`` with ``key == value``, or ``None``; reruns reuse finished jobs."""
-    docs = StoreFacade().query(collection, {key: value})
+    docs = job_facade().query(collection, {key: value})
     return cls(**docs[0]) if docs else None
 
 
@@ -56,7 +56,7 @@ def _at_workdir(settings: Any, surface_id: str | None, what: str) -> Any:
     """The engine settings with their log folder set (``calcs/<surface>/<engine>-<what>``)."""
     if not hasattr(settings, "at"):
         return settings
-    folder = Path(StoreFacade().settings.data_dir) / "calcs" / (surface_id or "reference")
+    folder = Path(job_facade().settings.data_dir) / "calcs" / (surface_id or "reference")
     return settings.at(folder / f"{settings.engine}-{what}")
 
 
@@ -78,7 +78,7 @@ class SlabRelaxMaker(Maker):
     settings: Any = field(default_factory=ChgnetSettings)
     reuse: bool = True
 
-    @job
+    @job(config=STORE_ACCESS)
     def make(self, structure: Structure | dict, surface_id: str | None = None) -> CalculationDoc:
         """Return a :class:`CalculationDoc` of the relaxed slab (a stored one when ``reuse``)."""
         structure = _as_structure(structure)
@@ -110,7 +110,7 @@ class SlabRelaxMaker(Maker):
             wall_time_s=result.wall_time_s,
             versions=self.settings.versions(),
         )
-        StoreFacade().upsert("calculations", [doc])
+        job_facade().upsert("calculations", [doc])
         return doc
 
 
@@ -122,14 +122,14 @@ class LiReferenceMaker(Maker):
     settings: Any = field(default_factory=ChgnetSettings)
     reuse: bool = True
 
-    @job
+    @job(config=STORE_ACCESS)
     def make(self) -> LiReferenceDoc:
         """Return the cached reference, computing it the first time."""
         key = self.settings.reference_settings()
         reference_id = stable_id("liref", engine=self.settings.engine, **key)
         if self.reuse and (done := _stored("li_references", "reference_id", reference_id, LiReferenceDoc)):
             return done
-        facade = StoreFacade()
+        facade = job_facade()
         engine = _at_workdir(self.settings, None, "li-atom")
         doc = LiReferenceDoc(
             reference_id=reference_id,
@@ -149,7 +149,7 @@ class ValleyRelaxMaker(Maker):
     settings: Any = field(default_factory=ChgnetSettings)
     reuse: bool = True
 
-    @job
+    @job(config=STORE_ACCESS)
     def make(
         self,
         slab: Structure | dict,
@@ -209,7 +209,7 @@ class ValleyRelaxMaker(Maker):
             structure=result.structure.as_dict(),
             **_provenance(self.settings),
         )
-        StoreFacade().upsert("valleys", [doc])
+        job_facade().upsert("valleys", [doc])
         return doc
 
 
@@ -231,7 +231,7 @@ class HopNebMaker(Maker):
     require_images: bool = False
     retry_unconverged: bool = True
 
-    @job
+    @job(config=STORE_ACCESS)
     def make(
         self,
         start: ValleyDoc | dict,
@@ -312,7 +312,7 @@ class HopNebMaker(Maker):
             preconverged_from=None if initial is None else initial.neb_id,
             **_provenance(self.settings),
         )
-        StoreFacade().upsert("nebs", [doc])
+        job_facade().upsert("nebs", [doc])
         for checkpoint in progress:
             if checkpoint is not None:
                 checkpoint.remove()

@@ -21,7 +21,7 @@ from jobflow import Flow, Job, Maker, job
 from pymatgen.core import Structure
 
 from stores.errors import InputError
-from stores.facade import StoreFacade
+from stores.facade import STORE_ACCESS, StoreFacade, job_facade
 from stores.grids import put_grid
 from stores.ids import stable_id
 from stores.schemas.calculations import CalculationDoc
@@ -49,7 +49,7 @@ class GpawStaticMaker(Maker):
     name: str = "surface static"
     settings: GpawSettings | None = None
 
-    @job
+    @job(config=STORE_ACCESS)
     def make(
         self, structure: Structure | dict, surface_id: str, size: int, workdir: str | None = None
     ) -> CalculationDoc:
@@ -60,7 +60,7 @@ class GpawStaticMaker(Maker):
         calc_id = stable_id(
             "calc", kind="static", engine="gpaw", surface_id=surface_id, settings=settings_json
         )
-        facade = StoreFacade()
+        facade = job_facade()
         stored = facade.query("calculations", {"calc_id": calc_id})
         if stored and stored[0].get("potential") and stored[0].get("density"):
             return CalculationDoc(**stored[0])  # a rerun reuses the finished static
@@ -113,10 +113,10 @@ class GpawStaticMaker(Maker):
         return doc
 
 
-@job
+@job(config=STORE_ACCESS)
 def ingest_vasp_static(dir_name: str, surface_id: str) -> CalculationDoc:
     """Import a finished VASP static folder (``host:path`` or a path) and tag it with its surface."""
-    facade = StoreFacade()
+    facade = job_facade()
     folder = dir_name.split(":", 1)[-1]
     doc = import_vasp(folder, facade).model_copy(update={"surface_id": surface_id, "source": "computed"})
     facade.upsert("calculations", [doc])

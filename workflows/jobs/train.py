@@ -13,7 +13,7 @@ from epdi_ml.training.splits import split_paper_protocol
 from epdi_ml.training.store_data import load_fragments
 from epdi_ml.training.trainer import train_ensemble
 from stores.errors import InputError
-from stores.facade import StoreFacade
+from stores.facade import STORE_ACCESS, job_facade
 from stores.schemas.models import ModelDoc
 from workflows.fireworks.categories import TRAINING_CATEGORY
 
@@ -55,9 +55,9 @@ class TrainMaker(Maker):
         train_job.update_config({"manager_config": {"_category": TRAINING_CATEGORY}})
         return train_job
 
-    @job
+    @job(config=STORE_ACCESS)
     def _train(self) -> ModelDoc:
-        facade = StoreFacade()
+        facade = job_facade()
         fragments = load_fragments(facade, self.dataset, source=self.source, distinct_only=True)
         labelled = fragments.labelled
         data = fragments.data.subset(labelled)

@@ -28,7 +28,7 @@ from jobflow import job
 from pymatgen.core import Structure
 
 from stores.errors import RunError
-from stores.facade import StoreFacade
+from stores.facade import STORE_ACCESS, job_facade
 from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from workflows.engines.vasp_dynamics import VaspDynamicsSettings
 from workflows.engines.vasp_neb import VaspNebImagesDoc
@@ -81,7 +81,7 @@ def _versions(settings: VaspDynamicsSettings, vasp_version: str | None) -> dict[
     return settings.versions() | ({"vasp": vasp_version} if vasp_version else {})
 
 
-@job
+@job(config=STORE_ACCESS)
 def slab_document(
     task: TaskDoc | dict,
     initial: Structure | dict,
@@ -110,11 +110,11 @@ def slab_document(
         wall_time_s=out["wall_time_s"],
         versions=_versions(settings, out["vasp_version"]),
     )
-    StoreFacade().upsert("calculations", [doc])
+    job_facade().upsert("calculations", [doc])
     return doc
 
 
-@job
+@job(config=STORE_ACCESS)
 def li_reference_document(
     task: TaskDoc | dict, reference_id: str, settings: VaspDynamicsSettings
 ) -> LiReferenceDoc:
@@ -127,11 +127,11 @@ def li_reference_document(
         settings=settings.reference_settings() | {"vasp": out["vasp_version"], "converged": out["converged"]},
         energy_ev=out["energy_ev"],
     )
-    StoreFacade().upsert("li_references", [doc])
+    job_facade().upsert("li_references", [doc])
     return doc
 
 
-@job
+@job(config=STORE_ACCESS)
 def valley_document(
     task: TaskDoc | dict,
     initial: Structure | dict,
@@ -181,11 +181,11 @@ def valley_document(
         versions=_versions(settings, out["vasp_version"]),
         preconverged_from=preconverged_from,
     )
-    StoreFacade().upsert("valleys", [doc])
+    job_facade().upsert("valleys", [doc])
     return doc
 
 
-@job
+@job(config=STORE_ACCESS)
 def neb_document(
     images: VaspNebImagesDoc | dict,
     start: ValleyDoc | dict,
@@ -245,5 +245,5 @@ def neb_document(
         versions=_versions(settings, images.vasp_version),
         preconverged_from=preconverged_from,
     )
-    StoreFacade().upsert("nebs", [doc])
+    job_facade().upsert("nebs", [doc])
     return doc
