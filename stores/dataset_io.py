@@ -11,6 +11,10 @@ what can be recomputed from what it keeps: the 3D potential/density grids of the
 documents keep their shape and SHA-256), the fragment stacks and RGB images (cut again from the
 stored potential maps on load, see :func:`epdi_ml.fragments.build.rebuild_fragments`) and the
 colour scale. The manifest lists them under ``omitted``.
+
+An archive may also carry a few plain files beside the documents (``files/<relative path>``, listed
+under ``files`` in the manifest): the partial archives of ``epdi dataset generate`` keep a running
+CINEB's progress file there, so that the run resumes on another machine (:func:`read_files`).
 """
 
 from __future__ import annotations
@@ -97,12 +101,20 @@ def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
 
 
 def export_dataset(
-    facade: StoreFacade, path: Path, surface_ids: list[str] | None = None, compact: bool = False
+    facade: StoreFacade,
+    path: Path,
+    surface_ids: list[str] | None = None,
+    compact: bool = False,
+    files: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """Write the dataset (optionally only ``surface_ids``) to ``path``; return the manifest.
 
-    ``compact`` leaves out the grids, fragment stacks and colour scale (see the module docstring).
+    ``compact`` leaves out the grids, fragment stacks and colour scale (see the module docstring);
+    ``files`` (relative path -> bytes) are carried as they are (:func:`read_files`).
     """
+    files = files or {}
+    for name in files:
+        _check_file_name(path, name)
     docs: dict[str, list[dict]] = {}
     for name, per_surface in DATASET_COLLECTIONS.items():
         if compact and name in COMPACT_OMITTED_COLLECTIONS:
@@ -134,6 +146,7 @@ def export_dataset(
             if compact
             else []
         ),
+        "files": sorted(files),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
@@ -144,7 +157,39 @@ def export_dataset(
             meta = {k: v for k, v in blob.items() if k not in ("_id", "data")}
             _add(tar, f"blobs/{key}.json", json.dumps(meta).encode())
             _add(tar, f"blobs/{key}.zlib", bytes(blob["data"]))
+        for name, payload in sorted(files.items()):
+            _add(tar, f"files/{name}", payload)
     return manifest
+
+
+def _check_file_name(path: Path, name: str) -> None:
+    """Refuse a carried file name that is absolute or climbs out of its folder."""
+    parts = Path(name).parts
+    if not parts or Path(name).is_absolute() or ".." in parts:
+        raise DatasetFormatError(
+            f"{path}: carried file {name!r} is not a relative path inside the archive's folder"
+        )
+
+
+def read_files(path: Path) -> dict[str, bytes]:
+    """The plain files an archive carries (relative path -> bytes); empty for most archives.
+
+    Raises
+    ------
+    DatasetFormatError
+        The archive is damaged, or a carried file name is absolute or contains ``..``.
+    """
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            found = {}
+            for member in tar:
+                if member.isfile() and member.name.startswith("files/"):
+                    name = member.name[len("files/") :]
+                    _check_file_name(path, name)
+                    found[name] = tar.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DatasetFormatError(f"{path} is damaged ({type(exc).__name__}: {exc})") from None
+    return found
 
 
 def load_dataset(facade: StoreFacade, path: Path, max_expanded_mb: float | None = None) -> dict[str, Any]:

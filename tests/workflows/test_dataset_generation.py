@@ -102,3 +102,43 @@ def test_generate_resume_export_and_load(tmp_path, monkeypatch):
     assert (after.data.energies_ev[labelled] == before.data.energies_ev[labelled]).all()
     summary = runner.invoke(app, ["dataset", "summary", "--json"])
     assert json.loads(summary.stdout)["hosts"]["MoS2"]["surfaces"] == 2
+
+
+def test_partial_archive_carries_a_surface_to_another_machine(tmp_path, monkeypatch):
+    """`--steps partial` keeps what a surface has (grids, CINEB progress); a fresh store goes on from it."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    out = tmp_path / "archives"
+    args = ["dataset", "generate", str(spec), "--out", str(out), "--only", "MoS2-pristine", "--no-progress"]
+    first = runner.invoke(app, [*args, "--steps", "static,partial"])
+    assert first.exit_code == 0, first.output
+    partial = out / "partial" / "MoS2-pristine-2x2.tar.gz"
+    assert partial.is_file() and "lacks 2 valley relaxations, 1 hop CINEBs, fragments" in first.output
+    assert not list(out.glob("*.tar.gz"))  # a partial archive is never taken for a finished one
+
+    bundle = surface_from_request("MoS2", None, 2)
+    sid = bundle.surface.surface_id
+    progress_name = f"calcs/{sid}/gpaw-cineb-hop/cineb-progress.json"
+    old_data = get_settings().data_dir
+    (old_data / progress_name).parent.mkdir(parents=True)
+    (old_data / progress_name).write_text('{"key": "neb-x", "steps": 4}')
+    again = runner.invoke(app, [*args, "--steps", "partial"])
+    assert again.exit_code == 0 and "1 CINEB progress file(s)" in again.output
+
+    fresh_dir = tmp_path / "fresh"
+    monkeypatch.setenv("EPDI_DATA_DIR", str(fresh_dir))
+    get_settings.cache_clear()
+    rest = runner.invoke(app, args)
+    assert rest.exit_code == 0, rest.output
+    assert f"resumed from {partial}" in rest.output
+    assert (fresh_dir / progress_name).read_text() == '{"key": "neb-x", "steps": 4}'
+    static_dir = fresh_dir / "calcs" / sid / "static-gpaw"  # the static came from the archive:
+    assert not any(p.is_file() for p in static_dir.rglob("*")), rest.output  # no GPAW log, no job
+    assert (out / "MoS2-pristine-2x2.tar.gz").is_file() and not partial.exists()
+    fresh = StoreFacade()
+    assert missing_parts(load_spec(spec), bundle, fresh) == []
+
+    complete = runner.invoke(app, [*args, "--steps", "partial"])
+    assert "exists, skipped" in complete.output  # a finished surface is never packed as partial
+    wrong = runner.invoke(app, [*args, "--steps", "static,snapshot"])
+    assert wrong.exit_code == 2 and "snapshot" in wrong.output and "partial" in wrong.output

@@ -18,7 +18,7 @@ from stores.settings import get_settings
 from stores.validation import check_output_dir, check_output_file
 from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_errors
 from workflows.flows.campaign_spec import load_spec
-from workflows.flows.dataset import STEPS, generate
+from workflows.flows.dataset import ALL_STEPS, STEPS, generate
 
 app = typer.Typer(help="Datasets: export to one archive, load into any store, summary.", no_args_is_help=True)
 
@@ -38,7 +38,11 @@ def generate_cmd(
         typer.Option(help="Folder for the per-surface archives (default DATA_DIR/datasets/NAME)."),
     ] = None,
     steps: Annotated[
-        str, typer.Option(help=f"Comma-separated steps to run, in order: {','.join(STEPS)}.")
+        str,
+        typer.Option(
+            help=f"Comma-separated steps to run, in order: {','.join(STEPS)}; `partial` writes what a "
+            "surface holds so far to OUT/partial/ (a later run resumes from it on any machine)."
+        ),
     ] = ",".join(STEPS),
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Only this surface, e.g. MoS2-Co (repeatable).")
@@ -53,9 +57,9 @@ def generate_cmd(
     settings = get_settings()
     campaign = load_spec(spec, settings.hosts_file)
     chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
-    unknown = [s for s in chosen if s not in STEPS]
+    unknown = [s for s in chosen if s not in ALL_STEPS]
     if unknown:
-        fail(f"unknown step(s) {', '.join(unknown)}; accepted: {', '.join(STEPS)}")
+        fail(f"unknown step(s) {', '.join(unknown)}; accepted: {', '.join(ALL_STEPS)}")
     names = [f"{host}-{dopant or 'pristine'}" for host, dopant in campaign.surfaces()]
     strangers = [name for name in only or [] if name not in names]
     if strangers:

@@ -14,6 +14,14 @@ host), the steps of :data:`STEPS`:
     one compact archive per surface (:func:`stores.dataset_io.export_dataset` with
     ``compact=True``) in the output folder, named ``<host>-<dopant>-<n>x<n>.tar.gz``.
 
+One more step, ``partial``, is not run by default: it writes what a surface holds so far (every
+document with its grids, and the progress file of a running CINEB) to ``partial/<archive name>`` in
+the output folder. A DFT surface takes longer than one allocation or one machine lasts; run
+``--steps partial`` (also while the generation runs, against the same data folder) and keep that
+archive with the output. A later run whose store holds nothing of the surface loads it first and puts
+the CINEB progress file back, so the run goes on from the last finished job and CINEB step on any
+machine; a complete ``export`` removes the partial archive.
+
 Resuming is built in: each job reuses its stored document (nothing is recomputed), and a surface
 whose archive exists is skipped. A surface that fails is reported with its message and the run goes
 on with the next one; each step's wall time is appended to ``generation-log.jsonl`` in the output
@@ -32,7 +40,7 @@ from pathlib import Path
 
 from epdi_ml.fragments import build as fb
 from epdi_ml.fragments import colour_scales
-from stores.dataset_io import export_dataset
+from stores.dataset_io import export_dataset, load_dataset, read_files
 from stores.facade import StoreFacade
 from workflows.flows.campaign_spec import CampaignSpec, surface_name
 from workflows.flows.local_run import run_flow
@@ -42,6 +50,15 @@ from workflows.structures.li_sites import hop_nearest_dopant
 from workflows.structures.surfaces import SurfaceBundle, store_surfaces, surface_from_request
 
 STEPS: tuple[str, ...] = ("static", "labels", "fragments", "export")
+
+#: every step ``--steps`` accepts: the default ones and the carry-over snapshot
+ALL_STEPS: tuple[str, ...] = (*STEPS, "partial")
+
+#: sub-folder of the output folder holding the partial (carry-over) archives
+PARTIAL_DIR = "partial"
+
+#: file names of the CINEB progress files a partial archive carries (workflows.jobs.hops)
+PROGRESS_PATTERN = "cineb*progress.json"
 
 #: name of the per-step timing log written beside the archives
 LOG_NAME = "generation-log.jsonl"
@@ -61,6 +78,56 @@ class SurfaceOutcome:
 def archive_name(host: str, dopant: str | None, size: int) -> str:
     """File name of one surface's archive, e.g. ``MoS2-Co-4x4.tar.gz``."""
     return f"{host}-{dopant or 'pristine'}-{size}x{size}.tar.gz"
+
+
+def partial_archive(out_dir: Path, host: str, dopant: str | None, size: int) -> Path:
+    """Where the partial (carry-over) archive of one surface lives in an output folder."""
+    return out_dir / PARTIAL_DIR / archive_name(host, dopant, size)
+
+
+def _progress_files(facade: StoreFacade, surface_id: str) -> dict[str, bytes]:
+    """The CINEB progress files of a surface, by path relative to the data folder."""
+    data_dir = Path(facade.settings.data_dir)
+    folder = data_dir / "calcs" / surface_id
+    found = sorted(folder.rglob(PROGRESS_PATTERN)) if folder.is_dir() else []
+    return {str(f.relative_to(data_dir)): f.read_bytes() for f in found}
+
+
+def _partial(
+    spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, path: Path, echo: Callable[[str], None]
+) -> None:
+    missing = missing_parts(spec, bundle, facade)
+    if not missing:
+        raise RuntimeError("the surface is complete: run the export step instead of partial")
+    sid = bundle.surface.surface_id
+    files = _progress_files(facade, sid)
+    export_dataset(facade, path, [sid], compact=False, files=files)
+    carried = f", {len(files)} CINEB progress file(s)" if files else ""
+    size_kb = path.stat().st_size / 1e3
+    echo(f"  partial archive {path} ({size_kb:.0f} KB{carried}; lacks {', '.join(missing)})")
+
+
+def resume_from_partial(bundle: SurfaceBundle, facade: StoreFacade, path: Path) -> bool:
+    """Load a surface's partial archive and restore its CINEB progress files; ``True`` if loaded.
+
+    Only a store that holds no calculation, valley or CINEB of the surface takes it (loading
+    replaces the surface's documents, so a store that went further is never rolled back), and a
+    progress file already in the data folder is kept.
+    """
+    sid = bundle.surface.surface_id
+    if not path.is_file() or any(
+        facade.query(name, {"surface_id": sid}, properties=["surface_id"])
+        for name in ("calculations", "valleys", "nebs")
+    ):
+        return False
+    load_dataset(facade, path)
+    data_dir = Path(facade.settings.data_dir)
+    for name, payload in read_files(path).items():
+        target = data_dir / name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(payload)
+    return True
 
 
 def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
@@ -123,11 +190,14 @@ def missing_parts(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade
     return missing
 
 
-def _export(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, archive: Path) -> None:
+def _export(
+    spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, archive: Path, partial: Path
+) -> None:
     missing = missing_parts(spec, bundle, facade)
     if missing:
         raise RuntimeError(f"not exported, the surface lacks {', '.join(missing)}; run those steps first")
     export_dataset(facade, archive, [bundle.surface.surface_id], compact=True)
+    partial.unlink(missing_ok=True)  # the complete archive supersedes it
 
 
 def _log(out_dir: Path, record: dict) -> None:
@@ -160,6 +230,7 @@ def generate(
         if only and name not in only:
             continue
         archive = out_dir / archive_name(host, dopant, spec.supercell)
+        partial = partial_archive(out_dir, host, dopant, spec.supercell)
         bundle = surface_from_request(
             host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=facade.settings.hosts_file
         )
@@ -169,6 +240,8 @@ def generate(
             outcome.status = "skipped"
             echo(f"[{n}/{len(pairs)}] {name}: {archive.name} exists, skipped")
             continue
+        if resume_from_partial(bundle, facade, partial):
+            echo(f"[{n}/{len(pairs)}] {name}: resumed from {partial}")
         store_surfaces([bundle], facade)
         echo(
             f"[{n}/{len(pairs)}] {name} ({bundle.surface.formula}, {bundle.surface.n_distinct_hops} distinct "
@@ -178,7 +251,8 @@ def generate(
             "static": lambda b=bundle: _static(spec, b, facade),
             "labels": lambda b=bundle: _labels(spec, b, facade, progress),
             "fragments": lambda b=bundle: _fragments(spec, b, facade),
-            "export": lambda b=bundle, a=archive: _export(spec, b, facade, a),
+            "export": lambda b=bundle, a=archive, p=partial: _export(spec, b, facade, a, p),
+            "partial": lambda b=bundle, p=partial: _partial(spec, b, facade, p, echo),
         }
         for step in steps:
             start = time.perf_counter()
