@@ -49,6 +49,21 @@ def test_campaign_help_loads_no_model_or_engine_package():
     assert _loaded_after(code, ("torch", "torchvision", "chgnet", "atomate2", "custodian")) == []
 
 
+@pytest.mark.parametrize("group", ["report", "query", "bench"])
+def test_help_of_the_reading_groups_loads_neither_matplotlib_nor_torch(group):
+    """Groups that read the store import their plotting and learning code only when a command runs.
+
+    (Their structure code imports ASE, whose calculator-plugin registry imports ``gpaw.ase_plugin``
+    when GPAW is installed; that is ASE's doing and light, so gpaw is not in this list.)
+    """
+    code = (
+        "from typer.testing import CliRunner; from workflows.cli.app import app; "
+        f"r = CliRunner().invoke(app, [{group!r}, '--help']); assert r.exit_code == 0, r.output"
+    )
+    not_at_help = ("matplotlib", *(name for name in HEAVY if name != "gpaw"))
+    assert _loaded_after(code, not_at_help) == []
+
+
 def test_a_command_imports_its_module_when_it_runs():
     names = ("workflows.cli.barrier", "workflows.cli.vasp")
     loaded = _loaded_after(

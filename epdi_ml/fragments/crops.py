@@ -30,12 +30,15 @@ The MEP of a fragment is the area mean of the square crop (eV vs vacuum): all pi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib import colormaps
 
 from epdi_ml.fragments.potential_map import PotentialMap
 from stores.errors import InputError
+
+if TYPE_CHECKING:
+    from matplotlib.colors import Colormap
 
 #: default number of pixels along each side of a crop
 DEFAULT_PIXELS = 64
@@ -176,6 +179,13 @@ def orientation_deg(direction_xy: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(direction_xy[1], direction_xy[0])) % 360.0)
 
 
+def _colormap(name: str) -> Colormap:
+    """The matplotlib colormap ``name`` (matplotlib is imported only when colours are made)."""
+    from matplotlib import colormaps
+
+    return colormaps[name]
+
+
 @dataclass(frozen=True)
 class ColourScale:
     """A fixed linear colour scale (eV) and a matplotlib colormap name."""
@@ -187,7 +197,7 @@ class ColourScale:
     def __post_init__(self) -> None:
         if not self.vmax_ev > self.vmin_ev:
             raise ValueError(f"colour scale needs vmax > vmin, got {self.vmin_ev}, {self.vmax_ev}")
-        colormaps[self.cmap]  # raises KeyError for an unknown colormap
+        _colormap(self.cmap)  # raises KeyError for an unknown colormap
 
     @classmethod
     def covering(cls, values: np.ndarray, cmap: str = "viridis", margin: float = 0.0) -> ColourScale:
@@ -201,7 +211,7 @@ class ColourScale:
         values = np.asarray(values, dtype=float)
         norm = (values - self.vmin_ev) / (self.vmax_ev - self.vmin_ev)
         outside = (norm < 0) | (norm > 1)
-        table = (colormaps[self.cmap].resampled(256)(np.linspace(0, 1, 256))[:, :3] * 255).round()
+        table = (_colormap(self.cmap).resampled(256)(np.linspace(0, 1, 256))[:, :3] * 255).round()
         idx = np.clip(np.floor(np.clip(norm, 0, 1) * 255.999), 0, 255).astype(np.intp)
         rgb = table.astype(np.uint8)[idx]
         clipped = outside.reshape(outside.shape[0], -1).sum(axis=1) if values.ndim > 2 else outside.sum()
