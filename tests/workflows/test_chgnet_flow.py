@@ -101,7 +101,7 @@ def test_barrier_cli_rejects_unknown_engine():
 def test_surface_hops_maker_labels_every_distinct_hop(monkeypatch):
     from jobflow.managers.local import run_locally
 
-    from workflows.jobs.hops import SurfaceHopsMaker
+    from workflows.flows.surface_hops import SurfaceHopsMaker
 
     bundle = describe_surface(get_host("MoS2"), "Zn", size=2)
     flow = SurfaceHopsMaker(settings=LOOSE, n_images=1).make(bundle)
@@ -145,10 +145,12 @@ def test_makers_keep_their_engine_settings_through_serialisation(maker_name):
     """A Maker read back from a job store or a Firework holds ChgnetSettings, not a dict."""
     from monty.json import MontyDecoder, jsanitize
 
-    from workflows.jobs import hops as makers
+    from workflows.flows import surface_hops
+    from workflows.jobs import hops
 
     settings = ChgnetSettings(fmax_ev_ang=0.1, max_steps=7, show_progress=True)
-    maker = getattr(makers, maker_name)(settings=settings)
+    maker = getattr(hops, maker_name, None) or getattr(surface_hops, maker_name)
+    maker = maker(settings=settings)
     back = MontyDecoder().process_decoded(jsanitize(maker.as_dict(), strict=True, allow_bson=True))
     assert isinstance(back.settings, ChgnetSettings) and back.settings == settings
     assert back.settings.provenance() == settings.provenance()

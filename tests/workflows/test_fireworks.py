@@ -20,7 +20,7 @@ from workflows.cli import cluster, status
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.fireworks import launchpad as fwl
 from workflows.fireworks.launcher_lock import LauncherBusy, LauncherLock
-from workflows.jobs.hops import SurfaceHopsMaker
+from workflows.flows.surface_hops import SurfaceHopsMaker
 from workflows.jobs.train import TRAINING_CATEGORY
 from workflows.structures.surfaces import store_surfaces, surface_from_request
 

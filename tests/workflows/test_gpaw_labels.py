@@ -136,7 +136,7 @@ def test_preconverged_images_are_the_start_of_the_next_engine():
 def test_unconverged_cineb_is_retried_once_then_left_out_of_the_labels():
     from jobflow.managers.local import run_locally
 
-    from workflows.jobs.hops import SurfaceHopsMaker
+    from workflows.flows.surface_hops import SurfaceHopsMaker
 
     bundle = describe_surface(get_host("MoS2"), None, size=2)
     stingy = ChgnetSettings(fmax_ev_ang=0.001, max_steps=2)

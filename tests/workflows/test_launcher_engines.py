@@ -7,7 +7,7 @@ from stores.facade import StoreFacade
 from workflows.engines import EngineUnavailable, require_engine
 from workflows.fireworks import launchpad as fwl
 from workflows.fireworks.launcher import EnginesMissing, launch_rockets, make_fworker
-from workflows.flows.vasp_hops import VaspLiReferenceMaker
+from workflows.jobs.vasp_hops import VaspLiReferenceMaker
 
 
 @job

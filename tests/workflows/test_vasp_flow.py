@@ -32,7 +32,7 @@ from workflows.engines.vasp_neb import neb_images_document
 from workflows.flows.campaign_spec import load_spec
 from workflows.flows.engine_settings import preconverge_settings_for
 from workflows.flows.neb_step import hops_maker
-from workflows.jobs.hops import SurfaceHopsMaker
+from workflows.flows.surface_hops import SurfaceHopsMaker
 from workflows.jobs.vasp_documents import valley_document
 from workflows.structures.surfaces import store_surfaces, surface_from_request
 
@@ -323,7 +323,7 @@ def test_vasp_makers_keep_their_settings_through_serialisation(maker_name):
     """A Maker read back from a job store or a Firework holds VaspDynamicsSettings, not a dict."""
     from monty.json import MontyDecoder, jsanitize
 
-    from workflows.flows import vasp_hops as vasp_flows
+    from workflows.jobs import vasp_hops as vasp_flows
 
     settings = VaspDynamicsSettings(
         size=3, elements=("Mo", "S", "Co"), kpoints=2, incar_updates={"ENCUT": 520}

@@ -22,7 +22,8 @@ from workflows.flows.barrier import flow_outputs
 from workflows.flows.campaign_spec import CampaignSpec
 from workflows.flows.engine_settings import chgnet_settings, neb_settings_for
 from workflows.flows.local_run import run_flow
-from workflows.jobs.hops import HopNebMaker, SurfaceHopsMaker
+from workflows.flows.surface_hops import SurfaceHopsMaker
+from workflows.jobs.hops import HopNebMaker
 from workflows.structures.li_sites import hop_nearest_dopant
 from workflows.structures.surfaces import store_surfaces, surface_from_request
 

@@ -20,7 +20,7 @@ from workflows.engines import (
 )
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.flows.local_run import run_flow
-from workflows.jobs.hops import SurfaceHopsMaker
+from workflows.flows.surface_hops import SurfaceHopsMaker
 from workflows.structures.supercells import DEFAULT_SIZE
 from workflows.structures.surfaces import store_surfaces
 

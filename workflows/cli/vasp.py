@@ -21,7 +21,7 @@ from workflows.engines import DEFAULT_CINEB_IMAGES, MIN_CINEB_IMAGES, check_cine
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.vasp_engine import VASP_KINDS
 from workflows.engines.vasp_inputs import idpp_images, write_vasp_inputs
-from workflows.flows.vasp_hops import chgnet_path
+from workflows.flows.surface_hops import chgnet_path
 from workflows.structures.hosts import InputError
 from workflows.structures.li_sites import LI_HEIGHT_ANG, add_li, hop_nearest_dopant
 from workflows.structures.supercells import DEFAULT_SIZE

@@ -253,7 +253,7 @@ class StrictJobFiretask(JobFiretask):
 #: Firework spec key naming the external engine its job needs (a launcher without it leaves it READY)
 ENGINE_KEY = "_epdi_engine"
 #: job modules whose jobs need an external engine: (module prefix, engine)
-_ENGINE_MODULES = (("atomate2.vasp", "vasp"), ("workflows.flows.vasp_hops", "vasp"))
+_ENGINE_MODULES = (("atomate2.vasp", "vasp"), ("workflows.jobs.vasp_hops", "vasp"))
 
 
 def job_engine(job: Any) -> str | None:

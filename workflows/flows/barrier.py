@@ -20,7 +20,7 @@ from stores.facade import StoreFacade
 from stores.schemas.calculations import NebDoc, ValleyDoc
 from workflows.engines import check_cineb_images, require_engine
 from workflows.flows.local_run import run_flow
-from workflows.jobs.hops import SurfaceHopsMaker
+from workflows.flows.surface_hops import SurfaceHopsMaker
 from workflows.structures.li_sites import hop_nearest_dopant
 from workflows.structures.surfaces import SurfaceBundle, store_surfaces
 

@@ -43,7 +43,7 @@ def chgnet_settings(spec: CampaignSpec, progress: bool = False, device: str | No
 def neb_settings_for(spec: CampaignSpec, surface: SurfaceDoc, progress: bool = False) -> Any:
     """The engine settings of the neb step of ``spec`` on ``surface`` (CHGNet or GPAW).
 
-    VASP relaxations and CINEB run through atomate2's Makers (:mod:`workflows.flows.vasp_hops`) with
+    VASP relaxations and CINEB run through atomate2's Makers (:mod:`workflows.jobs.vasp_hops`) with
     :func:`vasp_settings_for`.
     """
     step = spec.neb

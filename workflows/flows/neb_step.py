@@ -1,9 +1,9 @@
 """The neb step of a spec on one surface: the Maker that relaxes its valleys and runs its CINEBs.
 
-One place turns a spec's ``neb:`` step into a :class:`~workflows.jobs.hops.SurfaceHopsMaker` (CHGNet,
-GPAW) or a :class:`~workflows.flows.vasp_hops.VaspSurfaceHopsMaker` (VASP) for a surface (engine
-settings from :mod:`workflows.flows.engine_settings`, the preconverging CHGNet stage, the number of
-images), so dataset generation, campaigns and the CLI run the same step.
+One place turns a spec's ``neb:`` step into a :class:`~workflows.flows.surface_hops.SurfaceHopsMaker`
+for a surface (engine settings from :mod:`workflows.flows.engine_settings`: CHGNet, GPAW or VASP; the
+preconverging CHGNet stage; the number of images), so dataset generation, campaigns and the CLI run
+the same step.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from epdi_ml.analysis.labels import source_of_settings
 from workflows.engines import require_engine
 from workflows.flows.campaign_spec import CampaignSpec
 from workflows.flows.engine_settings import neb_settings_for, preconverge_settings_for, vasp_settings_for
-from workflows.flows.vasp_hops import VaspSurfaceHopsMaker
-from workflows.jobs.hops import SurfaceHopsMaker
+from workflows.flows.surface_hops import SurfaceHopsMaker
 from workflows.structures.surfaces import SurfaceBundle
 
 
@@ -32,22 +31,19 @@ def require_neb_engines(spec: CampaignSpec, bundles: list[SurfaceBundle], skip: 
             neb_settings_for(spec, bundle.surface).require(tuple(bundle.structure.symbol_set))
 
 
-def hops_maker(
-    spec: CampaignSpec, bundle: SurfaceBundle, progress: bool = False
-) -> SurfaceHopsMaker | VaspSurfaceHopsMaker:
-    """The Maker of ``spec``'s neb step for ``bundle``'s surface (same ``make(bundle, hop_indices)``).
+def hops_maker(spec: CampaignSpec, bundle: SurfaceBundle, progress: bool = False) -> SurfaceHopsMaker:
+    """The Maker of ``spec``'s neb step for ``bundle``'s surface.
 
-    Engine ``vasp``: :class:`~workflows.flows.vasp_hops.VaspSurfaceHopsMaker` (atomate2 + custodian);
-    its jobs need their own folders (:func:`runs_in_job_folders`).
+    Engine ``vasp``: atomate2 + custodian jobs (:mod:`workflows.jobs.vasp_hops`), which need their
+    own folders (:func:`runs_in_job_folders`).
     """
-    if spec.neb.engine == "vasp":
-        return VaspSurfaceHopsMaker(
-            settings=vasp_settings_for(spec, bundle.surface),
-            n_images=spec.neb.images,
-            preconverge=preconverge_settings_for(spec, progress),
-        )
+    settings = (
+        vasp_settings_for(spec, bundle.surface)
+        if spec.neb.engine == "vasp"
+        else neb_settings_for(spec, bundle.surface, progress)
+    )
     return SurfaceHopsMaker(
-        settings=neb_settings_for(spec, bundle.surface, progress),
+        settings=settings,
         n_images=spec.neb.images,
         preconverge=preconverge_settings_for(spec, progress),
     )

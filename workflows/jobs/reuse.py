@@ -1,0 +1,92 @@
+"""What every engine's hop jobs share: deterministic document ids, the store look-up, the starting points.
+
+A rerun reuses a finished job because its document id is a hash of what makes the result (surface,
+site or hop, engine, settings, the preconverged start) and the job looks that id up before it
+computes anything. The ASE-engine Makers (:mod:`workflows.jobs.hops`: CHGNet, GPAW) and the VASP
+Makers (:mod:`workflows.jobs.vasp_hops`) build their ids, their starting structures and their
+preconverged paths here, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymatgen.core import Structure
+
+from stores.facade import job_facade
+from stores.ids import stable_id
+from stores.schemas.calculations import NebDoc, ValleyDoc
+from workflows.structures.li_sites import add_li
+
+
+def stored(collection: str, key: str, value: str, cls: type) -> Any:
+    """The stored document ``cls`` with ``key == value`` in the job's store, or ``None``."""
+    docs = job_facade().query(collection, {key: value})
+    return cls(**docs[0]) if docs else None
+
+
+def as_structure(value: Structure | dict) -> Structure:
+    """A pymatgen Structure from itself or its ``as_dict()`` (job outputs arrive as either)."""
+    return value if isinstance(value, Structure) else Structure.from_dict(value)
+
+
+def as_valley(value: ValleyDoc | dict | None) -> ValleyDoc | None:
+    """A :class:`ValleyDoc` from itself or its dict (``None`` stays ``None``)."""
+    return value if value is None or isinstance(value, ValleyDoc) else ValleyDoc(**value)
+
+
+def as_neb(value: NebDoc | dict | None) -> NebDoc | None:
+    """A :class:`NebDoc` from itself or its dict (``None`` stays ``None``)."""
+    return value if value is None or isinstance(value, NebDoc) else NebDoc(**value)
+
+
+def slab_calc_id(engine: str, structure: Structure, provenance: dict[str, Any]) -> str:
+    """Id of a slab relaxation: engine, starting sites (as the engine orders them) and settings."""
+    return stable_id(
+        "calc", kind="relax", engine=engine, structure=structure.as_dict()["sites"], settings=provenance
+    )
+
+
+def li_reference_id(engine: str, reference_settings: dict[str, Any]) -> str:
+    """Id of the isolated-Li reference of an engine and the settings that change its energy."""
+    return stable_id("liref", engine=engine, **reference_settings)
+
+
+def valley_id(
+    surface_id: str, site_id: str, engine: str, provenance: dict[str, Any], start: ValleyDoc | None
+) -> str:
+    """Id of a valley relaxation; ``start`` is the cheaper engine's valley it was preconverged from."""
+    fields: dict[str, Any] = {"surface_id": surface_id, "site_id": site_id}
+    fields |= {"engine": engine, "settings": provenance}
+    if start is not None:
+        fields["preconverged_from"] = start.valley_id
+    return stable_id("valley", **fields)
+
+
+def neb_id(
+    hop_id: str, engine: str, provenance: dict[str, Any], n_images: int, initial: NebDoc | None
+) -> str:
+    """Id of a CINEB; ``initial`` is the cheaper engine's CINEB whose images it started from."""
+    fields: dict[str, Any] = {"hop_id": hop_id, "engine": engine}
+    fields |= {"settings": provenance, "n_images": n_images}
+    if initial is not None:
+        fields["preconverged_from"] = initial.neb_id
+    return stable_id("neb", **fields)
+
+
+def valley_start(slab: Structure | dict, site_cart_ang: list[float], start: ValleyDoc | None) -> Structure:
+    """Where a valley relaxation starts: the preconverged valley, or Li placed on the relaxed slab."""
+    return as_structure(start.structure) if start is not None else add_li(as_structure(slab), site_cart_ang)
+
+
+def preconverged_images(initial: NebDoc, n_images: int) -> list[Structure]:
+    """The intermediate images of a preconverged CINEB, to start a costlier engine's CINEB from.
+
+    Raises
+    ------
+    ValueError
+        ``initial`` kept no path of ``n_images`` intermediate images.
+    """
+    if not initial.image_structures or len(initial.image_structures) != n_images + 2:
+        raise ValueError(f"preconverged CINEB {initial.neb_id} has no {n_images}-image path to start from")
+    return [as_structure(s) for s in initial.image_structures[1:-1]]

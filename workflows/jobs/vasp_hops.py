@@ -1,0 +1,199 @@
+"""VASP job Makers of the neb step: atomate2 relaxations and CINEB for the hops of one surface.
+
+The VASP counterparts of the Makers of :mod:`workflows.jobs.hops`, with the same arguments and
+documents; :class:`~workflows.flows.surface_hops.SurfaceHopsMaker` builds the flow of a surface from
+them when its engine is ``vasp``. Each job first looks for its document in the store (deterministic
+id: surface, site or hop, engine, settings, preconverged start; :mod:`workflows.jobs.reuse`) and,
+when it is missing, replaces itself with the atomate2 job and the job that turns its output into the
+platform's document (:mod:`workflows.jobs.vasp_documents`):
+
+- :class:`VaspSlabRelaxMaker`: ``RelaxMaker`` of the bare slab, E(slab);
+- :class:`VaspLiReferenceMaker`: ``StaticMaker`` of the isolated Li atom, E(Li), shared by surfaces;
+- :class:`VaspValleyRelaxMaker`: ``RelaxMaker`` of Li at a valley (or from a CHGNet valley);
+- :class:`VaspHopNebMaker`: climbing-image NEB (``VaspNEBJob``) between the two VASP valleys, from an
+  IDPP path or from the converged CHGNet images (written as the ``01`` .. ``0N-1`` POSCARs).
+
+So E_b comes from one engine and one set of settings, a rerun reuses every finished VASP job, and
+with ``preconverge: chgnet`` each VASP result links to the CHGNet one it started from
+(``preconverged_from``).
+
+The atomate2 jobs run VASP in their own job folder: run the flow with ``run_locally(...,
+create_folders=True)`` or through FireWorks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobflow import Flow, Maker, Response, job
+from pymatgen.core import Structure
+
+from stores.facade import STORE_ACCESS
+from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
+from workflows.engines.vasp_dynamics import VaspDynamicsSettings
+from workflows.engines.vasp_inputs import idpp_images, vasp_ordered
+from workflows.jobs.reuse import (
+    as_neb,
+    as_structure,
+    as_valley,
+    li_reference_id,
+    neb_id,
+    preconverged_images,
+    slab_calc_id,
+    stored,
+    valley_id,
+    valley_start,
+)
+from workflows.jobs.vasp_documents import li_reference_document, neb_document, slab_document, valley_document
+
+
+def _replace(calc: Any, document: Any) -> Response:
+    """Run the atomate2 job ``calc`` then ``document``; the flow's output is the document."""
+    return Response(replace=Flow([calc, document], output=document.output, name=calc.name))
+
+
+@dataclass
+class VaspSlabRelaxMaker(Maker):
+    """VASP relaxation of the bare slab (cell fixed, bottom layer held); its energy is E(slab)."""
+
+    name: str = "vasp slab relax"
+    settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
+    reuse: bool = True
+
+    @job(config=STORE_ACCESS)
+    def make(self, structure: Structure | dict, surface_id: str) -> CalculationDoc | Response:
+        """Return the stored :class:`CalculationDoc`, or run the relaxation that makes it."""
+        initial = self.settings.constrained(as_structure(structure))
+        calc_id = slab_calc_id("vasp", vasp_ordered(initial), self.settings.provenance())
+        if self.reuse and (done := stored("calculations", "calc_id", calc_id, CalculationDoc)):
+            return done
+        relax = self.settings.slab_relax_maker(self.name).make(initial)
+        return _replace(relax, slab_document(relax.output, initial, calc_id, surface_id, self.settings))
+
+
+@dataclass
+class VaspLiReferenceMaker(Maker):
+    """VASP energy of the isolated, spin-polarised Li atom in a box, cached in the store."""
+
+    name: str = "vasp li atom"
+    settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
+    reuse: bool = True
+
+    @job(config=STORE_ACCESS)
+    def make(self) -> LiReferenceDoc | Response:
+        """Return the cached reference, or run the static that makes it."""
+        reference_id = li_reference_id("vasp", self.settings.reference_settings())
+        if self.reuse and (done := stored("li_references", "reference_id", reference_id, LiReferenceDoc)):
+            return done
+        static = self.settings.li_atom_maker(self.name).make(self.settings.li_atom())
+        return _replace(static, li_reference_document(static.output, reference_id, self.settings))
+
+
+@dataclass
+class VaspValleyRelaxMaker(Maker):
+    """VASP relaxation of Li placed at a valley (or started from a cheaper engine's relaxed valley)."""
+
+    name: str = "vasp valley relax"
+    settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
+    reuse: bool = True
+
+    @job(config=STORE_ACCESS)
+    def make(
+        self,
+        slab: Structure | dict,
+        slab_energy_ev: float,
+        li_energy_ev: float,
+        surface_id: str,
+        site_id: str,
+        site_index: int,
+        label: str,
+        site_cart_ang: list[float],
+        valley_frac_xy: list[list[float]],
+        start: ValleyDoc | dict | None = None,
+    ) -> ValleyDoc | Response:
+        """Return the stored :class:`ValleyDoc`, or run the relaxation that makes it.
+
+        Arguments are those of :class:`~workflows.jobs.hops.ValleyRelaxMaker`; ``start`` (a CHGNet
+        valley) gives the starting structure and the ``preconverged_from`` link.
+        """
+        start = as_valley(start)
+        doc_id = valley_id(surface_id, site_id, "vasp", self.settings.provenance(), start)
+        if self.reuse and (done := stored("valleys", "valley_id", doc_id, ValleyDoc)):
+            return done
+        initial = self.settings.constrained(valley_start(slab, site_cart_ang, start))
+        relax = self.settings.valley_relax_maker(self.name).make(initial)
+        site = {"surface_id": surface_id, "site_id": site_id, "site_index": site_index, "label": label}
+        document = valley_document(
+            relax.output,
+            initial,
+            doc_id,
+            slab_energy_ev,
+            li_energy_ev,
+            site,
+            valley_frac_xy,
+            self.settings,
+            None if start is None else start.valley_id,
+        )
+        return _replace(relax, document)
+
+
+@dataclass
+class VaspHopNebMaker(Maker):
+    """VASP climbing-image NEB between the two VASP valleys of a hop (IDPP or a preconverged path)."""
+
+    name: str = "vasp cineb"
+    settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
+    n_images: int = 3
+    reuse: bool = True
+
+    def path(self, start: ValleyDoc, end: ValleyDoc, initial: NebDoc | None) -> list[Structure]:
+        """The starting images, end points included, with one atom order and the bottom layer held.
+
+        The end points are the VASP valleys; the intermediate images are ``initial``'s converged
+        images (preconverge) or an IDPP interpolation.
+        """
+        ends = [self.settings.constrained(as_structure(v.structure)) for v in (start, end)]
+        if initial is not None:
+            middle = preconverged_images(initial, self.n_images)
+        else:
+            middle = idpp_images(vasp_ordered(ends[0]), vasp_ordered(ends[1]), self.n_images)[1:-1]
+        flags = ends[0].site_properties.get("selective_dynamics")
+        images = [ends[0]]
+        for image in middle:
+            image = self.settings.constrained(image)
+            if flags is not None:  # one set of fixed atoms for the whole path
+                image.add_site_property("selective_dynamics", flags)
+            images.append(image)
+        return [*images, ends[1]]
+
+    @job(config=STORE_ACCESS)
+    def make(
+        self,
+        start: ValleyDoc | dict,
+        end: ValleyDoc | dict,
+        slab_energy_ev: float,
+        li_energy_ev: float,
+        hop_id: str,
+        initial: NebDoc | dict | None = None,
+    ) -> NebDoc | Response:
+        """Return the stored :class:`NebDoc`, or run the CINEB that makes it."""
+        start, end, initial = as_valley(start), as_valley(end), as_neb(initial)
+        doc_id = neb_id(hop_id, "vasp", self.settings.provenance(), self.n_images, initial)
+        if self.reuse and (done := stored("nebs", "neb_id", doc_id, NebDoc)):
+            return done
+        images = self.path(start, end, initial)
+        neb = self.settings.neb_maker(self.name).make(images)
+        document = neb_document(
+            neb.output,
+            start,
+            end,
+            images,
+            slab_energy_ev,
+            li_energy_ev,
+            hop_id,
+            doc_id,
+            self.settings,
+            None if initial is None else initial.neb_id,
+        )
+        return _replace(neb, document)
