@@ -1,5 +1,7 @@
 """run_flow: a failing job among several is named with its own error; the others run to the end."""
 
+import logging
+
 import pytest
 from jobflow import Flow, job
 
@@ -62,3 +64,19 @@ def test_jobs_write_to_the_store_their_flow_runs_with_not_the_environment(data_d
     environment = StoreFacade()  # EPDI_DATA_DIR of the data_dir fixture
     assert environment.settings.data_dir != given.settings.data_dir
     assert environment.query("li_references", {}) == []
+
+
+def test_progress_says_each_finished_job_with_counts_per_kind(data_dir, caplog):
+    first, second = square(2.0), square(3.0)
+    first.name, second.name = "square relax 1", "square relax 2"
+    total = inverse(second.output)
+    total.name = "inverse cineb 0"
+    lines: list[str] = []
+    run_flow(Flow([first, second, total]), StoreFacade().job_store(), progress=lines.append)
+    assert len(lines) == 3
+    assert "done: square relax 1 (" in lines[0] and lines[0].endswith("so far square relax 1")
+    assert lines[1].endswith("so far square relax 2")
+    assert "done: inverse cineb 0" in lines[2] and lines[2].endswith("so far inverse cineb 1, square relax 2")
+    assert lines[0].split()[0].count(":") == 2  # elapsed as h:mm:ss
+    assert not [r for r in caplog.records if r.name.startswith("jobflow")]  # jobflow's own lines stay quiet
+    assert not logging.getLogger("jobflow.core.job").handlers  # the listener is gone after the run

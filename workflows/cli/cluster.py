@@ -65,13 +65,10 @@ def unreachable(config, exc: Exception) -> None:
     fail(f"cannot reach the {config.describe()}: {reason}; check host, port and credentials", code=1)
 
 
-def job_kind(name: str) -> str:
-    """The kind of a Firework from its job name: ``valley relax H 3`` -> ``valley relax``."""
-    return " ".join(name.split()[:2])
-
-
 def _dry_run_summary(workflow, campaign, cid: str, config, existing: list[dict]) -> dict[str, Any]:
     from collections import Counter
+
+    from workflows.flows.local_run import job_kind
 
     categories = Counter(fw.spec.get("_category") for fw in workflow.fws)
     kinds = Counter(job_kind(fw.name) for fw in workflow.fws)

@@ -441,7 +441,7 @@ def run_campaign(spec: CampaignSpec, facade: StoreFacade) -> CampaignDoc:
         root.mkdir(parents=True, exist_ok=True)
         folders = {"create_folders": True, "root_dir": root}
     try:
-        run_flow(flow, facade.job_store(), what=f"campaign {spec.name}", **folders)
+        run_flow(flow, facade.job_store(), what=f"campaign {spec.name}", progress=_say, **folders)
     except JobsFailed as exc:
         mark_failed(facade, spec, [JobFailureDoc(**f.as_dict()) for f in exc.failures])
         raise JobsFailed(exc.failures, f"campaign {spec.name} (see `epdi status {spec.name}`)") from None

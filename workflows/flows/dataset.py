@@ -147,7 +147,8 @@ def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, prog
         root = Path(facade.settings.data_dir) / "calcs" / bundle.surface.surface_id / "vasp-jobs"
         root.mkdir(parents=True, exist_ok=True)
         folders = {"create_folders": True, "root_dir": root}
-    run_flow(flow, facade.job_store(), what=f"labels of {bundle.surface.surface_id}", **folders)
+    say = (lambda line: print(f"    {line}", flush=True)) if progress else None
+    run_flow(flow, facade.job_store(), what=f"labels of {bundle.surface.surface_id}", progress=say, **folders)
 
 
 def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:

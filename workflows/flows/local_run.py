@@ -6,13 +6,20 @@ failed job's own exception is logged at INFO level and lost when logging is off.
 records those log lines while the flow runs and raises :class:`JobsFailed`, whose one-line message
 names the first failed job and its error, and which lists every failure in
 :attr:`JobsFailed.failures`.
+
+With ``progress`` (a function taking one line) it also says, as each job finishes, which job it
+was, how long it took and how many jobs of each kind (:func:`job_kind`: statics, slab and valley
+relaxations, CINEBs, trainings, rounds) are done so far: one plain line per job, fit for a terminal
+and a log file alike.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +32,15 @@ from workflows.flows.stable_jobs import run_locally
 #: the logger ``run_locally`` reports failed jobs on, and the text it puts after the job name
 _JOBFLOW_LOGGER = "jobflow.managers.local"
 _FAILED = " failed with exception:\n"
+
+#: the logger a jobflow Job reports its start and end on, and the words it starts them with
+_JOB_LOGGER = "jobflow.core.job"
+_STARTING, _FINISHED = "Starting job - ", "Finished job - "
+
+
+def job_kind(name: str) -> str:
+    """The kind of a job (or Firework) from its name: ``valley relax H 3`` -> ``valley relax``."""
+    return " ".join(name.split()[:2])
 
 
 @dataclass(frozen=True)
@@ -77,20 +93,59 @@ class _FailureRecorder(logging.Handler):
         )
 
 
+class _JobProgress(logging.Handler):
+    """Says one line per finished job: its name, its wall time and the counts of each kind so far."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        super().__init__(level=logging.INFO)
+        self.say = say
+        self.started: dict[str, float] = {}
+        self.done: Counter[str] = Counter()
+        self.t0 = time.monotonic()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(_STARTING):
+            self.started[message[len(_STARTING) :]] = time.monotonic()
+        elif message.startswith(_FINISHED):
+            job = message[len(_FINISHED) :]
+            name = job.rsplit(" (", 1)[0]
+            took = time.monotonic() - self.started.pop(job, time.monotonic())
+            self.done[job_kind(name)] += 1
+            counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.done.items()))
+            elapsed = _clock(time.monotonic() - self.t0)
+            self.say(f"{elapsed} done: {name} ({took:.1f} s); so far {counts}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{sec:02d}"
+
+
 @contextmanager
-def _recording() -> Iterator[_FailureRecorder]:
-    logger = logging.getLogger(_JOBFLOW_LOGGER)
-    recorder = _FailureRecorder()
+def _listening(name: str, handler: logging.Handler) -> Iterator[logging.Handler]:
+    """``handler`` on logger ``name`` at INFO, which does not pass its records on (as with log=False)."""
+    logger = logging.getLogger(name)
     saved = logger.level, logger.propagate
-    logger.addHandler(recorder)
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    logger.propagate = False  # jobflow's own INFO lines stay quiet, as with log=False
+    logger.propagate = False  # jobflow's own INFO lines stay quiet
     try:
-        yield recorder
+        yield handler
     finally:
-        logger.removeHandler(recorder)
+        logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
+
+
+@contextmanager
+def _recording(progress: Callable[[str], None] | None = None) -> Iterator[_FailureRecorder]:
+    with ExitStack() as stack:
+        recorder = stack.enter_context(_listening(_JOBFLOW_LOGGER, _FailureRecorder()))
+        if progress is not None:
+            stack.enter_context(_listening(_JOB_LOGGER, _JobProgress(progress)))
+        yield recorder
 
 
 def run_flow(
@@ -100,6 +155,7 @@ def run_flow(
     what: str = "the flow",
     namespace: str = "epdi",
     create_folders: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, dict[int, Response]]:
     """Run ``flow`` with deterministic job uuids and logging off; raise :class:`JobsFailed` when a job raised.
 
@@ -120,13 +176,15 @@ def run_flow(
         Distinguishes otherwise identical flows (see :func:`workflows.flows.stable_jobs.stable_uuids`).
     create_folders
         One folder per job under ``root_dir`` (jobs that write files, e.g. VASP's).
+    progress
+        Called with one line per finished job (name, wall time, counts per kind so far).
 
     Returns
     -------
     dict
         ``run_locally``'s responses, ``{uuid: {index: Response}}``.
     """
-    with _recording() as recorder:
+    with _recording(progress) as recorder:
         responses = run_locally(
             flow,
             store=store,
