@@ -1,4 +1,4 @@
-"""Fragments in memory (:class:`FragmentData`), their colour mapping and the torch dataset over them."""
+"""Fragments in memory (:class:`FragmentData`) and the torch dataset over them."""
 
 from __future__ import annotations
 
@@ -11,28 +11,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from epdi_ml.fragments import augment as site_symmetry
+from epdi_ml.fragments.crops import ColourScale
 from epdi_ml.models.networks import IMAGENET_MEAN, IMAGENET_STD
-
-
-def to_rgb(raw: np.ndarray, vmin: float, vmax: float, cmap: str = "viridis") -> np.ndarray:
-    """Colour-map raw float fragments ``(N, P, P)`` onto one fixed scale as RGB uint8 ``(N, P, P, 3)``.
-
-    Parameters
-    ----------
-    raw : ndarray
-        Potential values (e.g. in V); values outside ``[vmin, vmax]`` are clipped.
-    vmin, vmax : float
-        The dataset-wide colour scale, same unit as ``raw``.
-    cmap : str
-        Matplotlib colour map name.
-    """
-    import matplotlib
-
-    if not vmax > vmin:
-        raise ValueError(f"colour scale needs vmax > vmin, got {vmin}, {vmax}")
-    scaled = np.clip((np.asarray(raw, dtype=np.float64) - vmin) / (vmax - vmin), 0.0, 1.0)
-    rgba = matplotlib.colormaps[cmap](scaled)
-    return np.rint(rgba[..., :3] * 255).astype(np.uint8)
 
 
 @dataclass
@@ -95,10 +75,13 @@ class FragmentData:
         cmap: str = "viridis",
         ids: Sequence[str] | None = None,
     ) -> FragmentData:
-        """Build from raw float fragments ``(N, P, P)`` with a fixed colour scale (see :func:`to_rgb`)."""
-        return cls(
-            to_rgb(raw, vmin, vmax, cmap), energies_ev, np.asarray(kinds), np.asarray(surface_ids), ids
-        )
+        """Build from raw float fragments ``(N, P, P)`` on the fixed colour scale ``[vmin, vmax]``.
+
+        The colours are those of every stored fragment
+        (:meth:`epdi_ml.fragments.crops.ColourScale.to_rgb`; values outside the scale are clipped).
+        """
+        rgb, _ = ColourScale(vmin, vmax, cmap).to_rgb(raw)
+        return cls(rgb, energies_ev, np.asarray(kinds), np.asarray(surface_ids), ids)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from epdi_ml.fragments.crops import ColourScale
 from epdi_ml.training.config import TrainConfig
-from epdi_ml.training.data import FragmentData, FragmentDataset, to_rgb
+from epdi_ml.training.data import FragmentData, FragmentDataset
 from epdi_ml.training.ensemble import EnsembleResult, compute_embeddings, predict_ensemble
 from epdi_ml.training.splits import group_kfold, split_paper_protocol
 from epdi_ml.training.trainer import recalibrate_batchnorm, train_ensemble
@@ -190,14 +191,16 @@ def test_densenet_training_path_runs(make_fragments):
     assert all(np.isfinite(f.train_loss_ev[0]) and np.isfinite(f.val_mae_ev[0]) for f in result.folds)
 
 
-def test_raw_arrays_take_a_fixed_colour_scale():
-    raw = np.linspace(-1.0, 1.0, 2 * 8 * 8).reshape(2, 8, 8)
-    rgb = to_rgb(raw, -1.0, 1.0)
-    assert rgb.shape == (2, 8, 8, 3) and rgb.dtype == np.uint8
+def test_raw_arrays_take_the_colours_of_stored_fragments():
+    """from_raw colours like the fragment build (one colour mapping), clipping outside the scale."""
+    raw = np.linspace(-1.5, 1.5, 2 * 8 * 8).reshape(2, 8, 8)
+    rgb, clipped = ColourScale(-1.0, 1.0).to_rgb(raw)
+    assert rgb.shape == (2, 8, 8, 3) and rgb.dtype == np.uint8 and clipped.tolist() == [22, 22]
     data = FragmentData.from_raw(raw, [3.0, 3.1], ["saddle", "valley"], ["a", "b"], -1.0, 1.0)
     np.testing.assert_array_equal(data.images, rgb)
+    np.testing.assert_array_equal(data.images[0, 0, 0], data.images[0, 0, 1])  # both clipped to vmin
     with pytest.raises(ValueError, match="vmax"):
-        to_rgb(raw, 1.0, 1.0)
+        FragmentData.from_raw(raw, [3.0, 3.1], ["saddle", "valley"], ["a", "b"], 1.0, 1.0)
 
 
 def test_config_rejects_unknown_model():
