@@ -61,6 +61,7 @@ def test_ridge_on_random_embeddings_reports_every_strategy(store, data_dir, tmp_
     assert list(report["strategies"]) == list(STRATEGIES)
     assert report["n_surfaces"] == 4 and report["n_saddles"] == store and report["seeds"] == [0, 1]
     assert report["model"] == "small_cnn" and report["learner"] == "ridge"
+    assert report["anchor"] == "valley-midpoint"
     labelled = report["labelled_fractions"]
     assert len(labelled) == 3 and np.all(np.diff(labelled) > 0)
     assert report["n_labelled_saddles"] == [round(f * store) for f in (0.2, 0.4, 0.6)]
@@ -128,6 +129,11 @@ def test_valley_anchored_learner(store):
     assert report["anchor"] == "valley-midpoint" and "anchored" in report["features"]
     for info in report["strategies"].values():
         assert np.all(np.isfinite(info["mae_mean_ev"])) and 0.0 <= info["coverage_90"] <= 1.0
+        midpoint = np.array(info["valley_midpoint_baseline_mae_ev"])
+        assert midpoint.shape == (3,) and np.all(np.isfinite(midpoint)) and np.all(midpoint >= 0)
+    default = _json(runner.invoke(app, [*args, "--json"]))
+    assert default["anchor"] == "valley-midpoint"  # the ridge learner's default
+    assert default["strategies"]["design"]["mae_mean_ev"] == report["strategies"]["design"]["mae_mean_ev"]
 
 
 def test_bad_options_exit_2_with_the_reason(store):

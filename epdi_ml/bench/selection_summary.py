@@ -157,6 +157,9 @@ def selection_benchmark(
         info["mae_per_seed_ev"] = curves[strategy]["mae_ev"]
         info["mean_spread_ev"] = np.mean(curves[strategy]["mean_spread_ev"], axis=0).tolist()
         info["mean_baseline_mae_ev"] = np.mean(curves[strategy]["mean_baseline_mae_ev"], axis=0).tolist()
+        info["valley_midpoint_baseline_mae_ev"] = np.mean(
+            curves[strategy]["valley_midpoint_baseline_mae_ev"], axis=0
+        ).tolist()
     headline = {k: full["strategies"]["random"][k] for k in INTERVAL_KEYS}
     headline |= {f"barrier_{k}": full["strategies"]["random"][f"barrier_{k}"] for k in INTERVAL_KEYS}
     best_f = full["best_fraction_to_match"]

@@ -43,6 +43,12 @@ def _selection_report(result: dict) -> None:
     typer.echo(
         "mean-label baseline (random picks): " + ", ".join(f"{b:.4f}" for b in baseline) + " eV per fraction"
     )
+    midpoint = result["strategies"]["random"]["valley_midpoint_baseline_mae_ev"]
+    typer.echo(
+        "valley-midpoint baseline (random picks; mean E_b of the hop's two valleys + one offset): "
+        + ", ".join(f"{b:.4f}" for b in midpoint)
+        + " eV per fraction"
+    )
     match = 100 * result["match_fraction"]
     counts = list(result["by_seed_count"])
     typer.echo(
@@ -103,9 +109,11 @@ def selection(
         str, typer.Option(help="ridge: heads on frozen CNN embeddings (CPU); cnn: retrain the CNN ensemble.")
     ] = "ridge",
     anchor: Annotated[
-        str,
-        typer.Option(help="Ridge: none, or valley-midpoint (saddle = its valleys' mean label + residual)."),
-    ] = "none",
+        str | None,
+        typer.Option(
+            help="Ridge: valley-midpoint (default; saddle = its valleys' mean label + residual) or none."
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(help="CNN (default efficientnet_lite0, small_cnn with --no-pretrained)."),
