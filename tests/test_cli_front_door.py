@@ -49,9 +49,9 @@ def test_campaign_help_loads_no_model_or_engine_package():
     assert _loaded_after(code, ("torch", "torchvision", "chgnet", "atomate2", "custodian")) == []
 
 
-@pytest.mark.parametrize("group", ["report", "query", "bench"])
-def test_help_of_the_reading_groups_loads_neither_matplotlib_nor_torch(group):
-    """Groups that read the store import their plotting and learning code only when a command runs.
+@pytest.mark.parametrize("group", ["report", "query", "bench", "dataset", "barrier", "hops", "static"])
+def test_help_of_a_group_loads_neither_plotting_nor_learning_nor_vasp_packages(group):
+    """Groups import their plotting, learning and VASP (atomate2, custodian) code only when a command runs.
 
     (Their structure code imports ASE, whose calculator-plugin registry imports ``gpaw.ase_plugin``
     when GPAW is installed; that is ASE's doing and light, so gpaw is not in this list.)

@@ -14,9 +14,8 @@ from typer.testing import CliRunner
 from stores.facade import StoreFacade
 from workflows.cli.app import app
 from workflows.engines import DEFAULT_CINEB_IMAGES, EngineUnavailable, require_engine
+from workflows.engines.spin import MAGNETIC_ELEMENTS, MAGNETIC_MAGMOM_MUB
 from workflows.engines.vasp_engine import (
-    MAGNETIC_ELEMENTS,
-    MAGNETIC_MAGMOM_MUB,
     kpoint_mesh,
     neb_maker,
     relax_maker,

@@ -8,7 +8,7 @@ with their input-set generators configured for the EPDI slabs (DESIGN.md, "Stati
   ``ENCUT = 500`` eV, ``EDIFF = 1e-5`` eV, ``EDIFFG = -0.02`` eV/Angstrom;
 - dipole correction along z (``LDIPOL``, ``IDIPOL = 3``);
 - spin-polarised (``ISPIN = 2`` and a ``MAGMOM``) only when a magnetic element
-  (:data:`MAGNETIC_ELEMENTS`) is in the cell, else ``ISPIN = 1``;
+  (:data:`workflows.engines.spin.MAGNETIC_ELEMENTS`) is in the cell, else ``ISPIN = 1``;
 - an explicit Gamma-centred k x k x 1 mesh, ``k = max(1, ceil(6 / n))`` for an n x n x 1 supercell
   (2 x 2 x 1 for 3 x 3 x 1, Gamma only for 6 x 6 x 1): atomate2's automatic mesh puts kz = 2 on a slab;
 - statics write the electrostatic potential (``LVHAR``: LOCPOT) and the density (``LCHARG``: CHGCAR),
@@ -46,6 +46,7 @@ from custodian.vasp.handlers import (
 from pymatgen.io.vasp import Kpoints
 
 from workflows.engines import EngineUnavailable
+from workflows.engines.spin import spin_settings
 
 if TYPE_CHECKING:
     from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
@@ -54,15 +55,6 @@ if TYPE_CHECKING:
 
 VaspKind = Literal["static", "relax", "neb"]
 VASP_KINDS: tuple[str, ...] = ("static", "relax", "neb")
-
-#: elements that make a cell spin-polarised (ISPIN = 2) when present as dopant or host metal
-MAGNETIC_ELEMENTS: frozenset[str] = frozenset({"Cr", "Mn", "Fe", "Co", "Ni", "V"})
-
-#: initial moment on each magnetic atom (Bohr magneton); VASP relaxes it during the SCF
-MAGNETIC_MAGMOM_MUB = 3.0
-
-#: initial moment on every other atom (Bohr magneton); small, so that spin can still develop
-NONMAGNETIC_MAGMOM_MUB = 0.1
 
 #: reciprocal-space sampling target: k * n = 6 for an n x n x 1 supercell of a ~3.2 Angstrom cell
 KPOINT_PRODUCT = 6
@@ -117,26 +109,6 @@ def kpoint_mesh(size: int, k: int | None = None) -> Kpoints:
     if k < 1:
         raise ValueError(f"k-point divisions must be >= 1, got {k}")
     return Kpoints.gamma_automatic((k, k, 1))
-
-
-def magnetic_species(elements: Iterable[str]) -> list[str]:
-    """The elements of ``elements`` that are in :data:`MAGNETIC_ELEMENTS` (sorted)."""
-    return sorted({str(e) for e in elements if e is not None} & MAGNETIC_ELEMENTS)
-
-
-def spin_settings(elements: Iterable[str]) -> dict[str, Any]:
-    """``ISPIN`` (and ``MAGMOM`` per element, Bohr magneton) for a cell holding ``elements``.
-
-    ``ISPIN = 2`` when any element is magnetic (:data:`MAGNETIC_ELEMENTS`), with
-    :data:`MAGNETIC_MAGMOM_MUB` on those and :data:`NONMAGNETIC_MAGMOM_MUB` on the others;
-    else ``ISPIN = 1`` and no ``MAGMOM``.
-    """
-    elements = sorted({str(e) for e in elements if e is not None})
-    magnetic = magnetic_species(elements)
-    if not magnetic:
-        return {"ISPIN": 1}
-    magmom = {e: (MAGNETIC_MAGMOM_MUB if e in magnetic else NONMAGNETIC_MAGMOM_MUB) for e in elements}
-    return {"ISPIN": 2, "MAGMOM": magmom}
 
 
 def incar_settings(

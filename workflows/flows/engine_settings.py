@@ -2,7 +2,7 @@
 
 One home for the rules that turn a spec step into engine settings: the GPAW k-mesh follows the
 supercell, spin polarisation is on when the host metal or the dopant is magnetic (the VASP
-engine's rule, :func:`workflows.engines.vasp_engine.magnetic_species`), and the neb step's GPAW
+rule of :mod:`workflows.engines.spin`, shared with VASP), and the neb step's GPAW
 settings are the static's unless the step overrides them, so maps and labels share one level of
 theory.
 """
@@ -15,9 +15,10 @@ from stores.schemas.surfaces import SurfaceDoc
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.gpaw_dynamics import GpawDynamicsSettings
 from workflows.engines.gpaw_settings import GpawSettings, kpts_for_supercell
-from workflows.engines.vasp_dynamics import VaspDynamicsSettings
+from workflows.engines.spin import magnetic_species
 
 if TYPE_CHECKING:
+    from workflows.engines.vasp_dynamics import VaspDynamicsSettings
     from workflows.flows.campaign_spec import CampaignSpec
 
 
@@ -27,8 +28,6 @@ def gpaw_settings_for(surface: SurfaceDoc, **overrides) -> GpawSettings:
     The k-mesh follows the supercell; spin polarisation is on when the host metal or the dopant is
     magnetic.
     """
-    from workflows.engines.vasp_engine import magnetic_species
-
     magnetic = bool(magnetic_species([surface.metal, surface.dopant or surface.metal]))
     defaults = {"kpts": kpts_for_supercell(surface.supercell), "spin_polarized": magnetic}
     return GpawSettings(**(defaults | overrides))
@@ -72,6 +71,8 @@ def vasp_settings_for(spec: CampaignSpec, surface: SurfaceDoc) -> VaspDynamicsSe
     The k-mesh follows the supercell unless ``neb.vasp.kpoints`` is set; spin polarisation follows
     the surface's elements (host metal, anion, dopant); ``neb.vasp.incar`` overrides any INCAR tag.
     """
+    from workflows.engines.vasp_dynamics import VaspDynamicsSettings  # atomate2 and custodian: lazily
+
     options = spec.neb.vasp
     return VaspDynamicsSettings(
         size=surface.supercell,
