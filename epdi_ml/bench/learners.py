@@ -32,6 +32,7 @@ from epdi_ml.fragments import augment as site_symmetry
 from epdi_ml.selection.linear_model import standardise
 from epdi_ml.training.data import FragmentData
 from epdi_ml.training.splits import group_kfold
+from stores.progress import progress as show_progress
 
 if TYPE_CHECKING:
     from epdi_ml.bench.selection import SelectionBenchConfig, SelectionPool
@@ -45,7 +46,6 @@ def frozen_embeddings(
 ) -> np.ndarray:
     """Penultimate features ``(N, d)`` of every fragment from a frozen CNN (seeded initialisation)."""
     import torch
-    from tqdm.auto import tqdm
 
     from epdi_ml.models.networks import build_model
     from epdi_ml.training.ensemble import compute_embeddings
@@ -53,8 +53,8 @@ def frozen_embeddings(
     torch.manual_seed(0)
     model = build_model(config.model_name, config.pretrained, config.weights_dir, config.pixels)
     parts = []
-    for start in tqdm(
-        range(0, len(data), batch), desc="embeddings", unit="batch", disable=not progress, leave=False
+    for start in show_progress(
+        range(0, len(data), batch), desc="embeddings", unit="batch", show=progress, leave=False
     ):
         stop = start + batch
         parts.append(

@@ -29,6 +29,7 @@ from epdi_ml.bench.selection import (
     run_strategy,
 )
 from stores.facade import StoreFacade
+from stores.progress import progress as show_progress
 
 #: interval figures averaged over seeds and fractions
 INTERVAL_KEYS = ("coverage_68", "coverage_90", "width_68_ev", "width_90_ev")
@@ -115,8 +116,6 @@ def selection_benchmark(
         seed count (``strategies``), the same per seed count (``by_seed_count``), the headline
         interval figures of ``random``, the best strategy and the goal verdicts.
     """
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
     pool = load_pool(facade, config.dataset)
     if pool.n_surfaces < config.folds:
@@ -129,7 +128,7 @@ def selection_benchmark(
     curves: dict[str, dict[str, list]] = {}
     total = len(config.strategies) * config.seeds * len(counts)
     t0 = time.perf_counter()
-    with tqdm(total=total, desc="selection rounds", unit="round", disable=not progress) as bar:
+    with show_progress(total=total, desc="selection rounds", unit="round", show=progress) as bar:
         for strategy in config.strategies:
             runs = []
             for seed in range(config.seeds):

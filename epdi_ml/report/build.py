@@ -28,8 +28,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from epdi_ml.analysis.barriers import DEFINITIONS
 from epdi_ml.analysis.labels import hop_class_nebs
 from epdi_ml.analysis.profiles import learning_curves_plot, parity_plot, plot_profiles
@@ -55,6 +53,7 @@ from epdi_ml.report.page import PRISTINE, Page
 from epdi_ml.report.plots import round_metrics_plot, rounds_plot, site_map_plot
 from epdi_ml.report.status import status_sections
 from stores.facade import StoreFacade
+from stores.progress import progress
 from stores.schemas.campaigns import CampaignDoc, RoundDoc
 
 __all__ = [
@@ -247,7 +246,8 @@ def _surfaces_section(
     if missing:
         page.note(f"surfaces not in the store: {', '.join(missing)}")
     labelled = hop_class_nebs(facade, list(surfaces))
-    for sid, (data, paths) in tqdm(surfaces.items(), desc="report surfaces", disable=len(surfaces) < 5):
+    shown = progress(surfaces.items(), desc="report surfaces", unit="surface", show=len(surfaces) >= 5)
+    for sid, (data, paths) in shown:
         name = surface_title(data.surface)
         page.heading(name, 3, detail=sid)
         _profile_figures(page, sid, name, paths, label_name)

@@ -45,6 +45,7 @@ from epdi_ml.training.config import TrainConfig, resolve_device, use_amp
 from epdi_ml.training.data import FragmentData, FragmentDataset
 from epdi_ml.training.ensemble import EnsembleResult, FoldResult, predict_ensemble
 from epdi_ml.training.splits import group_kfold
+from stores.progress import progress as show_progress
 
 #: autocast dtype of mixed-precision runs
 AMP_DTYPE = torch.float16
@@ -156,8 +157,6 @@ def train_fold(
     :mod:`epdi_ml.training.checkpoints`. With ``resume`` the fold goes on from its ``last.pt``, or, when only
     ``best.pt`` is left, is returned from there as finished.
     """
-    from tqdm.auto import tqdm
-
     fold_dir = fold_folder(config.checkpoint_dir, fold)
     last = None if fold_dir is None else fold_dir / LAST_FILE
     best = None if fold_dir is None else fold_dir / BEST_FILE
@@ -206,10 +205,11 @@ def train_fold(
         elapsed, seen, done = ckpt["elapsed_s"], ckpt["images_seen"], ckpt["done"]
         set_rng_state(ckpt["rng"])
 
-    bar = tqdm(
+    bar = show_progress(
         range(start_epoch, config.epochs),
         desc=f"fold {fold}",
-        disable=not progress or done,
+        unit="epoch",
+        show=progress and not done,
         initial=start_epoch,
         total=config.epochs,
         leave=False,

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from stores import progress
 from workflows.engines import ase_dynamics
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.neb_checkpoint import NebCheckpoint
@@ -79,10 +80,14 @@ def test_a_file_of_another_run_is_ignored(ends, stopped):
 
 
 def test_off_a_terminal_progress_is_plain_lines(ends, capsys, monkeypatch):
-    monkeypatch.setattr(ase_dynamics, "PLAIN_PROGRESS_EVERY_S", 0.0)  # a line per step
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)  # a line per step
     shown = ChgnetSettings(fmax_ev_ang=1e-4, max_steps=2, show_progress=True)
     ase_dynamics.cineb(*ends, 0.0, 0.0, shown, n_images=3)
     err = capsys.readouterr().err  # captured: not a terminal
-    lines = [line.rsplit(",", 1)[0] for line in err.splitlines() if line.startswith("cineb:")]
-    assert lines == ["cineb: step 1 (limit 2)", "cineb: step 2 (limit 2)", "cineb: done, 2 steps"]
+    lines = [line.rsplit(",", 1)[0] for line in err.splitlines() if line.startswith("cineb ")]
+    assert lines == [
+        "cineb (limit 2 steps): 1 step",
+        "cineb (limit 2 steps): 2 step",
+        "cineb (limit 2 steps): done, 2 step",
+    ]
     assert "\r" not in err

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm import tqdm
 
 from epdi_ml.analysis.dataset_summary import dataset_summary
 from epdi_ml.fragments import build as fb
@@ -14,6 +13,7 @@ from epdi_ml.fragments import colour_scales
 from epdi_ml.fragments import errors as fragment_errors
 from stores.dataset_io import DatasetFormatError, export_dataset, load_dataset
 from stores.facade import StoreFacade
+from stores.progress import progress
 from stores.settings import get_settings
 from stores.validation import check_output_dir, check_output_file
 from workflows.cli.common import emit_mapping, emit_rows, fail, reports_input_errors
@@ -171,7 +171,7 @@ def load(
     totals: dict[str, int] = {}
     rebuild: list[str] = []
     try:
-        for path in tqdm(archives, desc="loading", unit="archive", disable=len(archives) < 2):
+        for path in progress(archives, desc="loading", unit="archive", show=len(archives) >= 2):
             manifest = load_dataset(facade, path, max_expanded_mb)
             for name, count in manifest["counts"].items():
                 totals[name] = totals.get(name, 0) + count

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm import tqdm
 
 from epdi_ml.fragments import build as fb
 from epdi_ml.fragments import colour_scales
@@ -23,6 +22,7 @@ from epdi_ml.fragments.mep_analysis import (
 )
 from epdi_ml.fragments.potential_map import NoVacuumError
 from stores.facade import StoreFacade
+from stores.progress import progress
 from stores.settings import get_settings
 from stores.validation import check_choice, check_output_dir, check_output_file, check_positive
 from workflows.cli.common import fail, reports_input_errors
@@ -74,7 +74,7 @@ def build(
         ids = list(surface or [])
     results = []
     try:
-        for sid in tqdm(ids, desc="maps and fragments", unit="surface", disable=len(ids) < 2):
+        for sid in progress(ids, desc="maps and fragments", unit="surface", show=len(ids) >= 2):
             results.append(fb.cut_surface(facade, sid, size_ang, pixels, tolerance_ev=symmetry_tol))
     except fragment_errors.MissingInputError as exc:
         fail(str(exc), EXIT_MISSING)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm import tqdm
 
 from stores.facade import StoreFacade
+from stores.progress import progress
 from stores.settings import get_settings
 from stores.validation import check_output_dir
 from workflows.cli.common import emit_mapping, emit_rows, reports_input_errors
@@ -125,7 +125,7 @@ def campaign_set(
     _announce_check(size, len(jobs), check)
     bundles = [
         describe_surface(spec, dopant, size, vacuum, check_symmetry=check)
-        for spec, dopant in tqdm(jobs, desc="surfaces", unit="surface", disable=as_json)
+        for spec, dopant in progress(jobs, desc="surfaces", unit="surface", show=not as_json)
     ]
     store_surfaces(bundles, facade)
     rows = [b.summary() for b in bundles]

@@ -6,19 +6,17 @@ the improved tangent, a climbing image and one calculator per image (ASE's share
 recomputes every image at every step). An engine supplies a :class:`DynamicsEngine`: its name, the
 force threshold and step limit, and a factory of counting calculators.
 
-Progress (only with ``show_progress``): on a terminal, a bar per optimisation whose total is the
-step limit, closed at convergence, so a run that converges early ends early; elsewhere (a log file,
-a batch job) plain lines, at most one per :data:`PLAIN_PROGRESS_EVERY_S` and one at the end, instead
-of a bar's carriage-return frames.
+Progress (only with ``show_progress``): a step counter per optimisation that names the step limit
+but counts to convergence (a bar on a terminal; plain lines in a log file or batch job, see
+:mod:`stores.progress`).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms
@@ -30,12 +28,9 @@ from ase.mep import NEB
 from ase.optimize import BFGS, FIRE
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
-from tqdm import tqdm
 
+from stores.progress import progress
 from workflows.engines.neb_checkpoint import NebCheckpoint, NebProgress
-
-#: seconds between two plain progress lines when the output is not a terminal
-PLAIN_PROGRESS_EVERY_S = 30.0
 
 #: height above the lowest slab atom within which atoms count as the bottom layer (Angstrom)
 BOTTOM_LAYER_TOL_ANG = 0.3
@@ -128,34 +123,12 @@ def to_structure(atoms: Atoms) -> Structure:
     return structure
 
 
-class StepLines:
-    """Progress of one optimisation as plain lines on stderr (for output that is not a terminal)."""
+def progress_bar(desc: str, max_steps: int, show: bool) -> Any:
+    """A step counter for one optimisation (hidden unless ``show``; :func:`stores.progress.progress`).
 
-    def __init__(self, desc: str, total: int, every_s: float | None = None):
-        self.desc, self.total = desc, total
-        self.every_s = PLAIN_PROGRESS_EVERY_S if every_s is None else every_s
-        self.n = 0
-        self._start = self._last = time.monotonic()
-
-    def update(self, steps: int = 1) -> None:
-        """Count ``steps``; print a line when the last one is ``every_s`` old."""
-        self.n += steps
-        now = time.monotonic()
-        if steps and now - self._last >= self.every_s:
-            self._last = now
-            elapsed = now - self._start
-            print(f"{self.desc}: step {self.n} (limit {self.total}), {elapsed:.0f} s", file=sys.stderr)
-
-    def close(self) -> None:
-        """The closing line: steps and seconds."""
-        print(f"{self.desc}: done, {self.n} steps, {time.monotonic() - self._start:.0f} s", file=sys.stderr)
-
-
-def progress_bar(desc: str, total: int, show: bool) -> tqdm | StepLines:
-    """A step counter for one optimisation: hidden unless ``show``; plain lines off a terminal."""
-    if show and not sys.stderr.isatty():
-        return StepLines(desc, total)
-    return tqdm(total=total, desc=desc, unit="step", leave=False, disable=not show)
+    It has no total: an optimisation ends at convergence, so the step limit is only named.
+    """
+    return progress(desc=f"{desc} (limit {max_steps} steps)", unit="step", show=show, leave=False)
 
 
 def max_force_ev_ang(forces: np.ndarray) -> float:
