@@ -155,3 +155,18 @@ def test_missing_dataset_names_the_load_command(data_dir):
     result = runner.invoke(app, ["bench", "selection"])
     assert result.exit_code == 1
     assert "epdi dataset load reference" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_stored_fragments_carry_their_valley_anchors(store):
+    """load_fragments' anchors (from hops and class labels) equal the pool's valley midpoints."""
+    from epdi_ml.bench.selection import load_pool
+    from stores.facade import StoreFacade
+
+    facade = StoreFacade()
+    pool = load_pool(facade)
+    fragments = load_fragments(facade, dataset="reference", distinct_only=True)
+    data = fragments.data.subset(fragments.labelled)
+    assert list(data.ids) == list(pool.data.ids)
+    saddles = data.kinds == "saddle"
+    assert np.isnan(data.anchors_ev[~saddles]).all() and np.isfinite(data.anchors_ev[saddles]).all()
+    np.testing.assert_allclose(data.anchors_ev[saddles], pool.valley_midpoints_ev()[saddles])

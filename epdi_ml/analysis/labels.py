@@ -156,10 +156,13 @@ def class_labels(fragments: list[dict], computed: dict[str, float]) -> dict[str,
     }
 
 
-def site_class_labels(facade: StoreFacade, surface_ids: list[str]) -> dict[str, float]:
+def site_class_labels(
+    facade: StoreFacade, surface_ids: list[str], computed: dict[str, float] | None = None
+) -> dict[str, float]:
     """E_b (eV) of every site of the surfaces whose symmetry class has a computed label.
 
-    Like :func:`class_labels`, but classes come from the site documents (no fragments needed).
+    Like :func:`class_labels`, but classes come from the site documents (no fragments needed);
+    ``computed`` defaults to :func:`computed_labels` of the store's one label source.
     """
     sites = facade.query(
         "sites",
@@ -172,7 +175,7 @@ def site_class_labels(facade: StoreFacade, surface_ids: list[str]) -> dict[str, 
         return by_index[(site["surface_id"], site["kind"], site["symmetry"]["representative_index"])]
 
     as_fragments = [{"site_id": s["site_id"], "representative_site_id": representative(s)} for s in sites]
-    return class_labels(as_fragments, computed_labels(facade))
+    return class_labels(as_fragments, computed_labels(facade) if computed is None else computed)
 
 
 def hop_class_nebs(facade: StoreFacade, surface_ids: list[str]) -> dict[str, dict]:

@@ -295,7 +295,7 @@ class CnnLearner:
         rows = np.concatenate([train, query])
         sub = data.subset(rows)
         members, embeddings = ensemble_outputs(
-            result, sub.images, sub.kinds, config.batch_test, config.device
+            result, sub.images, sub.kinds, config.batch_test, config.device, result.offsets_ev(sub)
         )
         fold_by_surface = {s: m for m, fold in enumerate(result.folds) for s in fold.val_surfaces}
         fold_of = np.array(

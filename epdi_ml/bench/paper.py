@@ -127,7 +127,10 @@ def paper_benchmark(
         resume = checkpoint_dir is not None
         result = train_ensemble(data.subset(train_idx), run, progress=progress, resume=resume)
         test = data.subset(test_idx)
-        mean, std = predict_ensemble(result, test.images, kinds=test.kinds, batch_size=config.batch_test)
+        offsets = result.offsets_ev(test)
+        mean, std = predict_ensemble(
+            result, test.images, kinds=test.kinds, batch_size=config.batch_test, offsets_ev=offsets
+        )
         truth = data.energies_ev[test_idx]
         baselines = _baselines(kinds, meps, data.energies_ev, split)
         # predictions of the test saddles are shared with their symmetry-equivalent sites

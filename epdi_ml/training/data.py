@@ -31,6 +31,10 @@ class FragmentData:
         Surface of each fragment (fold groups).
     ids : ndarray, optional
         Fragment/site ids, carried through for bookkeeping.
+    anchors_ev : ndarray, optional
+        Per saddle the mean labelled E_b (eV) of its hop's two valleys (NaN for valleys and where a
+        valley is unlabelled): what a valley-anchored model (``TrainConfig.anchor``) adds to its
+        output (:meth:`offsets_ev`).
     """
 
     images: np.ndarray
@@ -38,6 +42,7 @@ class FragmentData:
     kinds: np.ndarray
     surface_ids: np.ndarray
     ids: np.ndarray | None = None
+    anchors_ev: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.images = np.asarray(self.images)
@@ -55,7 +60,9 @@ class FragmentData:
         self.surface_ids = np.asarray(self.surface_ids).astype(str)
         if self.ids is not None:
             self.ids = np.asarray(self.ids).astype(str)
-        for name in ("energies_ev", "kinds", "surface_ids", "ids"):
+        if self.anchors_ev is not None:
+            self.anchors_ev = np.asarray(self.anchors_ev, dtype=np.float64).reshape(-1)
+        for name in ("energies_ev", "kinds", "surface_ids", "ids", "anchors_ev"):
             value = getattr(self, name)
             if value is not None and len(value) != n:
                 raise ValueError(f"{name} has {len(value)} entries for {n} images")
@@ -95,7 +102,33 @@ class FragmentData:
             self.kinds[index],
             self.surface_ids[index],
             None if self.ids is None else self.ids[index],
+            None if self.anchors_ev is None else self.anchors_ev[index],
         )
+
+    def offsets_ev(self, anchor: str = "none", valley_offset_ev: float = 0.0) -> np.ndarray:
+        """What a model with ``anchor`` adds to its output per fragment (eV): it learns E_b minus this.
+
+        ``"none"``: zeros. ``"valley-midpoint"``: each saddle's :attr:`anchors_ev`, and
+        ``valley_offset_ev`` (the training valleys' mean E_b, so that both kinds of target lie near
+        zero) for valleys.
+
+        Raises
+        ------
+        ValueError
+            A saddle has no anchor (one of its valleys is unlabelled, or no anchors were loaded).
+        """
+        if anchor == "none":
+            return np.zeros(len(self))
+        saddles = self.kinds == site_symmetry.SADDLE
+        anchors = np.full(len(self), np.nan) if self.anchors_ev is None else self.anchors_ev
+        missing = saddles & np.isnan(anchors)
+        if missing.any():
+            names = [] if self.ids is None else self.ids[missing][:3].tolist()
+            raise ValueError(
+                f"{int(missing.sum())} saddle fragment(s) {', '.join(names)} have no valley anchor: "
+                "relax both valleys of their hops first (every valley class), or train with anchor none"
+            )
+        return np.where(saddles, anchors, valley_offset_ev)
 
 
 def images_to_tensor(images: np.ndarray, pixels: int | None = None) -> torch.Tensor:
@@ -112,12 +145,20 @@ class FragmentDataset(Dataset):
     """Torch dataset over :class:`FragmentData`.
 
     Items are ``(image, energy_ev)``: a normalised float image ``(3, pixels, pixels)`` and a float32
-    label. Valley crops are masked (train and test alike). With ``augment`` a random site-symmetry
-    operation is drawn from a generator seeded by ``(seed, epoch, index)``, so an epoch's
+    label (E_b minus ``offsets_ev`` when given: the target of a valley-anchored model). Valley crops
+    are masked (train and test alike). With ``augment`` a random site-symmetry operation is drawn
+    from a generator seeded by ``(seed, epoch, index)``, so an epoch's
     augmentation does not depend on history (resuming reproduces it); set :attr:`epoch` per epoch.
     """
 
-    def __init__(self, data: FragmentData, pixels: int, augment: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        data: FragmentData,
+        pixels: int,
+        augment: bool = False,
+        seed: int = 0,
+        offsets_ev: np.ndarray | None = None,
+    ) -> None:
         self.data = data
         self.pixels = pixels
         self.augment = augment
@@ -126,7 +167,8 @@ class FragmentDataset(Dataset):
         if not augment:  # fixed inputs: prepare once
             prepared = augment_module_prepare(data.images, data.kinds)
             self._fixed = images_to_tensor(prepared, pixels)
-        self._labels = torch.from_numpy(np.nan_to_num(data.energies_ev, nan=0.0).astype(np.float32))
+        targets = data.energies_ev - (0.0 if offsets_ev is None else np.asarray(offsets_ev))
+        self._labels = torch.from_numpy(np.nan_to_num(targets, nan=0.0).astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.data)

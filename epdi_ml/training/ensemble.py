@@ -17,7 +17,7 @@ from epdi_ml.fragments import augment as site_symmetry
 from epdi_ml.models.networks import EPDIRegressor, build_model
 from epdi_ml.training.checkpoints import CHECKPOINT_FORMAT
 from epdi_ml.training.config import TrainConfig, resolve_device
-from epdi_ml.training.data import augment_module_prepare, images_to_tensor
+from epdi_ml.training.data import FragmentData, augment_module_prepare, images_to_tensor
 
 
 @dataclass
@@ -48,11 +48,19 @@ class EnsembleResult:
         MAE (eV), best epoch (0-based), validation surfaces, seconds per epoch, training images/s.
     test_mae_ev : float, optional
         MAE of the ensemble mean on the test set when one was given.
+    valley_offset_ev : float
+        Valley-anchored ensembles (``config.anchor``): the mean training valley E_b (eV) that the
+        models' valley outputs are relative to (0 otherwise).
     """
 
     config: TrainConfig
     folds: list[FoldResult] = field(default_factory=list)
     test_mae_ev: float | None = None
+    valley_offset_ev: float = 0.0
+
+    def offsets_ev(self, data: FragmentData) -> np.ndarray:
+        """Per fragment of ``data`` what is added to every model's output (eV; zeros unless anchored)."""
+        return data.offsets_ev(self.config.anchor, self.valley_offset_ev)
 
     @property
     def state_dicts(self) -> list[dict[str, torch.Tensor]]:
@@ -79,6 +87,7 @@ class EnsembleResult:
             "format": CHECKPOINT_FORMAT,
             "config": self.config.model_dump_json(),
             "test_mae_ev": self.test_mae_ev,
+            "valley_offset_ev": self.valley_offset_ev,
             "folds": [dataclasses.asdict(f) for f in self.folds],
         }
         path = Path(path)
@@ -94,6 +103,7 @@ class EnsembleResult:
             config=TrainConfig.model_validate_json(payload["config"]),
             folds=[FoldResult(**f) for f in payload["folds"]],
             test_mae_ev=payload["test_mae_ev"],
+            valley_offset_ev=payload.get("valley_offset_ev", 0.0),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -134,6 +144,7 @@ def predict_ensemble(
     batch_size: int = 16,
     device: str = "auto",
     return_members: bool = False,
+    offsets_ev: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predict E_b (eV) with every fold model; return the ensemble mean and spread per sample.
 
@@ -155,6 +166,9 @@ def predict_ensemble(
         ``auto``, ``cpu`` or ``cuda``.
     return_members : bool
         Also return the per-model predictions ``(n_models, N)``.
+    offsets_ev : ndarray, optional
+        Added to every model's output per fragment: the valley anchors of a valley-anchored
+        ensemble (:meth:`epdi_ml.training.data.FragmentData.offsets_ev` with its config's ``anchor``).
 
     Returns
     -------
@@ -189,6 +203,8 @@ def predict_ensemble(
         x = x_all[start : start + batch_size].to(dev)
         for m, model in enumerate(models):
             preds[m, start : start + len(x)] = model(x).float().cpu().numpy()
+    if offsets_ev is not None:
+        preds += np.asarray(offsets_ev, dtype=float)[None, :]
     mean, std = preds.mean(axis=0), preds.std(axis=0)
     return (mean, std, preds) if return_members else (mean, std)
 

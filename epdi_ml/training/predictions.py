@@ -30,8 +30,13 @@ def ensemble_outputs(
     kinds: Sequence[str],
     batch_size: int = 32,
     device: str = "auto",
+    offsets_ev: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Predictions ``(K, N)`` in eV and penultimate embeddings (one ``(N, d)`` array per fold model)."""
+    """Predictions ``(K, N)`` in eV and penultimate embeddings (one ``(N, d)`` array per fold model).
+
+    ``offsets_ev`` (per fragment) is added to every model's output: the valley anchors of a
+    valley-anchored ensemble (:meth:`epdi_ml.training.data.FragmentData.offsets_ev`).
+    """
     dev = resolve_device(device)
     models = result.models(dev)
     x_all = images_to_tensor(augment_module_prepare(np.asarray(images), list(kinds)), result.config.pixels)
@@ -43,6 +48,8 @@ def ensemble_outputs(
             features = model.embedding(x)
             preds[m, start : start + len(x)] = model.head(features).squeeze(-1).float().cpu().numpy()
             embeddings[m][start : start + len(x)] = features.float().cpu().numpy()
+    if offsets_ev is not None:
+        preds += np.asarray(offsets_ev, dtype=float)[None, :]
     return preds, embeddings
 
 
@@ -70,7 +77,8 @@ def predict_and_store(facade: StoreFacade, model: ModelDoc, fragments: StoreFrag
     """
     result = load_ensemble(facade, model)
     data = fragments.data
-    members, embeddings = ensemble_outputs(result, data.images, data.kinds)
+    offsets = result.offsets_ev(data)  # a valley-anchored model needs every saddle's anchor
+    members, embeddings = ensemble_outputs(result, data.images, data.kinds, offsets_ev=offsets)
     fold_of = training_folds(model, result, data.ids.tolist(), data.surface_ids.tolist())
     intervals = calibrate_ensemble(members, data.energies_ev, data.kinds, fold_of, embeddings)
     docs = [

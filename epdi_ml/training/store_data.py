@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from epdi_ml.analysis.labels import LabelSet, class_labels, label_set
+from epdi_ml.analysis.labels import LabelSet, class_labels, label_set, site_class_labels
 from epdi_ml.training.data import FragmentData
 from stores.arrays import get_array
 from stores.errors import InputError
@@ -95,5 +95,24 @@ def load_fragments(
         kinds=np.array([d["kind"] for d in docs]),
         surface_ids=np.array([d["surface_id"] for d in docs]),
         ids=np.array([d["site_id"] for d in docs]),
+        anchors_ev=valley_anchors(facade, docs, found.energies_ev),
     )
     return StoreFragments(data=data, docs=docs, labels=found)
+
+
+def valley_anchors(facade: StoreFacade, docs: list[dict], computed: dict[str, float]) -> np.ndarray:
+    """Per fragment the mean labelled E_b (eV) of its hop's two valleys (NaN for valleys and gaps).
+
+    The anchor of a valley-anchored model (:meth:`epdi_ml.training.data.FragmentData.offsets_ev`);
+    valley labels reach every valley of their symmetry class (:func:`site_class_labels`).
+    """
+    surfaces = sorted({d["surface_id"] for d in docs})
+    labels = site_class_labels(facade, surfaces, computed)
+    hops = facade.query("hops", {"surface_id": {"$in": surfaces}}, properties=["saddle_id", "valley_ids"])
+    ends = {h["saddle_id"]: h["valley_ids"] for h in hops}
+    anchors = np.full(len(docs), np.nan)
+    for i, doc in enumerate(docs):
+        valleys = [labels.get(v) for v in ends.get(doc["site_id"], ())] if doc["kind"] == "saddle" else []
+        if len(valleys) == 2 and None not in valleys:
+            anchors[i] = float(np.mean(valleys))
+    return anchors

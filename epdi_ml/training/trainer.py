@@ -149,8 +149,12 @@ def train_fold(
     config: TrainConfig,
     progress: bool = True,
     resume: bool = False,
+    valley_offset_ev: float = 0.0,
 ) -> FoldResult:
     """Train one fold model with early stopping on ``val``; see :func:`train_ensemble`.
+
+    With ``config.anchor`` the model learns E_b minus the fragments' offsets
+    (:meth:`~epdi_ml.training.data.FragmentData.offsets_ev`, valleys relative to ``valley_offset_ev``).
 
     With ``config.checkpoint_dir`` the fold's ``last.pt`` is written every epoch and its ``best.pt``
     when it finishes (then ``last.pt`` is deleted unless ``config.keep_last``); see
@@ -174,8 +178,13 @@ def train_fold(
     model = build_model(config.model, config.pretrained, config.weights_dir, config.pixels).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    train_set = FragmentDataset(train, config.pixels, augment=config.augment, seed=fold_seed)
-    val_loader = _loader(FragmentDataset(val, config.pixels), config.batch_val, False, config)
+    offsets = train.offsets_ev(config.anchor, valley_offset_ev)
+    val_offsets = val.offsets_ev(config.anchor, valley_offset_ev)
+    train_set = FragmentDataset(
+        train, config.pixels, augment=config.augment, seed=fold_seed, offsets_ev=offsets
+    )
+    val_set = FragmentDataset(val, config.pixels, offsets_ev=val_offsets)
+    val_loader = _loader(val_set, config.batch_val, False, config)
     generator = torch.Generator()
 
     start_epoch, best_val, best_epoch, bad_epochs = 0, float("inf"), -1, 0
@@ -183,16 +192,15 @@ def train_fold(
     train_curve: list[float] = []
     val_curve: list[float] = []
     elapsed, seen, done = 0.0, 0, False
-    labels = train.energies_ev
+    labels = train.energies_ev - offsets  # what the model learns
     with torch.no_grad():
         # start at the mean label everywhere: E_b ~ 3 eV is far from 0 at lr 5e-5, and a randomly
         # initialised head on ~1000 features scatters its first predictions by ~1 eV around it
         model.head.bias.fill_(float(np.mean(labels)) if len(labels) else 0.0)
         model.head.weight.zero_()
     if len(train):
-        recalibrate_batchnorm(
-            model, _loader(FragmentDataset(train, config.pixels), config.batch_val, False, config), device
-        )
+        plain = FragmentDataset(train, config.pixels, offsets_ev=offsets)
+        recalibrate_batchnorm(model, _loader(plain, config.batch_val, False, config), device)
     if resume and last is not None and last.is_file():
         ckpt = read_checkpoint(last, config.model)
         model.load_state_dict(ckpt["model"])
@@ -313,15 +321,25 @@ def train_ensemble(
     if np.isnan(data.energies_ev).any():
         raise ValueError("training fragments need labels (energies_ev has NaN)")
     splits = group_kfold(data.surface_ids, config.folds, config.seed)
-    result = EnsembleResult(config=config)
+    valleys = data.energies_ev[data.kinds == "valley"]
+    anchored = config.anchor != "none" and len(valleys)
+    result = EnsembleResult(config=config, valley_offset_ev=float(valleys.mean()) if anchored else 0.0)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         for fold, (train_idx, val_idx) in enumerate(splits):
             train, val = data.subset(train_idx), data.subset(val_idx)
-            result.folds.append(train_fold(fold, train, val, config, progress=progress, resume=resume))
+            result.folds.append(
+                train_fold(fold, train, val, config, progress, resume, result.valley_offset_ev)
+            )
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
     if test is not None and len(test):
-        mean, _ = predict_ensemble(result, test.images, kinds=test.kinds, batch_size=config.batch_test)
+        mean, _ = predict_ensemble(
+            result,
+            test.images,
+            kinds=test.kinds,
+            batch_size=config.batch_test,
+            offsets_ev=result.offsets_ev(test),
+        )
         result.test_mae_ev = float(np.mean(np.abs(mean - test.energies_ev)))
     return result

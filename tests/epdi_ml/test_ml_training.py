@@ -234,3 +234,49 @@ def test_mixed_precision_path_trains_checkpoints_and_resumes_on_cpu(fragments, t
     # same seed, same data: float16 autocast changes the first loss only by rounding
     np.testing.assert_allclose(first.folds[0].train_loss_ev[0], fp32.folds[0].train_loss_ev[0], rtol=2e-2)
     assert first.folds[0].train_loss_ev[0] != fp32.folds[0].train_loss_ev[0]
+
+
+def _anchored(fragments: FragmentData, seed: int = 1) -> FragmentData:
+    """Saddles whose E_b is their (image-invisible) valley midpoint minus 0.15 eV."""
+    rng = np.random.default_rng(seed)
+    saddles = fragments.kinds == "saddle"
+    anchors = np.where(saddles, rng.uniform(2.4, 3.5, len(fragments)), np.nan)
+    energies = np.where(saddles, anchors - 0.15, fragments.energies_ev)
+    return FragmentData(
+        fragments.images, energies, fragments.kinds, fragments.surface_ids, fragments.ids, anchors
+    )
+
+
+def test_valley_anchored_models_learn_saddles_relative_to_their_valleys(fragments, tmp_path):
+    data = _anchored(fragments)
+    config = _config(lr=1e-12, epochs=1, augment=False)  # untrained: each model predicts its mean target
+    plain = train_ensemble(data, config, progress=False)
+    anchored = train_ensemble(data, _config(lr=1e-12, epochs=1, augment=False, anchor="valley-midpoint"))
+    valleys = data.kinds == "valley"
+    assert anchored.valley_offset_ev == pytest.approx(data.energies_ev[valleys].mean())
+    offsets = anchored.offsets_ev(data)
+    np.testing.assert_allclose(offsets[~valleys], data.anchors_ev[~valleys])
+    assert np.all(offsets[valleys] == anchored.valley_offset_ev) and np.all(plain.offsets_ev(data) == 0)
+    members = predict_ensemble(
+        anchored, data.images, kinds=data.kinds, return_members=True, offsets_ev=offsets
+    )[2]
+    folds = group_kfold(data.surface_ids, 2, 0)
+    for (train, _), member in zip(folds, members, strict=True):  # the offsets are added back to the output
+        target = data.energies_ev[train] - offsets[train]
+        np.testing.assert_allclose(member - offsets, target.mean(), atol=1e-4)
+    saddle = ~valleys
+    guess_plain = predict_ensemble(plain, data.images, kinds=data.kinds)[0]
+    guess = predict_ensemble(anchored, data.images, kinds=data.kinds, offsets_ev=offsets)[0]
+    error_plain = np.abs(guess_plain - data.energies_ev)[saddle].mean()
+    error = np.abs(guess - data.energies_ev)[saddle].mean()
+    assert error < 0.5 * error_plain  # the valleys carry what the images cannot show
+    back = type(anchored).load(anchored.save(tmp_path / "ensemble.pt"))
+    assert back.valley_offset_ev == anchored.valley_offset_ev and back.config.anchor == "valley-midpoint"
+
+
+def test_an_anchored_model_needs_the_valleys_of_every_saddle(fragments):
+    data = _anchored(fragments)
+    data.anchors_ev[np.flatnonzero(data.kinds == "saddle")[0]] = np.nan
+    with pytest.raises(ValueError, match=r"1 saddle fragment\(s\) site\d+ have no valley anchor"):
+        train_ensemble(data, _config(epochs=1, anchor="valley-midpoint"), progress=False)
+    assert np.all(data.offsets_ev("none") == 0)  # an unanchored model needs none

@@ -41,6 +41,11 @@ def test_spec_errors_name_the_field(tmp_path):
     bad.write_text("name: x\nhosts: [MoS2]\nneb: {images: 1}\n")
     with pytest.raises(InputError, match=r"neb\.images"):
         load_spec(bad)
+    bad.write_text("name: x\nhosts: [MoS2]\nmodel: {anchor: sideways}\n")
+    with pytest.raises(InputError, match=r"model\.anchor"):
+        load_spec(bad)
+    bad.write_text("name: x\nhosts: [MoS2]\nmodel: {anchor: valley-midpoint}\n")
+    assert load_spec(bad).model.anchor == "valley-midpoint"
     bad.write_text("name: x\nhosts: [MoS2]\ncolour: red\n")
     with pytest.raises(InputError, match="colour"):
         load_spec(bad)

@@ -162,6 +162,10 @@ def paper(
     keep_last: Annotated[
         bool, typer.Option("--keep-last", help="Keep each fold's resumable last.pt once it finished.")
     ] = False,
+    anchor: Annotated[
+        str,
+        typer.Option(help="none, or valley-midpoint (saddles learnt relative to their two valleys' mean)."),
+    ] = "none",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Test-saddle and profile MAE (eV) for f = 0, 17, 33, 50 % of saddle labels, with baselines."""
@@ -181,6 +185,7 @@ def paper(
         "seed": seed,
         "device": device,
         "keep_last": keep_last,
+        "anchor": anchor,
     }
     config = build_validated(TrainConfig, options, "invalid option", prefix="--")
     try:

@@ -62,6 +62,10 @@ def train(
             "fold finished; by default only its best weights (best.pt) stay in the checkpoint folder.",
         ),
     ] = False,
+    anchor: Annotated[
+        str,
+        typer.Option(help="none, or valley-midpoint (saddles learnt relative to their two valleys' mean)."),
+    ] = "none",
     as_json: Annotated[bool, typer.Option("--json", help="Print the model summary as JSON.")] = False,
 ) -> None:
     """Train a fold ensemble on all valley labels + a fraction of saddle labels; register it.
@@ -82,6 +86,7 @@ def train(
         "seed": seed,
         "checkpoint_dir": settings.data_dir / "checkpoints" / f"{model}-f{fraction}-s{seed}",
         "keep_last": keep_last,
+        "anchor": anchor,
     }
     config = build_validated(TrainConfig, options, "invalid option", prefix="--")
     resolve_device(config.device)  # cuda without a GPU is refused before any job
@@ -130,7 +135,9 @@ def _training_figures(facade: StoreFacade, doc: ModelDoc, out: Path) -> list[Pat
         fragments = load_fragments(facade)
         index = {sid: i for i, sid in enumerate(fragments.data.ids)}
         test = fragments.data.subset(np.array([index[s] for s in doc.test_site_ids if s in index]))
-        mean, std = predict_ensemble(load_ensemble(facade, doc), test.images, kinds=test.kinds)
+        ensemble = load_ensemble(facade, doc)
+        offsets = ensemble.offsets_ev(test)
+        mean, std = predict_ensemble(ensemble, test.images, kinds=test.kinds, offsets_ev=offsets)
         figures.append(parity_plot(out / "parity.png", test.energies_ev, mean, std, title="test saddles"))
     return figures
 

@@ -148,6 +148,7 @@ def _train_round(
         pixels=spec.model.pixels,
         folds=min(spec.model.folds, n_surfaces),
         seed=spec.model.seed,
+        anchor=spec.model.anchor,
         checkpoint_dir=facade.settings.data_dir / "checkpoints" / campaign_id(spec) / f"round-{round_index}",
     )
     # a round cut short resumes its folds from their checkpoints (same labels, same folder)

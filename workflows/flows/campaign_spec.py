@@ -142,6 +142,9 @@ class ModelStep(_Strict):
     epochs: int = Field(30, ge=1)
     folds: int = Field(5, ge=2, le=10)
     seed: int = 0
+    anchor: Literal["none", "valley-midpoint"] = Field(
+        "none", description="valley-midpoint: saddles learnt relative to the mean E_b of their two valleys"
+    )
 
     @model_validator(mode="after")
     def _buildable(self) -> ModelStep:
