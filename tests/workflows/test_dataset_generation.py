@@ -128,7 +128,7 @@ def test_partial_archive_carries_a_surface_to_another_machine(tmp_path, monkeypa
     (old_data / progress_name).parent.mkdir(parents=True)
     (old_data / progress_name).write_text('{"key": "neb-x", "steps": 4}')
     again = runner.invoke(app, [*args, "--steps", "partial"])
-    assert again.exit_code == 0 and "1 CINEB progress file(s)" in again.output
+    assert again.exit_code == 0 and "1 progress file(s)" in again.output
 
     fresh_dir = tmp_path / "fresh"
     monkeypatch.setenv("EPDI_DATA_DIR", str(fresh_dir))

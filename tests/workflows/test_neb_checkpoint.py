@@ -91,3 +91,20 @@ def test_off_a_terminal_progress_is_plain_lines(ends, capsys, monkeypatch):
         "cineb (limit 2 steps): done, 2 step",
     ]
     assert "\r" not in err
+
+
+def test_a_stopped_relaxation_resumes_from_its_last_step(ends, tmp_path):
+    """A valley relaxation keeps the same progress file (one image) and goes on from its last step."""
+    checkpoint = NebCheckpoint(tmp_path / "relax-progress.json", "valley-a")
+    stingy = ChgnetSettings(fmax_ev_ang=1e-4, max_steps=2)
+    first = ase_dynamics.relax(ends[0], stingy, checkpoint=checkpoint)
+    saved = json.loads(checkpoint.path.read_text())
+    assert not first.converged and first.steps == 2 and saved["steps"] == 2
+    assert saved["force_calls"] == first.force_calls and len(saved["history"]) == 3  # start + 2 steps
+    np.testing.assert_allclose(saved["positions_ang"][0], first.structure.cart_coords, atol=1e-8)
+    frozen = ChgnetSettings(fmax_ev_ang=1e6, max_steps=10)  # converged at its start: stays where it was
+    again = ase_dynamics.relax(ends[0], frozen, checkpoint=checkpoint)
+    np.testing.assert_allclose(again.structure.cart_coords, first.structure.cart_coords, atol=1e-8)
+    assert again.steps == 2 and again.force_calls == first.force_calls + 1
+    other = ase_dynamics.relax(ends[0], frozen, checkpoint=NebCheckpoint(checkpoint.path, "valley-b"))
+    np.testing.assert_allclose(other.structure.cart_coords, ends[0].cart_coords, atol=1e-6)  # not its file

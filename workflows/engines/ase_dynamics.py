@@ -140,6 +140,7 @@ def relax(
     structure: Structure,
     engine: DynamicsEngine,
     desc: str = "relax",
+    checkpoint: NebCheckpoint | None = None,
 ) -> RelaxResult:
     """Relax atomic positions (cell fixed) with BFGS to ``engine.fmax_ev_ang``.
 
@@ -151,26 +152,52 @@ def relax(
         Engine limits and calculator factory.
     desc
         Label of the progress bar and of the calculator's log.
+    checkpoint
+        Progress file (:mod:`workflows.engines.neb_checkpoint`, one image): written after every
+        step, and a run with the same key starts from its positions and counters (BFGS restarts
+        its Hessian there, which changes the path to convergence, not the result).
 
     """
     start = time.perf_counter()
     atoms = to_atoms(structure, engine.fix_bottom_layer)
+    done = checkpoint.load([atoms]) if checkpoint is not None else None
+    if done is not None:
+        atoms.positions = done.positions_ang[0]
+    done = done or NebProgress(positions_ang=[])
     engine.prepare(atoms)
     calc = engine.calculator(atoms, desc)
     atoms.calc = calc
     opt = BFGS(atoms, logfile=None)
     bar = progress_bar(desc, engine.max_steps, engine.show_progress)
-    opt.attach(lambda: bar.update(1 if opt.nsteps else 0))  # ASE also observes the start (step 0)
-    converged = bool(opt.run(fmax=engine.fmax_ev_ang, steps=engine.max_steps))
+    bar.update(done.steps)
+    energies = list(done.history)
+
+    def _observe() -> None:
+        if opt.nsteps == 0 and done.steps:
+            return  # the resumed start
+        bar.update(1 if opt.nsteps else 0)  # ASE also observes the start (step 0)
+        energies.append(float(atoms.get_potential_energy()))
+        if checkpoint is not None:
+            progress = NebProgress(
+                positions_ang=[atoms.positions],
+                steps=done.steps + opt.nsteps,
+                force_calls=done.force_calls + calc.force_calls,
+                wall_time_s=done.wall_time_s + time.perf_counter() - start,
+                history=energies,
+            )
+            checkpoint.save([atoms], progress)
+
+    opt.attach(_observe)
+    converged = bool(opt.run(fmax=engine.fmax_ev_ang, steps=max(engine.max_steps - done.steps, 0)))
     bar.close()
     return RelaxResult(
         structure=to_structure(atoms),
         energy_ev=float(atoms.get_potential_energy()),
-        force_calls=calc.force_calls,
+        force_calls=done.force_calls + calc.force_calls,
         converged=converged,
-        wall_time_s=time.perf_counter() - start,
+        wall_time_s=done.wall_time_s + time.perf_counter() - start,
         fmax_ev_ang=max_force_ev_ang(atoms.get_forces()),
-        steps=opt.nsteps,
+        steps=done.steps + opt.nsteps,
     )
 
 

@@ -10,6 +10,10 @@ starting path) starts from there; a file of another key or another set of atoms 
 
 The optimiser's own state (FIRE's velocities) is not kept: a resumed run restarts FIRE from rest at
 the saved positions, which changes the path to convergence, not the converged result.
+
+A relaxation (:func:`workflows.engines.ase_dynamics.relax`) keeps the same file with one image: a
+GPAW valley relaxation of a 3x3x1 cell takes one to two hours, and a stopped one resumes from its
+last step (BFGS restarts its Hessian there).
 """
 
 from __future__ import annotations
@@ -56,11 +60,11 @@ class NebCheckpoint:
         try:
             saved = json.loads(self.path.read_text())
         except (OSError, json.JSONDecodeError) as err:
-            logger.warning("ignoring unreadable CINEB progress file %s (%s)", self.path, err)
+            logger.warning("ignoring unreadable progress file %s (%s)", self.path, err)
             return None
         symbols = [image.get_chemical_symbols() for image in images]
         if saved.get("key") != self.key or saved.get("symbols") != symbols:
-            logger.warning("ignoring CINEB progress file %s: it belongs to another run", self.path)
+            logger.warning("ignoring progress file %s: it belongs to another run", self.path)
             return None
         return NebProgress(
             positions_ang=[np.asarray(p, dtype=float) for p in saved["positions_ang"]],

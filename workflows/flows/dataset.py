@@ -15,11 +15,12 @@ host), the steps of :data:`STEPS`:
     ``compact=True``) in the output folder, named ``<host>-<dopant>-<n>x<n>.tar.gz``.
 
 One more step, ``partial``, is not run by default: it writes what a surface holds so far (every
-document with its grids, and the progress file of a running CINEB) to ``partial/<archive name>`` in
-the output folder. A DFT surface takes longer than one allocation or one machine lasts; run
+document with its grids, and the progress files of running relaxations and CINEBs) to
+``partial/<archive name>`` in the output folder. A DFT surface takes longer than one allocation or
+one machine lasts; run
 ``--steps partial`` (also while the generation runs, against the same data folder) and keep that
 archive with the output. A later run whose store holds nothing of the surface loads it first and puts
-the CINEB progress file back, so the run goes on from the last finished job and CINEB step on any
+the progress files back, so the run goes on from the last finished job and optimiser step on any
 machine; a complete ``export`` removes the partial archive.
 
 Resuming is built in: each job reuses its stored document (nothing is recomputed), and a surface
@@ -57,8 +58,8 @@ ALL_STEPS: tuple[str, ...] = (*STEPS, "partial")
 #: sub-folder of the output folder holding the partial (carry-over) archives
 PARTIAL_DIR = "partial"
 
-#: file names of the CINEB progress files a partial archive carries (workflows.jobs.hops)
-PROGRESS_PATTERN = "cineb*progress.json"
+#: file names of the relaxation and CINEB progress files a partial archive carries (workflows.jobs.hops)
+PROGRESS_PATTERN = "*progress.json"
 
 #: name of the per-step timing log written beside the archives
 LOG_NAME = "generation-log.jsonl"
@@ -86,7 +87,7 @@ def partial_archive(out_dir: Path, host: str, dopant: str | None, size: int) -> 
 
 
 def _progress_files(facade: StoreFacade, surface_id: str) -> dict[str, bytes]:
-    """The CINEB progress files of a surface, by path relative to the data folder."""
+    """The relaxation and CINEB progress files of a surface, by path relative to the data folder."""
     data_dir = Path(facade.settings.data_dir)
     folder = data_dir / "calcs" / surface_id
     found = sorted(folder.rglob(PROGRESS_PATTERN)) if folder.is_dir() else []
@@ -102,13 +103,13 @@ def _partial(
     sid = bundle.surface.surface_id
     files = _progress_files(facade, sid)
     export_dataset(facade, path, [sid], compact=False, files=files)
-    carried = f", {len(files)} CINEB progress file(s)" if files else ""
+    carried = f", {len(files)} progress file(s)" if files else ""
     size_kb = path.stat().st_size / 1e3
     echo(f"  partial archive {path} ({size_kb:.0f} KB{carried}; lacks {', '.join(missing)})")
 
 
 def resume_from_partial(bundle: SurfaceBundle, facade: StoreFacade, path: Path) -> bool:
-    """Load a surface's partial archive and restore its CINEB progress files; ``True`` if loaded.
+    """Load a surface's partial archive and restore its progress files; ``True`` if loaded.
 
     Only a store that holds no calculation, valley or CINEB of the surface takes it (loading
     replaces the surface's documents, so a store that went further is never rolled back), and a

@@ -90,7 +90,8 @@ class SlabRelaxMaker(Maker):
         if self.reuse and (done := stored("calculations", "calc_id", calc_id, CalculationDoc)):
             return done
         engine = _at_workdir(self.settings, surface_id, "slab")
-        result = ase_dynamics.relax(structure, engine, desc="slab")
+        checkpoint = _progress_file(engine, "relax-progress.json", calc_id)
+        result = ase_dynamics.relax(structure, engine, desc="slab", checkpoint=checkpoint)
         doc = CalculationDoc(
             calc_id=calc_id,
             kind="relax",
@@ -109,6 +110,8 @@ class SlabRelaxMaker(Maker):
             versions=self.settings.versions(),
         )
         job_facade().upsert("calculations", [doc])
+        if checkpoint is not None:
+            checkpoint.remove()
         return doc
 
 
@@ -172,7 +175,8 @@ class ValleyRelaxMaker(Maker):
             return done
         initial = valley_start(slab, site_cart_ang, start)
         engine = _at_workdir(self.settings, surface_id, f"valley-{label}-{site_index}")
-        result = ase_dynamics.relax(initial, engine, desc=f"valley {label}")
+        checkpoint = _progress_file(engine, "relax-progress.json", doc_id)
+        result = ase_dynamics.relax(initial, engine, desc=f"valley {label}", checkpoint=checkpoint)
         li = result.structure[-1]
         valleys = np.asarray(valley_frac_xy)
         dist = in_plane_distances(result.structure, li.frac_coords[None, :2], valleys)[0]
@@ -199,6 +203,8 @@ class ValleyRelaxMaker(Maker):
             **_provenance(self.settings),
         )
         job_facade().upsert("valleys", [doc])
+        if checkpoint is not None:
+            checkpoint.remove()
         return doc
 
 
@@ -244,7 +250,10 @@ class HopNebMaker(Maker):
         path = None if initial is None else preconverged_images(initial, self.n_images)
         engine = _at_workdir(self.settings, start.surface_id, f"cineb-{hop_id}")
         ends = (Structure.from_dict(start.structure), Structure.from_dict(end.structure))
-        progress = _progress_files(engine, doc_id)
+        progress = (
+            _progress_file(engine, "cineb-progress.json", doc_id),
+            _progress_file(engine, "cineb-retry-progress.json", f"{doc_id}:retry"),
+        )
         result = ase_dynamics.cineb(
             *ends, start.energy_ev, end.energy_ev, engine, self.n_images, "cineb", path, progress[0]
         )
@@ -298,16 +307,12 @@ class HopNebMaker(Maker):
         return doc
 
 
-def _progress_files(engine: Any, neb_id: str) -> tuple[NebCheckpoint | None, NebCheckpoint | None]:
-    """Progress files of a CINEB and of its retry, in the engine's log folder (none without one).
+def _progress_file(engine: Any, name: str, key: str) -> NebCheckpoint | None:
+    """The progress file ``name`` of a relaxation or CINEB in the engine's log folder (none without one).
 
     Engines that write logs (GPAW) are the slow ones; a stopped run of theirs resumes from the last
     finished step (:mod:`workflows.engines.neb_checkpoint`). CHGNet runs take seconds and keep none.
+    ``key`` is the document id, so a file of another run is never taken over.
     """
     workdir = getattr(engine, "workdir", None)
-    if workdir is None:
-        return None, None
-    return (
-        NebCheckpoint(Path(workdir) / "cineb-progress.json", neb_id),
-        NebCheckpoint(Path(workdir) / "cineb-retry-progress.json", f"{neb_id}:retry"),
-    )
+    return None if workdir is None else NebCheckpoint(Path(workdir) / name, key)
