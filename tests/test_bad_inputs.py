@@ -95,6 +95,11 @@ def C(id: str, args: str | list[str], says: str, **kwargs) -> Case:  # noqa: N80
     return Case(id, tuple(parts), says, **kwargs)
 
 
+def F(id: str, args: str, variable: str, name: str, content: str | bytes, says: str | None = None) -> Case:  # noqa: N802
+    """A :class:`Case` whose environment ``variable`` points at the file ``name`` holding ``content``."""
+    return C(id, args, says or name, env={variable: "{tmp}/" + name}, files={name: content})
+
+
 MONGO = {"EPDI_STORE__BACKEND": "mongodb", "EPDI_STORE__PORT": "{port}", "EPDI_STORE__TIMEOUT_S": "0.5"}
 FILE = {"afile": "just a file\n"}
 
@@ -123,62 +128,28 @@ CASES: list[Case] = [
     C("surfaces-missing-argument", "surfaces build", "host"),
     # -- host table and settings (every command reads them) ----------------------------------
     C("hosts-file-missing", "surfaces hosts", "nope.yaml", env={"EPDI_HOSTS_FILE": "{tmp}/nope.yaml"}),
-    C(
-        "hosts-file-binary",
-        "surfaces hosts",
-        "hosts.yaml",
-        env={"EPDI_HOSTS_FILE": "{tmp}/hosts.yaml"},
-        files={"hosts.yaml": BINARY},
-    ),
-    C(
-        "hosts-file-bad-yaml",
-        "surfaces hosts",
-        "hosts.yaml",
-        env={"EPDI_HOSTS_FILE": "{tmp}/hosts.yaml"},
-        files={"hosts.yaml": "MoS2: {phase: 2H\n"},
-    ),
-    C(
-        "hosts-file-a-list",
-        "surfaces hosts",
-        "hosts.yaml",
-        env={"EPDI_HOSTS_FILE": "{tmp}/hosts.yaml"},
-        files={"hosts.yaml": "- MoS2\n- WS2\n"},
-    ),
-    C(
+    F("hosts-file-binary", "surfaces hosts", "EPDI_HOSTS_FILE", "hosts.yaml", BINARY),
+    F("hosts-file-bad-yaml", "surfaces hosts", "EPDI_HOSTS_FILE", "hosts.yaml", "MoS2: {phase: 2H\n"),
+    F("hosts-file-a-list", "surfaces hosts", "EPDI_HOSTS_FILE", "hosts.yaml", "- MoS2\n- WS2\n"),
+    F(
         "hosts-file-row-incomplete",
         "surfaces build XyS2",
+        "EPDI_HOSTS_FILE",
+        "h.yaml",
+        "XyS2: {phase: 2H, metal: Mo}\n",
         "XyS2",
-        env={"EPDI_HOSTS_FILE": "{tmp}/h.yaml"},
-        files={"h.yaml": "XyS2: {phase: 2H, metal: Mo}\n"},
     ),
     C("settings-file-missing", "query surfaces", "nope.yaml", env={"EPDI_SETTINGS_FILE": "{tmp}/nope.yaml"}),
-    C(
-        "settings-file-binary",
-        "query surfaces",
-        "s.yaml",
-        env={"EPDI_SETTINGS_FILE": "{tmp}/s.yaml"},
-        files={"s.yaml": BINARY},
-    ),
-    C(
-        "settings-file-bad-yaml",
-        "query surfaces",
-        "s.yaml",
-        env={"EPDI_SETTINGS_FILE": "{tmp}/s.yaml"},
-        files={"s.yaml": "store: [backend\n"},
-    ),
-    C(
-        "settings-file-a-list",
-        "query surfaces",
-        "s.yaml",
-        env={"EPDI_SETTINGS_FILE": "{tmp}/s.yaml"},
-        files={"s.yaml": "- data_dir\n"},
-    ),
-    C(
+    F("settings-file-binary", "query surfaces", "EPDI_SETTINGS_FILE", "s.yaml", BINARY),
+    F("settings-file-bad-yaml", "query surfaces", "EPDI_SETTINGS_FILE", "s.yaml", "store: [backend\n"),
+    F("settings-file-a-list", "query surfaces", "EPDI_SETTINGS_FILE", "s.yaml", "- data_dir\n"),
+    F(
         "settings-port-not-int",
         "query surfaces",
+        "EPDI_SETTINGS_FILE",
+        "s.yaml",
+        "store: {port: abc}\n",
         "port",
-        env={"EPDI_SETTINGS_FILE": "{tmp}/s.yaml"},
-        files={"s.yaml": "store: {port: abc}\n"},
     ),
     C("settings-backend-unknown", "query surfaces", "backend", env={"EPDI_STORE__BACKEND": "sqlite"}),
     C("settings-store-not-json", "query surfaces", "EPDI_STORE", env={"EPDI_STORE": "backend=mongodb"}),
