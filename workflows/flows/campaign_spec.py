@@ -143,7 +143,9 @@ class ModelStep(_Strict):
     folds: int = Field(5, ge=2, le=10)
     seed: int = 0
     anchor: Literal["none", "valley-midpoint"] = Field(
-        "none", description="valley-midpoint: saddles learnt relative to the mean E_b of their two valleys"
+        "valley-midpoint",
+        description="valley-midpoint (default): saddles learnt relative to the mean E_b of their two "
+        "relaxed valleys, which every campaign computes first; none: E_b as it is (the method paper's way)",
     )
 
     @model_validator(mode="after")
