@@ -129,6 +129,12 @@ def test_partial_archive_carries_a_surface_to_another_machine(tmp_path, monkeypa
     (old_data / progress_name).write_text('{"key": "neb-x", "steps": 4}')
     again = runner.invoke(app, [*args, "--steps", "partial"])
     assert again.exit_code == 0 and "1 progress file(s)" in again.output
+    with tarfile.open(partial) as tar:
+        assert json.loads(tar.extractfile("manifest.json").read())["omitted"] == []  # grids kept
+    cut = runner.invoke(app, [*args, "--steps", "fragments,partial"])
+    assert cut.exit_code == 0, cut.output
+    with tarfile.open(partial) as tar:  # the fragments are cut: the grids are not needed again
+        assert "calculations.potential" in json.loads(tar.extractfile("manifest.json").read())["omitted"]
 
     fresh_dir = tmp_path / "fresh"
     monkeypatch.setenv("EPDI_DATA_DIR", str(fresh_dir))

@@ -15,7 +15,8 @@ host), the steps of :data:`STEPS`:
     ``compact=True``) in the output folder, named ``<host>-<dopant>-<n>x<n>.tar.gz``.
 
 One more step, ``partial``, is not run by default: it writes what a surface holds so far (every
-document with its grids, and the progress files of running relaxations and CINEBs) to
+document, the static's grids until the fragments are cut (compact after that, as ``export``), and
+the progress files of running relaxations and CINEBs) to
 ``partial/<archive name>`` in the output folder. A DFT surface takes longer than one allocation or
 one machine lasts; run
 ``--steps partial`` (also while the generation runs, against the same data folder) and keep that
@@ -102,7 +103,9 @@ def _partial(
         raise RuntimeError("the surface is complete: run the export step instead of partial")
     sid = bundle.surface.surface_id
     files = _progress_files(facade, sid)
-    export_dataset(facade, path, [sid], compact=False, files=files)
+    # once the fragments are cut the grids are not needed again: the compact form (maps kept)
+    cut = bool(facade.query("fragments", {"surface_id": sid}, properties=["fragment_id"]))
+    export_dataset(facade, path, [sid], compact=cut, files=files)
     carried = f", {len(files)} progress file(s)" if files else ""
     size_kb = path.stat().st_size / 1e3
     echo(f"  partial archive {path} ({size_kb:.0f} KB{carried}; lacks {', '.join(missing)})")
@@ -153,6 +156,8 @@ def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, prog
 
 
 def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
+    if facade.query("fragments", {"surface_id": bundle.surface.surface_id}, properties=["fragment_id"]):
+        return  # cut already (here or in the run a partial archive came from)
     cut = spec.fragments
     result = fb.cut_surface(
         facade, bundle.surface.surface_id, pixels=cut.pixels, tolerance_ev=cut.symmetry_tol_ev
