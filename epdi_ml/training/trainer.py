@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from epdi_ml.fragments import augment as site_symmetry
 from epdi_ml.models.networks import build_model
 from epdi_ml.training.checkpoints import (
     BEST_FILE,
@@ -321,7 +322,7 @@ def train_ensemble(
     if np.isnan(data.energies_ev).any():
         raise ValueError("training fragments need labels (energies_ev has NaN)")
     splits = group_kfold(data.surface_ids, config.folds, config.seed)
-    valleys = data.energies_ev[data.kinds == "valley"]
+    valleys = data.energies_ev[data.kinds == site_symmetry.VALLEY]
     anchored = config.anchor != "none" and len(valleys)
     result = EnsembleResult(config=config, valley_offset_ev=float(valleys.mean()) if anchored else 0.0)
     was_deterministic = torch.are_deterministic_algorithms_enabled()

@@ -87,6 +87,11 @@ def partial_archive(out_dir: Path, host: str, dopant: str | None, size: int) -> 
     return out_dir / PARTIAL_DIR / archive_name(host, dopant, size)
 
 
+def _has_fragments(facade: StoreFacade, surface_id: str) -> bool:
+    """Whether the surface's fragments are cut (stored)."""
+    return bool(facade.query("fragments", {"surface_id": surface_id}, properties=["fragment_id"]))
+
+
 def _progress_files(facade: StoreFacade, surface_id: str) -> dict[str, bytes]:
     """The relaxation and CINEB progress files of a surface, by path relative to the data folder."""
     data_dir = Path(facade.settings.data_dir)
@@ -104,8 +109,7 @@ def _partial(
     sid = bundle.surface.surface_id
     files = _progress_files(facade, sid)
     # once the fragments are cut the grids are not needed again: the compact form (maps kept)
-    cut = bool(facade.query("fragments", {"surface_id": sid}, properties=["fragment_id"]))
-    export_dataset(facade, path, [sid], compact=cut, files=files)
+    export_dataset(facade, path, [sid], compact=_has_fragments(facade, sid), files=files)
     carried = f", {len(files)} progress file(s)" if files else ""
     size_kb = path.stat().st_size / 1e3
     echo(f"  partial archive {path} ({size_kb:.0f} KB{carried}; lacks {', '.join(missing)})")
@@ -143,7 +147,13 @@ def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> N
     run_flow(flow, facade.job_store(), root_dir=workdir, what=f"static of {bundle.surface.surface_id}")
 
 
-def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, progress: bool) -> None:
+def _labels(
+    spec: CampaignSpec,
+    bundle: SurfaceBundle,
+    facade: StoreFacade,
+    progress: bool,
+    echo: Callable[[str], None],
+) -> None:
     hops = None if spec.neb.hops == "all" else [hop_nearest_dopant(bundle)]
     flow = hops_maker(spec, bundle, progress).make(bundle, hop_indices=hops)
     folders = {}
@@ -151,12 +161,12 @@ def _labels(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade, prog
         root = Path(facade.settings.data_dir) / "calcs" / bundle.surface.surface_id / "vasp-jobs"
         root.mkdir(parents=True, exist_ok=True)
         folders = {"create_folders": True, "root_dir": root}
-    say = (lambda line: print(f"    {line}", flush=True)) if progress else None
+    say = (lambda line: echo(f"    {line}")) if progress else None
     run_flow(flow, facade.job_store(), what=f"labels of {bundle.surface.surface_id}", progress=say, **folders)
 
 
 def _fragments(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
-    if facade.query("fragments", {"surface_id": bundle.surface.surface_id}, properties=["fragment_id"]):
+    if _has_fragments(facade, bundle.surface.surface_id):
         return  # cut already (here or in the run a partial archive came from)
     cut = spec.fragments
     result = fb.cut_surface(
@@ -192,7 +202,7 @@ def missing_parts(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade
     }
     if lost := hop_ids - done:
         missing.append(f"{len(lost)} hop CINEBs")
-    if not facade.query("fragments", {"surface_id": sid}, properties=["fragment_id"]):
+    if not _has_fragments(facade, sid):
         missing.append("fragments")
     return missing
 
@@ -256,7 +266,7 @@ def generate(
         )
         actions = {
             "static": lambda b=bundle: _static(spec, b, facade),
-            "labels": lambda b=bundle: _labels(spec, b, facade, progress),
+            "labels": lambda b=bundle: _labels(spec, b, facade, progress, echo),
             "fragments": lambda b=bundle: _fragments(spec, b, facade),
             "export": lambda b=bundle, a=archive, p=partial: _export(spec, b, facade, a, p),
             "partial": lambda b=bundle, p=partial: _partial(spec, b, facade, p, echo),
