@@ -62,30 +62,25 @@ NEEDS_SPREAD = ("uncertainty", "hybrid")
 NEEDS_EMBEDDINGS = ("diversity", "hybrid", "design")
 
 
-def _as_spread(spread_ev: np.ndarray | None, strategy: str) -> np.ndarray | None:
-    if spread_ev is None:
-        if strategy in NEEDS_SPREAD:
-            raise ValueError(f"strategy {strategy!r} needs spread_ev (ensemble std per candidate, eV)")
-        return None
-    spread = np.asarray(spread_ev, dtype=float)
-    if spread.ndim != 1:
-        raise ValueError(f"spread_ev must be 1-D (one value per candidate), got shape {spread.shape}")
-    if not np.all(np.isfinite(spread)) or np.any(spread < 0):
-        raise ValueError("spread_ev must be finite and >= 0 (eV)")
-    return spread
+def _candidate_array(
+    values: np.ndarray | None, name: str, strategy: str, needed_by: tuple[str, ...], layout: tuple[int, str]
+) -> np.ndarray | None:
+    """``values`` as a finite float array of ``layout`` = (ndim, what its axes are); ``None`` if absent.
 
-
-def _as_embeddings(embeddings: np.ndarray | None, strategy: str) -> np.ndarray | None:
-    if embeddings is None:
-        if strategy in NEEDS_EMBEDDINGS:
-            raise ValueError(f"strategy {strategy!r} needs embeddings (CNN features per candidate)")
+    Absent values are an error for the strategies in ``needed_by``; ``spread_ev`` must also be >= 0.
+    """
+    ndim, axes = layout
+    if values is None:
+        if strategy in needed_by:
+            raise ValueError(f"strategy {strategy!r} needs {name} ({axes})")
         return None
-    emb = np.asarray(embeddings, dtype=float)
-    if emb.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (candidates x features), got shape {emb.shape}")
-    if not np.all(np.isfinite(emb)):
-        raise ValueError("embeddings must be finite")
-    return emb
+    array = np.asarray(values, dtype=float)
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D ({axes}), got shape {array.shape}")
+    nonnegative = name == "spread_ev"
+    if not np.all(np.isfinite(array)) or (nonnegative and np.any(array < 0)):
+        raise ValueError(f"{name} must be finite" + (" and >= 0 (eV)" if nonnegative else ""))
+    return array
 
 
 def _distance_to(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -203,8 +198,10 @@ def select_batch(
         raise ValueError(f"hybrid_weight must be within [0, 1], got {hybrid_weight}")
     if not design_noise > 0.0:
         raise ValueError(f"design_noise must be > 0, got {design_noise}")
-    spread = _as_spread(spread_ev, strategy)
-    emb = _as_embeddings(embeddings, strategy)
+    spread_layout = (1, "ensemble std per candidate, eV")
+    spread = _candidate_array(spread_ev, "spread_ev", strategy, NEEDS_SPREAD, spread_layout)
+    emb_layout = (2, "candidates x CNN features")
+    emb = _candidate_array(embeddings, "embeddings", strategy, NEEDS_EMBEDDINGS, emb_layout)
     sizes = {len(a) for a in (spread, emb) if a is not None}
     if not sizes:
         raise ValueError("give spread_ev or embeddings: the number of candidates is unknown")

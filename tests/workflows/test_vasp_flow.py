@@ -184,8 +184,11 @@ def test_vasp_neb_step_in_dataset_generation(tmp_path, monkeypatch, vasp_here):
         [valleys[1]["energy_ev"], *recorded, valleys[0]["energy_ev"]]
     )
     assert hop["climbing_image"] == 2 and hop["converged"] is True and hop["fmax_ev_ang"] is None
-    assert hop["forward_barrier_ev"] == pytest.approx(recorded[1] - valleys[1]["energy_ev"])
-    assert hop["saddle_binding_energy_ev"] == pytest.approx(e_slab + e_li - recorded[1])
+    # the saddle is the highest image, end points included, as for the ASE engines (neb_barriers)
+    top = max(hop["image_energies_ev"])
+    assert hop["forward_barrier_ev"] == pytest.approx(top - valleys[1]["energy_ev"])
+    assert hop["reverse_barrier_ev"] == pytest.approx(top - valleys[0]["energy_ev"])
+    assert hop["saddle_binding_energy_ev"] == pytest.approx(e_slab + e_li - top)
     assert hop["valley_ids"] == [valleys[1]["valley_id"], valleys[0]["valley_id"]]
     assert hop["engine"] == "vasp" and hop["settings"]["climbing_image"] is True
     assert hop["settings"]["incar_neb"]["ISIF"] == 2

@@ -25,6 +25,7 @@ from workflows.structures.supercells import (
     symmetry_check_estimate_s,
 )
 from workflows.structures.surfaces import (
+    COUNT_KEYS,
     describe_surface,
     store_surfaces,
     surface_from_request,
@@ -38,19 +39,7 @@ VACUUM_HELP = f"Vacuum thickness along z (Angstrom, >= {MIN_VACUUM_ANG:g})."
 #: announce the symmetry cross-check when it is expected to take longer than this (s)
 SLOW_CHECK_S = 30.0
 
-SUMMARY_COLUMNS = (
-    "host",
-    "dopant",
-    "formula",
-    "natoms",
-    "n_valleys",
-    "n_saddles",
-    "n_hops",
-    "n_distinct_valleys",
-    "n_distinct_saddles",
-    "n_distinct_hops",
-    "surface_id",
-)
+SUMMARY_COLUMNS = ("host", "dopant", *COUNT_KEYS, "surface_id")
 
 
 @app.command("build")

@@ -27,9 +27,8 @@ from workflows.fireworks.launchpad import (
     LOST_RUN_EXPIRATION_S,
     EmbeddedLaunchPad,
     LaunchPadConfig,
-    ensure_initialised,
     fireworks_by_state,
-    open_launchpad,
+    writable_launchpad,
 )
 from workflows.fireworks.queue_jobs import launches_of_ended_jobs
 
@@ -194,49 +193,44 @@ def launch_rockets(
     from fireworks.core.rocket_launcher import launch_rocket, rapidfire
 
     cwd = Path.cwd()
-    lp = open_launchpad(config, strm_lvl=strm_lvl)
-    embedded = isinstance(lp, EmbeddedLaunchPad)
-    if embedded:
-        lp.file.hold(wait_s=wait_s)
-    try:
-        ensure_initialised(lp, config)
-        report = LaunchReport()
-        if rerun_lost:
-            if lost_after_s is None:
-                lost_after_s = 0.0 if embedded else LOST_RUN_EXPIRATION_S
-            report.lost_reran = rerun_lost_runs(lp, lost_after_s)
-        if launch_dir is None:
-            launch_dir = config.path.parent / "launches" if embedded and mode == "rapidfire" else cwd
-        folder = Path(launch_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        missing = missing_engines(lp, fworker)  # refused before they run, not a FIZZLE per job
-        if missing:
-            fworker = _without(fworker, sorted(missing))
-            if fw_id is not None and any(fw_id in ids for ids, _ in missing.values()):
-                raise EnginesMissing({k: v for k, v in missing.items() if fw_id in v[0]}, 0)
-        if mode == "singleshot":
-            os.chdir(folder)
-            report.launched = int(bool(launch_rocket(lp, fworker, fw_id=fw_id, strm_lvl=strm_lvl)))
-        else:
-            before = lp.launches.count_documents({})
-            # On the embedded LaunchPad this launcher is the only one (it holds the lock): no other
-            # process can finish a RUNNING Firework, so waiting for "future" work would wait forever.
-            rapidfire(
-                lp,
-                fworker,
-                m_dir=str(folder),
-                nlaunches=max_jobs,
-                max_loops=1 if embedded else -1,
-                sleep_time=sleep_s,
-                timeout=timeout_s,
-                strm_lvl=strm_lvl,
-            )
-            report.launched = lp.launches.count_documents({}) - before
-        report.states = fireworks_by_state(lp)
-        if missing:
-            raise EnginesMissing(missing, report.launched)
-        return report
-    finally:
-        os.chdir(cwd)
-        if embedded:
-            lp.file.release()
+    with writable_launchpad(config, strm_lvl=strm_lvl, wait_s=wait_s) as lp:
+        embedded = isinstance(lp, EmbeddedLaunchPad)
+        try:
+            report = LaunchReport()
+            if rerun_lost:
+                if lost_after_s is None:
+                    lost_after_s = 0.0 if embedded else LOST_RUN_EXPIRATION_S
+                report.lost_reran = rerun_lost_runs(lp, lost_after_s)
+            if launch_dir is None:
+                launch_dir = config.path.parent / "launches" if embedded and mode == "rapidfire" else cwd
+            folder = Path(launch_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            missing = missing_engines(lp, fworker)  # refused before they run, not a FIZZLE per job
+            if missing:
+                fworker = _without(fworker, sorted(missing))
+                if fw_id is not None and any(fw_id in ids for ids, _ in missing.values()):
+                    raise EnginesMissing({k: v for k, v in missing.items() if fw_id in v[0]}, 0)
+            if mode == "singleshot":
+                os.chdir(folder)
+                report.launched = int(bool(launch_rocket(lp, fworker, fw_id=fw_id, strm_lvl=strm_lvl)))
+            else:
+                before = lp.launches.count_documents({})
+                # On the embedded LaunchPad this launcher is the only one (it holds the lock): no other
+                # process can finish a RUNNING Firework, so waiting for "future" work would wait forever.
+                rapidfire(
+                    lp,
+                    fworker,
+                    m_dir=str(folder),
+                    nlaunches=max_jobs,
+                    max_loops=1 if embedded else -1,
+                    sleep_time=sleep_s,
+                    timeout=timeout_s,
+                    strm_lvl=strm_lvl,
+                )
+                report.launched = lp.launches.count_documents({}) - before
+            report.states = fireworks_by_state(lp)
+            if missing:
+                raise EnginesMissing(missing, report.launched)
+            return report
+        finally:
+            os.chdir(cwd)

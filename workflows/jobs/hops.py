@@ -26,17 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from jobflow import Maker, job
+from jobflow import job
 from pymatgen.core import Structure
 
-from epdi_ml.analysis.barriers import neb_barriers
 from stores.facade import STORE_ACCESS, job_facade
 from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from workflows.engines import ase_dynamics
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.neb_checkpoint import NebCheckpoint
+from workflows.jobs.binding import neb_fields, run_stats, valley_fields
 from workflows.jobs.reuse import (
+    ReusingMaker,
     as_neb,
     as_structure,
     as_valley,
@@ -44,16 +44,9 @@ from workflows.jobs.reuse import (
     neb_id,
     preconverged_images,
     slab_calc_id,
-    stored,
     valley_id,
     valley_start,
 )
-from workflows.structures.site_graph import in_plane_distances
-
-
-def binding_energy_ev(slab_energy_ev: float, li_energy_ev: float, total_energy_ev: float) -> float:
-    """E_b = E(slab) + E(Li atom) - E(slab + Li) in eV; positive means bound (DESIGN.md)."""
-    return slab_energy_ev + li_energy_ev - total_energy_ev
 
 
 def _at_workdir(settings: Any, surface_id: str | None, what: str) -> Any:
@@ -75,19 +68,18 @@ def _provenance(settings: Any) -> dict[str, Any]:
 
 
 @dataclass
-class SlabRelaxMaker(Maker):
+class SlabRelaxMaker(ReusingMaker):
     """Relax the bare slab (cell fixed); its energy is E(slab) of every binding energy."""
 
     name: str = "slab relax"
     settings: Any = field(default_factory=ChgnetSettings)
-    reuse: bool = True
 
     @job(config=STORE_ACCESS)
     def make(self, structure: Structure | dict, surface_id: str | None = None) -> CalculationDoc:
         """Return a :class:`CalculationDoc` of the relaxed slab (a stored one when ``reuse``)."""
         structure = as_structure(structure)
         calc_id = slab_calc_id(self.settings.engine, structure, self.settings.provenance())
-        if self.reuse and (done := stored("calculations", "calc_id", calc_id, CalculationDoc)):
+        if done := self.finished(CalculationDoc, calc_id):
             return done
         engine = _at_workdir(self.settings, surface_id, "slab")
         checkpoint = _progress_file(engine, "relax-progress.json", calc_id)
@@ -116,18 +108,17 @@ class SlabRelaxMaker(Maker):
 
 
 @dataclass
-class LiReferenceMaker(Maker):
+class LiReferenceMaker(ReusingMaker):
     """Energy of the isolated Li atom for the engine settings, cached in the store."""
 
     name: str = "li reference"
     settings: Any = field(default_factory=ChgnetSettings)
-    reuse: bool = True
 
     @job(config=STORE_ACCESS)
     def make(self) -> LiReferenceDoc:
         """Return the cached reference, computing it the first time."""
         reference_id = li_reference_id(self.settings.engine, self.settings.reference_settings())
-        if self.reuse and (done := stored("li_references", "reference_id", reference_id, LiReferenceDoc)):
+        if done := self.finished(LiReferenceDoc, reference_id):
             return done
         facade = job_facade()
         engine = _at_workdir(self.settings, None, "li-atom")
@@ -142,12 +133,11 @@ class LiReferenceMaker(Maker):
 
 
 @dataclass
-class ValleyRelaxMaker(Maker):
+class ValleyRelaxMaker(ReusingMaker):
     """Relax Li placed at a valley; record E_b, the final site and whether Li left its valley."""
 
     name: str = "valley relax"
     settings: Any = field(default_factory=ChgnetSettings)
-    reuse: bool = True
 
     @job(config=STORE_ACCESS)
     def make(
@@ -171,35 +161,20 @@ class ValleyRelaxMaker(Maker):
         """
         start = as_valley(start)
         doc_id = valley_id(surface_id, site_id, self.settings.engine, self.settings.provenance(), start)
-        if self.reuse and (done := stored("valleys", "valley_id", doc_id, ValleyDoc)):
+        if done := self.finished(ValleyDoc, doc_id):
             return done
         initial = valley_start(slab, site_cart_ang, start)
         engine = _at_workdir(self.settings, surface_id, f"valley-{label}-{site_index}")
         checkpoint = _progress_file(engine, "relax-progress.json", doc_id)
         result = ase_dynamics.relax(initial, engine, desc=f"valley {label}", checkpoint=checkpoint)
-        li = result.structure[-1]
-        valleys = np.asarray(valley_frac_xy)
-        dist = in_plane_distances(result.structure, li.frac_coords[None, :2], valleys)[0]
-        final = int(dist.argmin())
-        moved = in_plane_distances(result.structure, li.frac_coords[None, :2], valleys[[site_index]])[0, 0]
+        site = {"surface_id": surface_id, "site_id": site_id, "site_index": site_index, "label": label}
+        what = f"{self.settings.engine} valley relaxation {label} {site_index}"
+        reference = (slab_energy_ev, li_energy_ev)
         doc = ValleyDoc(
             valley_id=doc_id,
-            surface_id=surface_id,
-            site_id=site_id,
-            site_index=site_index,
-            label=label,
-            binding_energy_ev=binding_energy_ev(slab_energy_ev, li_energy_ev, result.energy_ev),
-            energy_ev=result.energy_ev,
-            final_li_cart_ang=[float(x) for x in li.coords],
-            final_site_index=final,
-            left_valley=final != site_index,
-            displacement_ang=float(moved),
-            force_calls=result.force_calls,
-            converged=result.converged,
-            fmax_ev_ang=result.fmax_ev_ang,
-            wall_time_s=result.wall_time_s,
+            **valley_fields(result.structure, result.energy_ev, site, valley_frac_xy, reference, what),
+            **run_stats(result),
             preconverged_from=None if start is None else start.valley_id,
-            structure=result.structure.as_dict(),
             **_provenance(self.settings),
         )
         job_facade().upsert("valleys", [doc])
@@ -209,7 +184,7 @@ class ValleyRelaxMaker(Maker):
 
 
 @dataclass
-class HopNebMaker(Maker):
+class HopNebMaker(ReusingMaker):
     """CINEB between the two relaxed valleys of a hop (IDPP path or a preconverged one, climbing image).
 
     ``require_images``: a stored result without its image structures (made before they were kept)
@@ -222,7 +197,6 @@ class HopNebMaker(Maker):
     name: str = "hop cineb"
     settings: Any = field(default_factory=ChgnetSettings)
     n_images: int = 3
-    reuse: bool = True
     require_images: bool = False
     retry_unconverged: bool = True
 
@@ -243,7 +217,7 @@ class HopNebMaker(Maker):
         """
         initial = as_neb(initial)
         doc_id = neb_id(hop_id, self.settings.engine, self.settings.provenance(), self.n_images, initial)
-        done = stored("nebs", "neb_id", doc_id, NebDoc) if self.reuse else None
+        done = self.finished(NebDoc, doc_id)
         if done is not None and (done.image_structures or not self.require_images):
             return done
         start, end = as_valley(start), as_valley(end)
@@ -277,25 +251,17 @@ class HopNebMaker(Maker):
             result.force_calls += first.force_calls
             result.steps += first.steps
             result.wall_time_s += first.wall_time_s
-        top = max(result.energies_ev)
-        barriers = neb_barriers(result.energies_ev)
         doc = NebDoc(
             neb_id=doc_id,
             surface_id=start.surface_id,
             hop_id=hop_id,
             valley_ids=(start.valley_id, end.valley_id),
-            image_energies_ev=result.energies_ev,
-            saddle_binding_energy_ev=binding_energy_ev(slab_energy_ev, li_energy_ev, top),
-            forward_barrier_ev=barriers.forward_barrier_ev,
-            reverse_barrier_ev=barriers.reverse_barrier_ev,
+            **neb_fields(result.energies_ev, (slab_energy_ev, li_energy_ev)),
             climbing_image=result.climbing_image,
-            converged=result.converged,
-            fmax_ev_ang=result.fmax_ev_ang,
-            force_calls=result.force_calls,
+            **run_stats(result),
             steps=result.steps,
             retries=retries,
             n_images=self.n_images,
-            wall_time_s=result.wall_time_s,
             image_structures=[image.as_dict() for image in result.images],
             preconverged_from=None if initial is None else initial.neb_id,
             **_provenance(self.settings),

@@ -9,20 +9,46 @@ preconverged paths here, so the two cannot drift apart.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from jobflow import Maker
 from pymatgen.core import Structure
 
 from stores.facade import job_facade
 from stores.ids import stable_id
-from stores.schemas.calculations import NebDoc, ValleyDoc
+from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from workflows.structures.li_sites import add_li
 
+#: collection and id field of each document a hop job makes
+_HOMES: dict[type, tuple[str, str]] = {
+    CalculationDoc: ("calculations", "calc_id"),
+    LiReferenceDoc: ("li_references", "reference_id"),
+    ValleyDoc: ("valleys", "valley_id"),
+    NebDoc: ("nebs", "neb_id"),
+}
 
-def stored(collection: str, key: str, value: str, cls: type) -> Any:
-    """The stored document ``cls`` with ``key == value`` in the job's store, or ``None``."""
-    docs = job_facade().query(collection, {key: value})
+
+def stored(cls: type, doc_id: str) -> Any:
+    """The stored document ``cls`` of id ``doc_id`` in the job's store, or ``None``."""
+    collection, key = _HOMES[cls]
+    docs = job_facade().query(collection, {key: doc_id})
     return cls(**docs[0]) if docs else None
+
+
+@dataclass
+class ReusingMaker(Maker):
+    """A Maker whose job first looks for its finished document in the store.
+
+    ``reuse``: return the stored document of the same id instead of computing it again.
+    """
+
+    name: str = "reusing job"
+    reuse: bool = True
+
+    def finished(self, cls: type, doc_id: str) -> Any:
+        """The stored document of ``doc_id`` when ``reuse``, else ``None``."""
+        return stored(cls, doc_id) if self.reuse else None
 
 
 def as_structure(value: Structure | dict) -> Structure:
@@ -52,26 +78,28 @@ def li_reference_id(engine: str, reference_settings: dict[str, Any]) -> str:
     return stable_id("liref", engine=engine, **reference_settings)
 
 
+def _run_id(prefix: str, preconverged_from: str | None, **fields: Any) -> str:
+    """Id of a run from what makes its result, and the id of the cheaper run it started from."""
+    if preconverged_from is not None:
+        fields["preconverged_from"] = preconverged_from
+    return stable_id(prefix, **fields)
+
+
 def valley_id(
     surface_id: str, site_id: str, engine: str, provenance: dict[str, Any], start: ValleyDoc | None
 ) -> str:
     """Id of a valley relaxation; ``start`` is the cheaper engine's valley it was preconverged from."""
-    fields: dict[str, Any] = {"surface_id": surface_id, "site_id": site_id}
-    fields |= {"engine": engine, "settings": provenance}
-    if start is not None:
-        fields["preconverged_from"] = start.valley_id
-    return stable_id("valley", **fields)
+    start_id = None if start is None else start.valley_id
+    site = {"surface_id": surface_id, "site_id": site_id}
+    return _run_id("valley", start_id, **site, engine=engine, settings=provenance)
 
 
 def neb_id(
     hop_id: str, engine: str, provenance: dict[str, Any], n_images: int, initial: NebDoc | None
 ) -> str:
     """Id of a CINEB; ``initial`` is the cheaper engine's CINEB whose images it started from."""
-    fields: dict[str, Any] = {"hop_id": hop_id, "engine": engine}
-    fields |= {"settings": provenance, "n_images": n_images}
-    if initial is not None:
-        fields["preconverged_from"] = initial.neb_id
-    return stable_id("neb", **fields)
+    initial_id = None if initial is None else initial.neb_id
+    return _run_id("neb", initial_id, hop_id=hop_id, engine=engine, settings=provenance, n_images=n_images)
 
 
 def valley_start(slab: Structure | dict, site_cart_ang: list[float], start: ValleyDoc | None) -> Structure:

@@ -32,8 +32,7 @@ from stores.facade import STORE_ACCESS, job_facade
 from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from workflows.engines.vasp_dynamics import VaspDynamicsSettings
 from workflows.engines.vasp_neb import VaspNebImagesDoc
-from workflows.jobs.hops import binding_energy_ev
-from workflows.structures.site_graph import in_plane_distances
+from workflows.jobs.binding import neb_fields, run_stats, valley_fields
 
 
 def _plain(structure: Structure | dict) -> Structure:
@@ -151,30 +150,12 @@ def valley_document(
     out = task_summary(task)
     structure: Structure = out["structure"]
     _same_atoms(structure, initial, f"valley {site['label']} {site['site_index']}", out["dir_name"])
-    lithium = [s for s in structure if s.species_string == "Li"]
-    if len(lithium) != 1:
-        raise RunError(f"VASP valley relaxation in {out['dir_name']} holds {len(lithium)} Li atoms, not one")
-    li = lithium[0]
-    valleys = np.asarray(valley_frac_xy)
-    dist = in_plane_distances(structure, li.frac_coords[None, :2], valleys)[0]
-    final = int(dist.argmin())
+    what = f"VASP valley relaxation in {out['dir_name']}"
+    reference = (slab_energy_ev, li_energy_ev)
     doc = ValleyDoc(
         valley_id=valley_id,
-        surface_id=site["surface_id"],
-        site_id=site["site_id"],
-        site_index=site["site_index"],
-        label=site["label"],
-        binding_energy_ev=binding_energy_ev(slab_energy_ev, li_energy_ev, out["energy_ev"]),
-        energy_ev=out["energy_ev"],
-        final_li_cart_ang=[float(x) for x in li.coords],
-        final_site_index=final,
-        left_valley=final != site["site_index"],
-        displacement_ang=float(dist[site["site_index"]]),
-        force_calls=out["force_calls"],
-        converged=out["converged"],
-        fmax_ev_ang=out["fmax_ev_ang"],
-        wall_time_s=out["wall_time_s"],
-        structure=structure.as_dict(),
+        **valley_fields(structure, out["energy_ev"], site, valley_frac_xy, reference, what),
+        **run_stats(out),
         engine="vasp",
         functional=settings.functional,
         settings=settings.provenance(),
@@ -202,7 +183,8 @@ def neb_document(
 
     ``path`` is the image list the NEB started from (end points included), to check that the
     outputs belong to it. Image energies are ``[E(start valley), intermediate images..., E(end
-    valley)]``; barriers and the saddle E_b come from them and the slab and Li energies of the same
+    valley)]``; the saddle is the highest of them, as for every engine
+    (:func:`workflows.jobs.binding.neb_fields`), and its E_b uses the slab and Li energies of the same
     settings. VASP decides convergence (``EDIFFG`` on every image); no force is re-derived here, so
     ``fmax_ev_ang`` is left empty.
     """
@@ -219,7 +201,6 @@ def neb_document(
     for index, (final, initial) in enumerate(zip(finals, path[1:-1], strict=True), start=1):
         _same_atoms(final, initial, f"NEB image {index:02d}", images.dir_name)
     energies = [start.energy_ev, *map(float, images.energies or []), end.energy_ev]
-    top = max(energies[1:-1])
     steps = images.ionic_steps or []
     walls = [w for w in images.wall_times_s or [] if w is not None]
     doc = NebDoc(
@@ -227,10 +208,7 @@ def neb_document(
         surface_id=start.surface_id,
         hop_id=hop_id,
         valley_ids=(start.valley_id, end.valley_id),
-        image_energies_ev=energies,
-        saddle_binding_energy_ev=binding_energy_ev(slab_energy_ev, li_energy_ev, top),
-        forward_barrier_ev=top - energies[0],
-        reverse_barrier_ev=top - energies[-1],
+        **neb_fields(energies, (slab_energy_ev, li_energy_ev)),
         climbing_image=int(np.argmax(energies[1:-1]) + 1),
         converged=images.state == TaskState.SUCCESS,
         fmax_ev_ang=None,

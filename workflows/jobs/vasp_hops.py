@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobflow import Flow, Maker, Response, job
+from jobflow import Flow, Response, job
 from pymatgen.core import Structure
 
 from stores.facade import STORE_ACCESS
@@ -34,6 +34,7 @@ from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, 
 from workflows.engines.vasp_dynamics import VaspDynamicsSettings
 from workflows.engines.vasp_inputs import idpp_images, vasp_ordered
 from workflows.jobs.reuse import (
+    ReusingMaker,
     as_neb,
     as_structure,
     as_valley,
@@ -41,7 +42,6 @@ from workflows.jobs.reuse import (
     neb_id,
     preconverged_images,
     slab_calc_id,
-    stored,
     valley_id,
     valley_start,
 )
@@ -54,49 +54,46 @@ def _replace(calc: Any, document: Any) -> Response:
 
 
 @dataclass
-class VaspSlabRelaxMaker(Maker):
+class VaspSlabRelaxMaker(ReusingMaker):
     """VASP relaxation of the bare slab (cell fixed, bottom layer held); its energy is E(slab)."""
 
     name: str = "vasp slab relax"
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
-    reuse: bool = True
 
     @job(config=STORE_ACCESS)
     def make(self, structure: Structure | dict, surface_id: str) -> CalculationDoc | Response:
         """Return the stored :class:`CalculationDoc`, or run the relaxation that makes it."""
         initial = self.settings.constrained(as_structure(structure))
         calc_id = slab_calc_id("vasp", vasp_ordered(initial), self.settings.provenance())
-        if self.reuse and (done := stored("calculations", "calc_id", calc_id, CalculationDoc)):
+        if done := self.finished(CalculationDoc, calc_id):
             return done
         relax = self.settings.slab_relax_maker(self.name).make(initial)
         return _replace(relax, slab_document(relax.output, initial, calc_id, surface_id, self.settings))
 
 
 @dataclass
-class VaspLiReferenceMaker(Maker):
+class VaspLiReferenceMaker(ReusingMaker):
     """VASP energy of the isolated, spin-polarised Li atom in a box, cached in the store."""
 
     name: str = "vasp li atom"
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
-    reuse: bool = True
 
     @job(config=STORE_ACCESS)
     def make(self) -> LiReferenceDoc | Response:
         """Return the cached reference, or run the static that makes it."""
         reference_id = li_reference_id("vasp", self.settings.reference_settings())
-        if self.reuse and (done := stored("li_references", "reference_id", reference_id, LiReferenceDoc)):
+        if done := self.finished(LiReferenceDoc, reference_id):
             return done
         static = self.settings.li_atom_maker(self.name).make(self.settings.li_atom())
         return _replace(static, li_reference_document(static.output, reference_id, self.settings))
 
 
 @dataclass
-class VaspValleyRelaxMaker(Maker):
+class VaspValleyRelaxMaker(ReusingMaker):
     """VASP relaxation of Li placed at a valley (or started from a cheaper engine's relaxed valley)."""
 
     name: str = "vasp valley relax"
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
-    reuse: bool = True
 
     @job(config=STORE_ACCESS)
     def make(
@@ -119,7 +116,7 @@ class VaspValleyRelaxMaker(Maker):
         """
         start = as_valley(start)
         doc_id = valley_id(surface_id, site_id, "vasp", self.settings.provenance(), start)
-        if self.reuse and (done := stored("valleys", "valley_id", doc_id, ValleyDoc)):
+        if done := self.finished(ValleyDoc, doc_id):
             return done
         initial = self.settings.constrained(valley_start(slab, site_cart_ang, start))
         relax = self.settings.valley_relax_maker(self.name).make(initial)
@@ -139,13 +136,12 @@ class VaspValleyRelaxMaker(Maker):
 
 
 @dataclass
-class VaspHopNebMaker(Maker):
+class VaspHopNebMaker(ReusingMaker):
     """VASP climbing-image NEB between the two VASP valleys of a hop (IDPP or a preconverged path)."""
 
     name: str = "vasp cineb"
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
     n_images: int = 3
-    reuse: bool = True
 
     def path(self, start: ValleyDoc, end: ValleyDoc, initial: NebDoc | None) -> list[Structure]:
         """The starting images, end points included, with one atom order and the bottom layer held.
@@ -180,7 +176,7 @@ class VaspHopNebMaker(Maker):
         """Return the stored :class:`NebDoc`, or run the CINEB that makes it."""
         start, end, initial = as_valley(start), as_valley(end), as_neb(initial)
         doc_id = neb_id(hop_id, "vasp", self.settings.provenance(), self.n_images, initial)
-        if self.reuse and (done := stored("nebs", "neb_id", doc_id, NebDoc)):
+        if done := self.finished(NebDoc, doc_id):
             return done
         images = self.path(start, end, initial)
         neb = self.settings.neb_maker(self.name).make(images)

@@ -25,6 +25,18 @@ from workflows.structures.site_graph import SiteGraph, build_site_graph, in_plan
 from workflows.structures.supercells import DEFAULT_SIZE, DEFAULT_VACUUM_ANG, build_surface, ordered_formula
 from workflows.structures.symmetry import Classes, GraphClasses, isometry_classes, symmetry_classes
 
+#: size and site counts of a surface document: atoms, valleys, saddles, hops (all, and distinct by symmetry)
+COUNT_KEYS = (
+    "formula",
+    "natoms",
+    "n_valleys",
+    "n_saddles",
+    "n_hops",
+    "n_distinct_valleys",
+    "n_distinct_saddles",
+    "n_distinct_hops",
+)
+
 
 @dataclass
 class SurfaceBundle:
@@ -39,23 +51,8 @@ class SurfaceBundle:
 
     def summary(self) -> dict:
         """The one-line summary printed by ``epdi surfaces build --json``."""
-        keys = (
-            "surface_id",
-            "host",
-            "phase",
-            "dopant",
-            "supercell",
-            "vacuum_ang",
-            "formula",
-            "natoms",
-            "n_valleys",
-            "n_saddles",
-            "n_hops",
-            "n_distinct_valleys",
-            "n_distinct_saddles",
-            "n_distinct_hops",
-            "n_valleys_by_label",
-        )
+        keys = ("surface_id", "host", "phase", "dopant", "supercell", "vacuum_ang", *COUNT_KEYS)
+        keys += ("n_valleys_by_label",)
         data = self.surface.model_dump(mode="json")
         return {k: data[k] for k in keys}
 
@@ -127,6 +124,7 @@ def describe_surface(
             return None
         return round(float(in_plane_distances(structure, np.array([frac[:2]]), dopant_xy)[0, 0]), 4)
 
+    owner = {"surface_id": sid, "host": host.name, "dopant": dopant}  # of every site and hop document
     sites: list[SiteDoc] = []
     for kind, members, cls in (
         ("valley", graph.valleys, classes.valleys),
@@ -136,17 +134,15 @@ def describe_surface(
             sites.append(
                 SiteDoc(
                     site_id=stable_id("site", surface_id=sid, kind=kind, frac=list(site.frac_coords[:2])),
-                    surface_id=sid,
                     kind=kind,
                     label=site.label,
-                    host=host.name,
-                    dopant=dopant,
                     index=index,
                     frac_coords=list(site.frac_coords),
                     cart_coords_ang=list(site.cart_coords),
                     anion_indices=list(site.anion_indices),
                     dopant_distance_ang=dopant_distance(site.frac_coords),
                     symmetry=_symmetry(cls, index),
+                    **owner,
                 )
             )
     valley_ids = [s.site_id for s in sites if s.kind == "valley"]
@@ -154,9 +150,6 @@ def describe_surface(
     hops = [
         HopDoc(
             hop_id=stable_id("hop", surface_id=sid, saddle=saddle_ids[hop.saddle]),
-            surface_id=sid,
-            host=host.name,
-            dopant=dopant,
             index=index,
             saddle_index=hop.saddle,
             valley_indices=hop.valleys,
@@ -165,6 +158,7 @@ def describe_surface(
             length_ang=round(hop.length_ang, 4),
             dopant_distance_ang=dopant_distance(graph.saddles[hop.saddle].frac_coords),
             symmetry=_symmetry(classes.hops, index),
+            **owner,
         )
         for index, hop in enumerate(graph.hops)
     ]
