@@ -14,6 +14,22 @@ from workflows.cli.app import app
 
 runner = CliRunner()
 
+#: surfaces and physics of the tests' tiny campaigns: 2 x 2 x 1 MoS2 pristine and Zn-doped, GPAW at
+#: h = 0.3 Angstrom on the Gamma point, a 3-image CINEB to 0.2 eV/Angstrom
+TINY_SURFACES = """\
+hosts: [MoS2]
+dopants: [pristine, Zn]
+supercell: 2
+static: {engine: gpaw, h_ang: 0.3, basis: dzp, kpts: [1, 1, 1]}
+neb: {images: 3, fmax_ev_ang: 0.2}
+"""
+
+
+def tiny_spec(name: str, steps: str) -> str:
+    """A campaign spec of :data:`TINY_SURFACES` named ``name``, with the YAML of its other ``steps``."""
+    return f"name: {name}\n{TINY_SURFACES}{steps}"
+
+
 #: Zn-doped surface of :func:`build_campaign_store`: hop classes that keep their CINEB label
 #: (the others are removed)
 ZN_KEPT_CLASSES = 2

@@ -119,10 +119,8 @@ def site_map_plot(
         Site and hop documents of the surface.
     colour_scale
         ``(vmin_ev, vmax_ev, cmap)``: the dataset scale; ``None``: the map's own range, viridis.
-    dopant_xy
-        Cartesian in-plane position of the dopant (Angstrom), ``None`` when pristine.
-    dopant
-        Dopant element, for the legend.
+    dopant_xy, dopant
+        Cartesian in-plane position (Angstrom) and element of the dopant; ``None`` when pristine.
     title
         Figure title.
     tile
@@ -195,10 +193,8 @@ def rounds_plot(
     labelled_round
         Saddle site id -> round whose selection labelled it by CINEB (``-1``: labelled before
         round 0). Saddles absent from it have no label and are drawn grey.
-    dopant_xy
-        Cartesian in-plane position of the dopant (Angstrom), ``None`` when pristine.
-    dopant
-        Dopant element, for the legend.
+    dopant_xy, dopant
+        Cartesian in-plane position (Angstrom) and element of the dopant; ``None`` when pristine.
     title
         Figure title.
     """

@@ -1,7 +1,7 @@
 """`epdi campaign run` end to end on a tiny spec (real GPAW + CHGNet + CNN), crash and resume."""
 
 import pytest
-from store_helpers import count_outputs
+from store_helpers import count_outputs, tiny_spec
 from typer.testing import CliRunner
 
 import workflows.flows.campaign as campaign_module
@@ -14,17 +14,14 @@ from workflows.structures.hosts import InputError
 
 runner = CliRunner()
 
-TINY = """
-name: tiny
-hosts: [MoS2]
-dopants: [pristine, Zn]
-supercell: 2
-static: {engine: gpaw, h_ang: 0.3, basis: dzp, kpts: [1, 1, 1]}
-neb: {images: 3, fmax_ev_ang: 0.2}
+TINY = tiny_spec(
+    "tiny",
+    """\
 fragments: {pixels: 16, symmetry_tol_ev: 0.15}
 model: {arch: small_cnn, pretrained: false, pixels: 16, epochs: 2, folds: 2}
 selection: {strategy: hybrid, initial_fraction: 0.25, batch_size: 1, budget_fraction: 0.75, rounds: 3}
-"""
+""",
+)
 
 
 def test_campaign_crash_resume_and_report(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ relaxed valley of the Zn surface whose structure lost its Li atom (a CINEB from 
 import json
 
 from pymatgen.core import Structure
+from store_helpers import tiny_spec
 from typer.testing import CliRunner
 
 from epdi_ml.fragments.synthetic import store_synthetic_static
@@ -22,17 +23,14 @@ from workflows.flows.engine_settings import gpaw_settings_for, neb_settings_for
 
 runner = CliRunner()
 
-SPEC = """
-name: failing
-hosts: [MoS2]
-dopants: [pristine, Zn]
-supercell: 2
-static: {engine: gpaw, h_ang: 0.3, kpts: [1, 1, 1]}
-neb: {images: 3, fmax_ev_ang: 0.2}
+SPEC = tiny_spec(
+    "failing",
+    """\
 fragments: {pixels: 16, symmetry_tol_ev: 0.3}
 model: {arch: small_cnn, pretrained: false, pixels: 16, epochs: 1, folds: 2}
 selection: {strategy: all}
-"""
+""",
+)
 
 
 def _seed_statics(spec, facade):

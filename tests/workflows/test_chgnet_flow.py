@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.app import app
-from workflows.engines.chgnet_engine import ChgnetSettings, cineb, make_calculator, relax
+from workflows.engines.ase_dynamics import cineb, relax
+from workflows.engines.chgnet_engine import ChgnetSettings, make_calculator
 from workflows.flows.barrier import run_barrier
 from workflows.structures.hosts import get_host
 from workflows.structures.li_sites import add_li

@@ -5,6 +5,7 @@ import tarfile
 
 import numpy as np
 import pytest
+from store_helpers import tiny_spec
 from typer.testing import CliRunner
 
 from epdi_ml.training.store_data import load_fragments
@@ -18,16 +19,13 @@ from workflows.structures.surfaces import surface_from_request
 
 runner = CliRunner()
 
-TINY = """
-name: tinyset
-hosts: [MoS2]
-dopants: [pristine, Zn]
-supercell: 2
-static: {engine: gpaw, h_ang: 0.3, basis: dzp, kpts: [1, 1, 1]}
-neb: {images: 3, fmax_ev_ang: 0.2}
+TINY = tiny_spec(
+    "tinyset",
+    """\
 fragments: {pixels: 16, symmetry_tol_ev: 0.15}
 selection: {strategy: all}
-"""
+""",
+)
 
 
 def test_spec_errors_name_the_field(tmp_path):

@@ -314,7 +314,7 @@ def test_outputs_of_another_calculation_are_refused(tmp_path):
     site = {"surface_id": "s", "site_id": "x", "site_index": 0, "label": "H"}
     with pytest.raises(RunError, match="holds Si2 but the job's input held"):
         valley_document.original(
-            task, bundle.structure, "v", 0.0, 0.0, site, [[0.0, 0.0]], VaspDynamicsSettings(size=2)
+            task, bundle.structure, "v", site, [[0.0, 0.0]], (0.0, 0.0), VaspDynamicsSettings(size=2)
         )
 
 

@@ -18,10 +18,6 @@ from stores.settings import get_settings
 from stores.validation import check_output_dir
 from workflows.cli.common import reports_input_errors
 from workflows.engines import DEFAULT_CINEB_IMAGES, MIN_CINEB_IMAGES, check_cineb_images, require_engine
-from workflows.engines.chgnet_engine import ChgnetSettings
-from workflows.engines.vasp_engine import VASP_KINDS
-from workflows.engines.vasp_inputs import idpp_images, write_vasp_inputs
-from workflows.flows.surface_hops import chgnet_path
 from workflows.structures.hosts import InputError
 from workflows.structures.li_sites import LI_HEIGHT_ANG, add_li, hop_nearest_dopant
 from workflows.structures.supercells import DEFAULT_SIZE
@@ -47,6 +43,8 @@ def vasp_structures(bundle: SurfaceBundle, kind: str, images: int) -> list[Struc
     ``static``: the bare slab. ``relax``: Li at the valley nearest the dopant. ``neb``: Li at both
     valleys of the hop nearest the dopant, with ``images`` IDPP images between them.
     """
+    from workflows.engines.vasp_inputs import idpp_images  # pymatgen's VASP sets: at the command
+
     valleys = [s for s in bundle.sites if s.kind == "valley"]
     if kind == "static":
         return [bundle.structure]
@@ -90,6 +88,10 @@ def inputs(
 
     relax and neb inputs hold the bottom anion layer fixed (selective dynamics), as the neb step does.
     """
+    # custodian, atomate2 and the CHGNet engine load here, not for `epdi vasp --help`
+    from workflows.engines.vasp_engine import VASP_KINDS
+    from workflows.engines.vasp_inputs import write_vasp_inputs
+
     if kind not in VASP_KINDS:
         raise InputError(f"unknown --kind {kind!r}; accepted: {', '.join(VASP_KINDS)}")
     if kind == "neb":
@@ -110,6 +112,9 @@ def inputs(
         structures = vasp_structures(bundle, kind, images)
     else:
         require_engine("chgnet")
+        from workflows.engines.chgnet_engine import ChgnetSettings
+        from workflows.flows.surface_hops import chgnet_path
+
         hop = hop_nearest_dopant(bundle)
         typer.echo(f"CHGNet+D3 valleys and CINEB of hop {hop}, {images} images (reuses the store)", err=True)
         chgnet = chgnet_path(bundle, hop, images, ChgnetSettings(fmax_ev_ang=fmax))

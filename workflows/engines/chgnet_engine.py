@@ -1,5 +1,6 @@
-"""CHGNet + DFT-D3 (zero damping) through ASE: relaxations and CINEB on CPU or GPU.
+"""CHGNet + DFT-D3 (zero damping) through ASE on CPU or GPU: the settings and calculators.
 
+The relaxations and CINEB of every ASE engine are in :mod:`workflows.engines.ase_dynamics`.
 CHGNet's weights ship inside its wheel, so this engine runs offline. The model object is loaded
 once per process and shared; every NEB image gets its own calculator around it (ASE's
 shared-calculator mode recomputes every image at every step). D3 comes from the ``dftd3`` package
@@ -14,14 +15,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ase import Atoms
-from pymatgen.core import Structure
 
 from stores.errors import InputError
 from stores.validation import check_device, check_positive
-from workflows.engines import EngineUnavailable, ase_dynamics, package_versions
-from workflows.engines.ase_dynamics import CountingSum, NebResult, RelaxResult
-
-__all__ = ["ChgnetSettings", "CountingSum", "NebResult", "RelaxResult", "cineb", "li_atom_energy", "relax"]
+from workflows.engines import EngineUnavailable, package_versions
+from workflows.engines.ase_dynamics import CountingSum
 
 
 @dataclass
@@ -145,21 +143,3 @@ def li_atom_energy(settings: ChgnetSettings, box_ang: float = 15.0) -> float:
     atoms = Atoms("Li", positions=[[box_ang / 2] * 3], cell=[box_ang] * 3, pbc=True)
     atoms.calc = make_calculator(settings)
     return float(atoms.get_potential_energy())
-
-
-def relax(structure: Structure, settings: ChgnetSettings, desc: str = "relax") -> RelaxResult:
-    """Relax atomic positions (cell fixed) with BFGS to ``settings.fmax_ev_ang`` (:mod:`.ase_dynamics`)."""
-    return ase_dynamics.relax(structure, settings, desc=desc)
-
-
-def cineb(
-    start: Structure,
-    end: Structure,
-    start_energy_ev: float,
-    end_energy_ev: float,
-    settings: ChgnetSettings,
-    n_images: int = 3,
-    desc: str = "cineb",
-) -> NebResult:
-    """Climbing-image NEB between two relaxed end points (IDPP path; see :func:`.ase_dynamics.cineb`)."""
-    return ase_dynamics.cineb(start, end, start_energy_ev, end_energy_ev, settings, n_images, desc=desc)

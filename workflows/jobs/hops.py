@@ -34,18 +34,13 @@ from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, 
 from workflows.engines import ase_dynamics
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.engines.neb_checkpoint import NebCheckpoint
+from workflows.jobs.base import BaseHopNebMaker, BaseValleyRelaxMaker, NebTask, ReusingMaker, ValleyTask
 from workflows.jobs.binding import neb_fields, run_stats, valley_fields
 from workflows.jobs.reuse import (
-    ReusingMaker,
-    as_neb,
     as_structure,
-    as_valley,
     li_reference_id,
-    neb_id,
     preconverged_images,
     slab_calc_id,
-    valley_id,
-    valley_start,
 )
 
 
@@ -133,48 +128,27 @@ class LiReferenceMaker(ReusingMaker):
 
 
 @dataclass
-class ValleyRelaxMaker(ReusingMaker):
-    """Relax Li placed at a valley; record E_b, the final site and whether Li left its valley."""
+class ValleyRelaxMaker(BaseValleyRelaxMaker):
+    """Relax Li placed at a valley with an ASE engine (arguments: :class:`.BaseValleyRelaxMaker`)."""
 
     name: str = "valley relax"
     settings: Any = field(default_factory=ChgnetSettings)
 
-    @job(config=STORE_ACCESS)
-    def make(
-        self,
-        slab: Structure | dict,
-        slab_energy_ev: float,
-        li_energy_ev: float,
-        surface_id: str,
-        site_id: str,
-        site_index: int,
-        label: str,
-        site_cart_ang: list[float],
-        valley_frac_xy: list[list[float]],
-        start: ValleyDoc | dict | None = None,
-    ) -> ValleyDoc:
-        """Return the :class:`ValleyDoc` of Li relaxed from ``site_cart_ang`` (or from ``start``).
-
-        ``valley_frac_xy`` holds the fractional in-plane coordinates of every valley of the surface,
-        to find the valley nearest to where Li ended. ``start`` is the relaxed valley of a cheaper
-        engine (preconverge): the relaxation starts from its structure and links to it.
-        """
-        start = as_valley(start)
-        doc_id = valley_id(surface_id, site_id, self.settings.engine, self.settings.provenance(), start)
-        if done := self.finished(ValleyDoc, doc_id):
-            return done
-        initial = valley_start(slab, site_cart_ang, start)
-        engine = _at_workdir(self.settings, surface_id, f"valley-{label}-{site_index}")
-        checkpoint = _progress_file(engine, "relax-progress.json", doc_id)
-        result = ase_dynamics.relax(initial, engine, desc=f"valley {label}", checkpoint=checkpoint)
-        site = {"surface_id": surface_id, "site_id": site_id, "site_index": site_index, "label": label}
+    def relax_valley(self, task: ValleyTask) -> ValleyDoc:
+        """Relax with :func:`workflows.engines.ase_dynamics.relax`, store and return the document."""
+        label, site_index = task.site["label"], task.site["site_index"]
+        engine = _at_workdir(self.settings, task.site["surface_id"], f"valley-{label}-{site_index}")
+        checkpoint = _progress_file(engine, "relax-progress.json", task.doc_id)
+        result = ase_dynamics.relax(task.initial, engine, desc=f"valley {label}", checkpoint=checkpoint)
         what = f"{self.settings.engine} valley relaxation {label} {site_index}"
-        reference = (slab_energy_ev, li_energy_ev)
+        fields = valley_fields(
+            result.structure, result.energy_ev, task.site, task.valley_frac_xy, task.reference_ev, what
+        )
         doc = ValleyDoc(
-            valley_id=doc_id,
-            **valley_fields(result.structure, result.energy_ev, site, valley_frac_xy, reference, what),
+            valley_id=task.doc_id,
+            **fields,
             **run_stats(result),
-            preconverged_from=None if start is None else start.valley_id,
+            preconverged_from=task.preconverged_from,
             **_provenance(self.settings),
         )
         job_facade().upsert("valleys", [doc])
@@ -184,11 +158,9 @@ class ValleyRelaxMaker(ReusingMaker):
 
 
 @dataclass
-class HopNebMaker(ReusingMaker):
-    """CINEB between the two relaxed valleys of a hop (IDPP path or a preconverged one, climbing image).
+class HopNebMaker(BaseHopNebMaker):
+    """CINEB of a hop with an ASE engine (arguments: :class:`.BaseHopNebMaker`).
 
-    ``require_images``: a stored result without its image structures (made before they were kept)
-    is recomputed instead of reused; a preconverged CINEB of another engine needs them.
     ``retry_unconverged``: a CINEB that ends unconverged runs once more from its last images with
     twice the step limit; if it still does not converge it is stored with ``converged = False``
     and left out of the labels (:mod:`epdi_ml.analysis.labels`).
@@ -196,74 +168,49 @@ class HopNebMaker(ReusingMaker):
 
     name: str = "hop cineb"
     settings: Any = field(default_factory=ChgnetSettings)
-    n_images: int = 3
-    require_images: bool = False
     retry_unconverged: bool = True
 
-    @job(config=STORE_ACCESS)
-    def make(
-        self,
-        start: ValleyDoc | dict,
-        end: ValleyDoc | dict,
-        slab_energy_ev: float,
-        li_energy_ev: float,
-        hop_id: str,
-        initial: NebDoc | dict | None = None,
-    ) -> NebDoc:
-        """Return the :class:`NebDoc` of the hop; unconverged runs are kept and flagged.
-
-        ``initial`` is the converged CINEB of a cheaper engine (preconverge): its intermediate
-        images are the starting path, and the result links to it.
-        """
-        initial = as_neb(initial)
-        doc_id = neb_id(hop_id, self.settings.engine, self.settings.provenance(), self.n_images, initial)
-        done = self.finished(NebDoc, doc_id)
-        if done is not None and (done.image_structures or not self.require_images):
-            return done
-        start, end = as_valley(start), as_valley(end)
-        path = None if initial is None else preconverged_images(initial, self.n_images)
-        engine = _at_workdir(self.settings, start.surface_id, f"cineb-{hop_id}")
-        ends = (Structure.from_dict(start.structure), Structure.from_dict(end.structure))
+    def run_neb(self, task: NebTask) -> NebDoc:
+        """Run :func:`workflows.engines.ase_dynamics.cineb`, store and return the document."""
+        start, end = task.start, task.end
+        path = None if task.initial is None else preconverged_images(task.initial, self.n_images)
+        engine = _at_workdir(self.settings, start.surface_id, f"cineb-{task.hop_id}")
+        ends = (
+            Structure.from_dict(start.structure),
+            Structure.from_dict(end.structure),
+            start.energy_ev,
+            end.energy_ev,
+        )
         progress = (
-            _progress_file(engine, "cineb-progress.json", doc_id),
-            _progress_file(engine, "cineb-retry-progress.json", f"{doc_id}:retry"),
+            _progress_file(engine, "cineb-progress.json", task.doc_id),
+            _progress_file(engine, "cineb-retry-progress.json", f"{task.doc_id}:retry"),
         )
-        result = ase_dynamics.cineb(
-            *ends, start.energy_ev, end.energy_ev, engine, self.n_images, "cineb", path, progress[0]
-        )
+        result = ase_dynamics.cineb(*ends, engine, self.n_images, "cineb", path, progress[0])
         retries = 0
         if not result.converged and self.retry_unconverged:
             # once more from where it stopped, with twice the steps; still unconverged: kept and flagged
             retries = 1
             longer = dataclasses.replace(engine, max_steps=2 * engine.max_steps)
             first = result
-            restart = first.images[1:-1]
             result = ase_dynamics.cineb(
-                *ends,
-                start.energy_ev,
-                end.energy_ev,
-                longer,
-                self.n_images,
-                "cineb retry",
-                restart,
-                checkpoint=progress[1],
+                *ends, longer, self.n_images, "cineb retry", first.images[1:-1], progress[1]
             )
             result.force_calls += first.force_calls
             result.steps += first.steps
             result.wall_time_s += first.wall_time_s
         doc = NebDoc(
-            neb_id=doc_id,
+            neb_id=task.doc_id,
             surface_id=start.surface_id,
-            hop_id=hop_id,
+            hop_id=task.hop_id,
             valley_ids=(start.valley_id, end.valley_id),
-            **neb_fields(result.energies_ev, (slab_energy_ev, li_energy_ev)),
+            **neb_fields(result.energies_ev, task.reference_ev),
             climbing_image=result.climbing_image,
             **run_stats(result),
             steps=result.steps,
             retries=retries,
             n_images=self.n_images,
             image_structures=[image.as_dict() for image in result.images],
-            preconverged_from=None if initial is None else initial.neb_id,
+            preconverged_from=task.preconverged_from,
             **_provenance(self.settings),
         )
         job_facade().upsert("nebs", [doc])

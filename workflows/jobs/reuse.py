@@ -9,10 +9,8 @@ preconverged paths here, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from jobflow import Maker
 from pymatgen.core import Structure
 
 from stores.facade import job_facade
@@ -34,21 +32,6 @@ def stored(cls: type, doc_id: str) -> Any:
     collection, key = _HOMES[cls]
     docs = job_facade().query(collection, {key: doc_id})
     return cls(**docs[0]) if docs else None
-
-
-@dataclass
-class ReusingMaker(Maker):
-    """A Maker whose job first looks for its finished document in the store.
-
-    ``reuse``: return the stored document of the same id instead of computing it again.
-    """
-
-    name: str = "reusing job"
-    reuse: bool = True
-
-    def finished(self, cls: type, doc_id: str) -> Any:
-        """The stored document of ``doc_id`` when ``reuse``, else ``None``."""
-        return stored(cls, doc_id) if self.reuse else None
 
 
 def as_structure(value: Structure | dict) -> Structure:

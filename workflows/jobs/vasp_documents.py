@@ -135,26 +135,25 @@ def valley_document(
     task: TaskDoc | dict,
     initial: Structure | dict,
     valley_id: str,
-    slab_energy_ev: float,
-    li_energy_ev: float,
     site: dict[str, Any],
     valley_frac_xy: list[list[float]],
+    reference_ev: tuple[float, float],
     settings: VaspDynamicsSettings,
     preconverged_from: str | None = None,
 ) -> ValleyDoc:
     """The :class:`ValleyDoc` of Li relaxed by VASP from a valley.
 
     ``site`` holds ``surface_id``, ``site_id``, ``site_index`` and ``label`` of the starting valley;
-    ``valley_frac_xy`` the fractional in-plane coordinates of every valley of the surface.
+    ``valley_frac_xy`` the fractional in-plane coordinates of every valley of the surface;
+    ``reference_ev`` is ``(E(slab), E(Li atom))`` in eV of the same settings.
     """
     out = task_summary(task)
     structure: Structure = out["structure"]
     _same_atoms(structure, initial, f"valley {site['label']} {site['site_index']}", out["dir_name"])
     what = f"VASP valley relaxation in {out['dir_name']}"
-    reference = (slab_energy_ev, li_energy_ev)
     doc = ValleyDoc(
         valley_id=valley_id,
-        **valley_fields(structure, out["energy_ev"], site, valley_frac_xy, reference, what),
+        **valley_fields(structure, out["energy_ev"], site, valley_frac_xy, reference_ev, what),
         **run_stats(out),
         engine="vasp",
         functional=settings.functional,
@@ -169,13 +168,12 @@ def valley_document(
 @job(config=STORE_ACCESS)
 def neb_document(
     images: VaspNebImagesDoc | dict,
+    path: list[Structure | dict],
+    neb_id: str,
     start: ValleyDoc | dict,
     end: ValleyDoc | dict,
-    path: list[Structure | dict],
-    slab_energy_ev: float,
-    li_energy_ev: float,
+    reference_ev: tuple[float, float],
     hop_id: str,
-    neb_id: str,
     settings: VaspDynamicsSettings,
     preconverged_from: str | None = None,
 ) -> NebDoc:
@@ -184,9 +182,9 @@ def neb_document(
     ``path`` is the image list the NEB started from (end points included), to check that the
     outputs belong to it. Image energies are ``[E(start valley), intermediate images..., E(end
     valley)]``; the saddle is the highest of them, as for every engine
-    (:func:`workflows.jobs.binding.neb_fields`), and its E_b uses the slab and Li energies of the same
-    settings. VASP decides convergence (``EDIFFG`` on every image); no force is re-derived here, so
-    ``fmax_ev_ang`` is left empty.
+    (:func:`workflows.jobs.binding.neb_fields`), and its E_b uses ``reference_ev`` = (E(slab),
+    E(Li atom)) of the same settings. VASP decides convergence (``EDIFFG`` on every image); no force
+    is re-derived here, so ``fmax_ev_ang`` is left empty.
     """
     images = images if isinstance(images, VaspNebImagesDoc) else VaspNebImagesDoc.model_validate(images)
     start = start if isinstance(start, ValleyDoc) else ValleyDoc(**start)
@@ -208,7 +206,7 @@ def neb_document(
         surface_id=start.surface_id,
         hop_id=hop_id,
         valley_ids=(start.valley_id, end.valley_id),
-        **neb_fields(energies, (slab_energy_ev, li_energy_ev)),
+        **neb_fields(energies, reference_ev),
         climbing_image=int(np.argmax(energies[1:-1]) + 1),
         converged=images.state == TaskState.SUCCESS,
         fmax_ev_ang=None,

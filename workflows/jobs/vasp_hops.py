@@ -1,8 +1,9 @@
 """VASP job Makers of the neb step: atomate2 relaxations and CINEB for the hops of one surface.
 
 The VASP counterparts of the Makers of :mod:`workflows.jobs.hops`, with the same arguments and
-documents; :class:`~workflows.flows.surface_hops.SurfaceHopsMaker` builds the flow of a surface from
-them when its engine is ``vasp``. Each job first looks for its document in the store (deterministic
+documents (the valley and CINEB jobs share their ``make`` through :mod:`workflows.jobs.base`);
+:class:`~workflows.flows.surface_hops.SurfaceHopsMaker` builds the flow of a surface from them when
+its engine is ``vasp``. Each job first looks for its document in the store (deterministic
 id: surface, site or hop, engine, settings, preconverged start; :mod:`workflows.jobs.reuse`) and,
 when it is missing, replaces itself with the atomate2 job and the job that turns its output into the
 platform's document (:mod:`workflows.jobs.vasp_documents`):
@@ -33,17 +34,12 @@ from stores.facade import STORE_ACCESS
 from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from workflows.engines.vasp_dynamics import VaspDynamicsSettings
 from workflows.engines.vasp_inputs import idpp_images, vasp_ordered
+from workflows.jobs.base import BaseHopNebMaker, BaseValleyRelaxMaker, NebTask, ReusingMaker, ValleyTask
 from workflows.jobs.reuse import (
-    ReusingMaker,
-    as_neb,
     as_structure,
-    as_valley,
     li_reference_id,
-    neb_id,
     preconverged_images,
     slab_calc_id,
-    valley_id,
-    valley_start,
 )
 from workflows.jobs.vasp_documents import li_reference_document, neb_document, slab_document, valley_document
 
@@ -89,59 +85,32 @@ class VaspLiReferenceMaker(ReusingMaker):
 
 
 @dataclass
-class VaspValleyRelaxMaker(ReusingMaker):
-    """VASP relaxation of Li placed at a valley (or started from a cheaper engine's relaxed valley)."""
+class VaspValleyRelaxMaker(BaseValleyRelaxMaker):
+    """VASP relaxation of Li placed at a valley (arguments: :class:`.BaseValleyRelaxMaker`).
+
+    ``start`` (a CHGNet valley) gives the starting structure and the ``preconverged_from`` link.
+    """
 
     name: str = "vasp valley relax"
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
 
-    @job(config=STORE_ACCESS)
-    def make(
-        self,
-        slab: Structure | dict,
-        slab_energy_ev: float,
-        li_energy_ev: float,
-        surface_id: str,
-        site_id: str,
-        site_index: int,
-        label: str,
-        site_cart_ang: list[float],
-        valley_frac_xy: list[list[float]],
-        start: ValleyDoc | dict | None = None,
-    ) -> ValleyDoc | Response:
-        """Return the stored :class:`ValleyDoc`, or run the relaxation that makes it.
-
-        Arguments are those of :class:`~workflows.jobs.hops.ValleyRelaxMaker`; ``start`` (a CHGNet
-        valley) gives the starting structure and the ``preconverged_from`` link.
-        """
-        start = as_valley(start)
-        doc_id = valley_id(surface_id, site_id, "vasp", self.settings.provenance(), start)
-        if done := self.finished(ValleyDoc, doc_id):
-            return done
-        initial = self.settings.constrained(valley_start(slab, site_cart_ang, start))
+    def relax_valley(self, task: ValleyTask) -> Response:
+        """Replace the job with atomate2's ``RelaxMaker`` and the job that makes the document."""
+        initial = self.settings.constrained(task.initial)
         relax = self.settings.valley_relax_maker(self.name).make(initial)
-        site = {"surface_id": surface_id, "site_id": site_id, "site_index": site_index, "label": label}
+        where = (task.site, task.valley_frac_xy, task.reference_ev)
         document = valley_document(
-            relax.output,
-            initial,
-            doc_id,
-            slab_energy_ev,
-            li_energy_ev,
-            site,
-            valley_frac_xy,
-            self.settings,
-            None if start is None else start.valley_id,
+            relax.output, initial, task.doc_id, *where, self.settings, task.preconverged_from
         )
         return _replace(relax, document)
 
 
 @dataclass
-class VaspHopNebMaker(ReusingMaker):
+class VaspHopNebMaker(BaseHopNebMaker):
     """VASP climbing-image NEB between the two VASP valleys of a hop (IDPP or a preconverged path)."""
 
     name: str = "vasp cineb"
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
-    n_images: int = 3
 
     def path(self, start: ValleyDoc, end: ValleyDoc, initial: NebDoc | None) -> list[Structure]:
         """The starting images, end points included, with one atom order and the bottom layer held.
@@ -163,33 +132,10 @@ class VaspHopNebMaker(ReusingMaker):
             images.append(image)
         return [*images, ends[1]]
 
-    @job(config=STORE_ACCESS)
-    def make(
-        self,
-        start: ValleyDoc | dict,
-        end: ValleyDoc | dict,
-        slab_energy_ev: float,
-        li_energy_ev: float,
-        hop_id: str,
-        initial: NebDoc | dict | None = None,
-    ) -> NebDoc | Response:
-        """Return the stored :class:`NebDoc`, or run the CINEB that makes it."""
-        start, end, initial = as_valley(start), as_valley(end), as_neb(initial)
-        doc_id = neb_id(hop_id, "vasp", self.settings.provenance(), self.n_images, initial)
-        if done := self.finished(NebDoc, doc_id):
-            return done
-        images = self.path(start, end, initial)
+    def run_neb(self, task: NebTask) -> Response:
+        """Replace the job with the VASP NEB job and the job that makes the document."""
+        images = self.path(task.start, task.end, task.initial)
         neb = self.settings.neb_maker(self.name).make(images)
-        document = neb_document(
-            neb.output,
-            start,
-            end,
-            images,
-            slab_energy_ev,
-            li_energy_ev,
-            hop_id,
-            doc_id,
-            self.settings,
-            None if initial is None else initial.neb_id,
-        )
+        hop = (task.start, task.end, task.reference_ev, task.hop_id)
+        document = neb_document(neb.output, images, task.doc_id, *hop, self.settings, task.preconverged_from)
         return _replace(neb, document)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Structure
-from pymatgen.io.vasp import Poscar
 
 from stores.errors import RunError
 from stores.facade import StoreFacade
@@ -208,6 +207,8 @@ def surface_from_request(
 
 def write_surface_files(bundle: SurfaceBundle, out_dir: Path) -> list[Path]:
     """Write ``POSCAR`` and ``sites.json`` (valleys, saddles, hops with classes) into ``out_dir``."""
+    from pymatgen.io.vasp import Poscar  # pymatgen's VASP outputs module takes ~2 s to import
+
     make_dir(out_dir, "surface folder")
     poscar = out_dir / "POSCAR"
     Poscar(bundle.structure, comment=f"{bundle.surface.formula} {bundle.surface.surface_id}").write_file(
