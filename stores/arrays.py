@@ -13,7 +13,7 @@ import numpy as np
 
 from stores.errors import RunError
 from stores.facade import StoreFacade
-from stores.schemas.fragments import ArrayRef
+from stores.schemas.fields import ArrayRef
 
 
 class GridIntegrityError(RunError):

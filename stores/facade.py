@@ -89,7 +89,7 @@ class StoreFacade:
     @property
     def store_dir(self) -> Path:
         """Folder of the embedded store: ``<data_dir>/store``."""
-        return self.settings.data_dir / "store"
+        return self.settings.folder("store")
 
     @contextmanager
     def unit(self) -> Iterator[None]:

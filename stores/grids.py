@@ -2,19 +2,40 @@
 
 A grid is a float64 3D array stored through :mod:`stores.arrays` (zlib-compressed bytes under a key
 derived from their SHA-256, so storing the same grid twice writes one blob). Calculation documents
-keep a :class:`stores.schemas.calculations.GridRef`.
+keep a :class:`stores.schemas.fields.GridRef` (a 3D float64 :class:`~stores.schemas.fields.ArrayRef`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from ase.units import Bohr
 
 from stores.arrays import GridIntegrityError, get_array, put_array
 from stores.facade import StoreFacade
-from stores.schemas.calculations import GridRef
-from stores.schemas.fragments import ArrayRef
+from stores.schemas.fields import ArrayRef, GridRef
 
-__all__ = ["GridIntegrityError", "get_grid", "put_grid"]
+__all__ = [
+    "BOHR3_ANG3",
+    "BOHR_ANG",
+    "DENSITY_UNITS",
+    "POTENTIAL_UNITS",
+    "GridIntegrityError",
+    "get_grid",
+    "put_grid",
+]
+
+#: Bohr radius in Angstrom, one value for every grid of every engine: ``ase.units.Bohr`` (CODATA
+#: 2014, 0.52917721067), the constant GPAW uses to turn its atomic-unit density into 1/Angstrom^3
+#: (``gpaw/densities.py``), so a GPAW density converts back exactly; CODATA 2018's 0.529177210903
+#: (https://physics.nist.gov/cgi-bin/cuu/Value?bohrrada0) differs by 4e-10 relative.
+BOHR_ANG: float = float(Bohr)
+
+#: one cubic bohr in cubic Angstrom
+BOHR3_ANG3 = BOHR_ANG**3
+
+#: units of the stored grids: potential (eV) and electron density
+POTENTIAL_UNITS = "eV"
+DENSITY_UNITS = "e/bohr^3"
 
 
 def put_grid(facade: StoreFacade, array: np.ndarray, units: str) -> GridRef:
@@ -23,11 +44,9 @@ def put_grid(facade: StoreFacade, array: np.ndarray, units: str) -> GridRef:
     if data.ndim != 3:
         raise ValueError(f"a grid must be 3D, got shape {data.shape}")
     ref = put_array(facade, data, units)
-    return GridRef(key=ref.key, shape=tuple(data.shape), units=units, sha256=ref.sha256)
+    return GridRef(**ref.model_dump())
 
 
 def get_grid(facade: StoreFacade, ref: GridRef) -> np.ndarray:
     """Load a grid by reference, checking its hash (raises :class:`GridIntegrityError`)."""
-    return get_array(
-        facade, ArrayRef(key=ref.key, shape=ref.shape, dtype="float64", units=ref.units, sha256=ref.sha256)
-    )
+    return get_array(facade, ArrayRef(**ref.model_dump()))

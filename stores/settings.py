@@ -98,6 +98,30 @@ class StoreSettings(BaseModel):
     )
 
 
+#: the sub-folders of ``Settings.data_dir``, one name for each kind of output (:meth:`Settings.folder`)
+DATA_FOLDERS: dict[str, str] = {
+    "store": "the embedded document store (JSON collections, grids and arrays)",
+    "calcs": "engine logs, progress files and VASP job folders, per surface",
+    "checkpoints": "training checkpoints, per campaign round or model",
+    "models": "exported models",
+    "reports": "HTML reports, per campaign",
+    "datasets": "dataset archives, per campaign",
+    "profiles": "energy-profile plots",
+    "analysis": "MEP analyses",
+    "surfaces": "POSCAR and sites.json of built surfaces",
+    "bench": "benchmark reports and plots",
+    "weights": "the pretrained CNN weights cache (unless EPDI_WEIGHTS_DIR)",
+    "fireworks": "the embedded FireWorks LaunchPad and its launch folders",
+}
+
+
+def data_folder(data_dir: Path | str, kind: str, *parts: str | Path) -> Path:
+    """``data_dir / kind / parts...`` for ``kind`` one of :data:`DATA_FOLDERS`."""
+    if kind not in DATA_FOLDERS:
+        raise ValueError(f"no data folder {kind!r}; the data folder holds {', '.join(DATA_FOLDERS)}")
+    return Path(data_dir).joinpath(kind, *parts)
+
+
 class Settings(BaseSettings):
     """All platform settings.
 
@@ -144,6 +168,10 @@ class Settings(BaseSettings):
                 if mine not in store and data.get(launchpad_key) is not None:
                     store[mine] = data[launchpad_key]
         return data | {"store": store}
+
+    def folder(self, kind: str, *parts: str | Path) -> Path:
+        """``data_dir / kind / parts...``: where outputs of ``kind`` (a key of :data:`DATA_FOLDERS`) go."""
+        return data_folder(self.data_dir, kind, *parts)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -23,29 +23,14 @@ import numpy as np
 from pymatgen.core import Structure
 
 from stores.facade import StoreFacade
-from stores.grids import put_grid
+from stores.grids import BOHR3_ANG3, DENSITY_UNITS, POTENTIAL_UNITS, put_grid
 from stores.ids import stable_id
 from stores.schemas.calculations import CalculationDoc
+from stores.vacuum import MIN_VACUUM_ANG, VACUUM_FLATNESS_EV, flattest_window, planar_average, window_planes
 from stores.vasp_neb_import import NebFolderError, image_folders, parse_neb
 from stores.vasp_runs import VaspImportError, find_file, functional_name, read_run, run_settings
 
 __all__ = ["NebFolderError", "VaspImportError", "functional_name", "import_vasp", "parse_vasp_folder"]
-
-#: Bohr radius in Angstrom, CODATA 2018 (https://physics.nist.gov/cgi-bin/cuu/Value?bohrrada0)
-BOHR_ANG = 0.529177210903
-
-#: one cubic bohr in cubic Angstrom
-BOHR3_ANG3 = BOHR_ANG**3
-
-#: unit strings of the stored grids
-POTENTIAL_UNITS = "eV"
-DENSITY_UNITS = "e/bohr^3"
-
-#: cells whose largest empty gap along c is thinner than this are treated as bulk (Angstrom)
-MIN_VACUUM_ANG = 5.0
-
-#: the vacuum plateau must vary by less than this to give a vacuum level (eV)
-VACUUM_FLATNESS_EV = 0.05
 
 
 # -- grids -------------------------------------------------------------------------------------
@@ -92,12 +77,12 @@ def read_density_grid(path: Path) -> tuple[np.ndarray, Structure]:
 
 
 def vacuum_level(potential_ev: np.ndarray, structure: Structure) -> float | None:
-    """Vacuum level (eV) above the top surface from the planar average of the potential along c.
+    """Vacuum level (eV) above the top surface of a periodic slab cell (rule: :mod:`stores.vacuum`).
 
-    The largest atom-free gap along c is the vacuum; thinner than :data:`MIN_VACUUM_ANG` means a
-    bulk cell (``None``). The level is the mean planar-averaged potential 20-40 % of the way across
-    the gap, counted from the top atom (below the mid-gap dipole-correction step), and only when it
-    varies there by less than :data:`VACUUM_FLATNESS_EV` (else ``None``).
+    The largest atom-free gap along c is the vacuum (thinner than :data:`~stores.vacuum.MIN_VACUUM_ANG`:
+    a bulk cell, ``None``); its first half, from the top atom up to the mid-gap dipole-correction step,
+    holds the level, and only when its flattest window varies by less than
+    :data:`~stores.vacuum.VACUUM_FLATNESS_EV` (else ``None``).
 
     Parameters
     ----------
@@ -115,17 +100,12 @@ def vacuum_level(potential_ev: np.ndarray, structure: Structure) -> float | None
     gap_frac = float(gaps[top])
     if gap_frac * height_ang < MIN_VACUUM_ANG:
         return None
-    profile = potential_ev.mean(axis=(0, 1))
-    nc = profile.size
-    grid_frac = np.arange(nc) / nc
-    offset = np.mod(grid_frac - heights[top], 1.0)
-    window = (offset >= 0.2 * gap_frac) & (offset <= 0.4 * gap_frac)
-    if not window.any():
-        return None
-    plateau = profile[window]
-    if float(plateau.max() - plateau.min()) > VACUUM_FLATNESS_EV:
-        return None
-    return float(plateau.mean())
+    planar = planar_average(potential_ev)
+    nc = planar.size
+    first = int(np.floor(heights[top] * nc)) + 1  # first plane above the top atom
+    last = int(np.ceil((heights[top] + 0.5 * gap_frac) * nc)) - 1  # last plane below the mid-gap step
+    level, spread = flattest_window(planar, first, last - first + 1, window_planes(nc, height_ang))
+    return None if spread > VACUUM_FLATNESS_EV else level
 
 
 def _structure_hash(structure: Structure) -> str:

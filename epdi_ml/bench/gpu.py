@@ -64,7 +64,7 @@ REFERENCE_DIR = Path(__file__).parents[1] / "data" / "reference"
 #: exit code when no CUDA device is visible (1: a check failed, 2: bad input)
 EXIT_NO_GPU = 3
 DEFAULT_MODELS = ("densenet121", "efficientnet_lite0")
-DEFAULT_PIXELS = (64, 128)
+CHECK_PIXELS = (64, 128)
 MIB = 2**20
 
 
@@ -108,7 +108,7 @@ class GpuCheckConfig(BaseModel):
 
     device: Literal["cuda", "cpu"] = "cuda"
     models: tuple[str, ...] = DEFAULT_MODELS
-    pixels: tuple[int, ...] = DEFAULT_PIXELS
+    pixels: tuple[int, ...] = CHECK_PIXELS
     steps: int = Field(20, ge=1)
     warmup_steps: int = Field(3, ge=0)
     batch: int = Field(40, ge=2)

@@ -33,6 +33,7 @@ from epdi_ml.analysis.barriers import global_barrier
 from epdi_ml.analysis.paths import surface_paths
 from epdi_ml.bench.learners import CnnLearner, RidgeLearner
 from epdi_ml.fragments import augment as site_symmetry
+from epdi_ml.fragments.crops import DEFAULT_PIXELS
 from epdi_ml.models.architectures import MODEL_NAMES
 from epdi_ml.selection.strategies import DESIGN_NOISE, NEEDS_EMBEDDINGS, STRATEGIES, select_batch
 from epdi_ml.training.calibration import calibrate_ensemble, difference_half_width, member_correlation
@@ -115,7 +116,7 @@ class SelectionBenchConfig(BaseModel):
     model: str | None = None
     pretrained: bool = True
     weights_dir: Path | None = None
-    pixels: int = Field(64, ge=8)
+    pixels: int = Field(DEFAULT_PIXELS, ge=8)
     folds: int = Field(5, ge=2)
     use_mep: bool = True
     n_components: int | None = Field(None, ge=1)

@@ -36,7 +36,7 @@ from stores.arrays import get_array, put_arrays
 from stores.facade import StoreFacade
 from stores.grids import get_grid
 from stores.ids import stable_id
-from stores.schemas.calculations import GridRef
+from stores.schemas.fields import GridRef
 from stores.schemas.fragments import ColourScaleDoc, FragmentDoc, PotentialMapDoc
 
 #: duplicates must match their representative within this (eV, largest pixel difference) after the

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from stores.errors import InputError
+from stores.vacuum import flattest_window, planar_average, window_planes
 
 #: the EPDI isovalue of the electron density (e/bohr^3)
 DEFAULT_ISOVALUE = 0.01
@@ -267,11 +268,9 @@ def isosurface_potential_map(
 
     source = "calculation"
     if vacuum_level_ev is None:
-        planar = potential.mean(axis=(0, 1))
-        half = max(1, length // 2)
-        # planes from the gap middle down a quarter of the gap: far from both surfaces' tails
-        planes = (top - np.arange(max(1, half // 2))) % nc
-        vacuum_level_ev = float(planar[planes].mean())
+        # the rule of stores.vacuum on the first half of the low-density gap, above the top surface
+        width = window_planes(nc, c_height)
+        vacuum_level_ev, _ = flattest_window(planar_average(potential), start, max(1, length // 2), width)
         source = "planar_average"
 
     result = PotentialMap(

@@ -14,7 +14,7 @@ from pymatgen.core import Structure
 
 from epdi_ml.fragments.potential_map import PotentialMap
 from stores.facade import StoreFacade
-from stores.grids import put_grid
+from stores.grids import DENSITY_UNITS, POTENTIAL_UNITS, put_grid
 from stores.ids import stable_id
 from stores.schemas.calculations import CalculationDoc
 
@@ -107,8 +107,8 @@ def _store_static(
         natoms=len(structure),
         final_energy_ev=0.0,
         structure=structure,
-        potential=put_grid(facade, potential, "eV"),
-        density=put_grid(facade, density, "e/bohr^3"),
+        potential=put_grid(facade, potential, POTENTIAL_UNITS),
+        density=put_grid(facade, density, DENSITY_UNITS),
         vacuum_level_ev=0.0,
     )
     facade.upsert("calculations", [doc])

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from epdi_ml.fragments.crops import DEFAULT_PIXELS
 from epdi_ml.models.architectures import (
     DEFAULT_MODEL,
     MIN_PIXELS,
@@ -280,7 +281,10 @@ _BUILDERS: dict[str, Callable[[str, bool, Path | None], EPDIRegressor]] = {
 
 
 def build_model(
-    name: str = DEFAULT_MODEL, pretrained: bool = True, weights_dir: Path | None = None, in_pixels: int = 64
+    name: str = DEFAULT_MODEL,
+    pretrained: bool = True,
+    weights_dir: Path | None = None,
+    in_pixels: int = DEFAULT_PIXELS,
 ) -> EPDIRegressor:
     """Build a one-output regressor.
 

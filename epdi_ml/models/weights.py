@@ -122,7 +122,7 @@ def resolve_weights_dir(weights_dir: Path | str | None = None) -> Path:
     configured = getattr(settings, "weights_dir", None)
     if configured is not None:
         return Path(configured).expanduser().resolve()
-    return settings.data_dir / "weights"
+    return settings.folder("weights")
 
 
 def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:

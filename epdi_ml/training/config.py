@@ -9,6 +9,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from epdi_ml.fragments.crops import DEFAULT_PIXELS
 from epdi_ml.models.architectures import DEFAULT_MODEL, MODEL_NAMES, check_architecture
 from stores.errors import InputError
 
@@ -82,7 +83,7 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool | None = None
-    pixels: int = Field(64, ge=8)
+    pixels: int = Field(DEFAULT_PIXELS, ge=8)
     augment: bool = True
     deterministic: bool = False
     num_workers: int = Field(0, ge=0)

@@ -14,7 +14,7 @@ from stores.arrays import GridIntegrityError, get_array, put_array
 from stores.errors import InputError, RunError
 from stores.facade import StoreFacade
 from stores.ids import stable_id
-from stores.schemas.fragments import ArrayRef
+from stores.schemas.fields import ArrayRef
 from stores.schemas.models import ModelDoc
 
 DEFAULT_REGISTRY_NAME = "epdi"

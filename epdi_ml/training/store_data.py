@@ -11,7 +11,7 @@ from epdi_ml.training.data import FragmentData
 from stores.arrays import get_array
 from stores.errors import InputError
 from stores.facade import StoreFacade
-from stores.schemas.fragments import ArrayRef
+from stores.schemas.fields import ArrayRef
 
 
 class NoFragments(InputError, LookupError):

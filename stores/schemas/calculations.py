@@ -10,35 +10,15 @@ bound. The local barrier of a hop from valley A is ``E_b(A) - E_b(saddle)``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
+
+from stores.schemas.fields import GridRef, StructureDict, utc_now
 
 EngineName = Literal["vasp", "gpaw", "chgnet"]
 CalcKind = Literal["static", "relax", "neb", "li_reference"]
-
-
-def _structure_as_dict(value: Any) -> Any:
-    return value.as_dict() if hasattr(value, "as_dict") else value
-
-
-#: a pymatgen Structure kept as its ``as_dict()``; a Structure object given is converted (jobflow
-#: decodes MSONable dicts back into objects when it resolves references)
-StructureDict = Annotated[dict, BeforeValidator(_structure_as_dict)]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class GridRef(BaseModel):
-    """A volumetric grid stored in the ``data`` store (or on disk)."""
-
-    key: str = Field(..., description="Id of the blob in the data store")
-    shape: tuple[int, int, int]
-    units: str = Field(..., description="e.g. 'eV' for potentials, 'e/bohr^3' for densities")
-    sha256: str = Field(..., description="SHA-256 of the float64 C-order array bytes")
 
 
 class CalculationDoc(BaseModel):
@@ -70,7 +50,7 @@ class CalculationDoc(BaseModel):
     force_calls: int | None = None
     wall_time_s: float | None = None
     versions: dict[str, str] = Field(default_factory=dict)
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)
 
 
 class LiReferenceDoc(BaseModel):
@@ -80,7 +60,7 @@ class LiReferenceDoc(BaseModel):
     engine: EngineName
     settings: dict
     energy_ev: float
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)
 
 
 class LabelProvenance(BaseModel):
@@ -117,7 +97,7 @@ class ValleyDoc(LabelProvenance):
     fmax_ev_ang: float | None = Field(None, description="Largest force at the end (eV/Angstrom)")
     wall_time_s: float | None = None
     structure: StructureDict
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)
 
 
 class NebDoc(LabelProvenance):
@@ -150,4 +130,4 @@ class NebDoc(LabelProvenance):
     image_structures: list[StructureDict] | None = Field(
         None, description="Final images, end points included (pymatgen Structure.as_dict())"
     )
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from stores.schemas.fields import utc_now
 
 
 class JobFailureDoc(BaseModel):
@@ -35,8 +33,8 @@ class CampaignDoc(BaseModel):
     )
     current_model_id: str | None = None
     report_path: str | None = None
-    created_at: datetime = Field(default_factory=_now)
-    updated_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
 
 
 class RoundDoc(BaseModel):
@@ -62,4 +60,4 @@ class RoundDoc(BaseModel):
     mean_ci68_ev: float | None = Field(None, description="Mean calibrated 68 % half-width (eV)")
     stop_reason: str | None = Field(None, description="Why the loop stopped after this round, if it did")
     wall_time_s: float | None = None
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utc_now)

@@ -7,24 +7,12 @@ documents keep an :class:`ArrayRef` (key, shape, dtype, hash) plus scalars. Pote
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class ArrayRef(BaseModel):
-    """An n-dimensional array stored in the ``data`` store (see :mod:`stores.arrays`)."""
-
-    key: str = Field(..., description="Id of the blob in the data store")
-    shape: tuple[int, ...]
-    dtype: str = Field(..., description="numpy dtype name, e.g. 'float32', 'uint8'")
-    units: str = Field(..., description="e.g. 'eV', 'Angstrom', 'rgb'")
-    sha256: str = Field(..., description="SHA-256 of the C-order array bytes in ``dtype``")
+from stores.schemas.fields import ArrayRef, utc_now
 
 
 class PotentialMapDoc(BaseModel):
@@ -54,7 +42,7 @@ class PotentialMapDoc(BaseModel):
         default_factory=lambda: {"values": "eV", "z_iso": "Angstrom", "isovalue": "e/bohr^3"}
     )
     provenance: dict = Field(default_factory=dict, description="Engine, functional, grid shape, hashes")
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)
 
 
 class ColourScaleDoc(BaseModel):
@@ -66,7 +54,7 @@ class ColourScaleDoc(BaseModel):
     vmax_ev: float
     cmap: str = "viridis"
     source: str = Field(..., description="How the limits were chosen (which maps, when)")
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)
 
 
 class FragmentDoc(BaseModel):
@@ -106,4 +94,4 @@ class FragmentDoc(BaseModel):
     symmetry_max_diff_ev: float | None = Field(
         None, description="Duplicates: max |crop - representative crop| after the symmetry operation"
     )
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from stores.schemas.fragments import ArrayRef
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from stores.schemas.fields import ArrayRef, utc_now
 
 
 class ModelDoc(BaseModel):
@@ -47,7 +43,7 @@ class ModelDoc(BaseModel):
         None,
         description="Conformal quantiles of its predictions per site kind (epdi_ml.training.calibration)",
     )
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utc_now)
 
 
 class PredictionDoc(BaseModel):
@@ -73,4 +69,4 @@ class PredictionDoc(BaseModel):
         None, description="Distance to the nearest training site of its kind (standardised embeddings)"
     )
     out_of_domain: bool = Field(False, description="Farther from the labels than any calibration site")
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)

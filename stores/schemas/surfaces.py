@@ -7,22 +7,19 @@ Lengths are in Angstrom, coordinates are Cartesian Angstrom unless named ``frac_
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, StructureDict, ValleyDoc
+from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from stores.schemas.campaigns import CampaignDoc, RoundDoc
+from stores.schemas.fields import StructureDict, utc_now
 from stores.schemas.fragments import ColourScaleDoc, FragmentDoc, PotentialMapDoc
 from stores.schemas.models import ModelDoc, PredictionDoc
 
 SiteKind = Literal["valley", "saddle"]
 SiteLabel = Literal["T_M", "H", "bridge"]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SymmetryClass(BaseModel):
@@ -60,7 +57,7 @@ class SurfaceDoc(BaseModel):
     n_distinct_saddles: int
     n_distinct_hops: int
     n_valleys_by_label: dict[str, int] = Field(default_factory=dict)
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)
 
 
 class SiteDoc(BaseModel):
@@ -80,7 +77,7 @@ class SiteDoc(BaseModel):
         None, description="In-plane distance to the nearest dopant image (Angstrom)"
     )
     symmetry: SymmetryClass
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)
 
 
 class HopDoc(BaseModel):
@@ -99,7 +96,7 @@ class HopDoc(BaseModel):
     length_ang: float = Field(..., description="In-plane T_M -> H distance (Angstrom)")
     dopant_distance_ang: float | None = None
     symmetry: SymmetryClass
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utc_now)
 
 
 def _collections() -> dict[str, tuple[type[BaseModel], str, tuple[str, ...]]]:

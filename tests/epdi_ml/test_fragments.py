@@ -18,7 +18,7 @@ from epdi_ml.fragments.potential_map import PotentialMap
 from epdi_ml.fragments.synthetic import store_synthetic_static
 from stores.arrays import get_array
 from stores.facade import StoreFacade
-from stores.schemas.fragments import ArrayRef
+from stores.schemas.fields import ArrayRef
 from workflows.structures.hosts import get_host
 from workflows.structures.surfaces import describe_surface, store_surfaces
 
@@ -113,7 +113,7 @@ def test_duplicate_check_catches_a_map_without_the_slab_symmetry():
     facade, bundle = _surface("Co")
     calc = fb.find_static(facade, bundle.surface.surface_id)
     from stores.grids import get_grid, put_grid
-    from stores.schemas.calculations import GridRef
+    from stores.schemas.fields import GridRef
 
     potential = get_grid(facade, GridRef(**calc["potential"]))
     ramp = np.linspace(0, 0.5, potential.shape[0])[:, None, None] * np.ones(potential.shape)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from epdi_ml.fragments.potential_map import NoVacuumError, isosurface_potential_map, resample
-from stores.vasp_import import BOHR3_ANG3, read_density_grid, read_potential_grid
+from stores.grids import BOHR3_ANG3
+from stores.vasp_import import read_density_grid, read_potential_grid
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "vasp" / "macrodensity"
 A, B, C = 4.0, 5.0, 20.0

@@ -12,10 +12,9 @@ from pymatgen.io.vasp import Locpot
 from typer.testing import CliRunner
 
 from stores.facade import StoreFacade
-from stores.grids import get_grid
-from stores.schemas.calculations import GridRef
+from stores.grids import BOHR_ANG, get_grid
+from stores.schemas.fields import GridRef
 from stores.vasp_import import (
-    BOHR_ANG,
     VaspImportError,
     import_vasp,
     read_density_grid,
@@ -98,7 +97,7 @@ def test_chgcar_density_in_electrons_per_bohr3(tmp_path):
     density, structure = read_density_grid(FIXTURES / "CHGCAR.test")
     assert density.shape == (56, 56, 56)
     assert structure.composition.reduced_formula == "Si"
-    assert BOHR_ANG == 0.529177210903
+    assert BOHR_ANG == pytest.approx(0.529177210903, rel=1e-9)  # CODATA 2018, NIST
     # integral of rho over the cell = 8 valence electrons of two Si atoms
     voxel_bohr3 = structure.volume / density.size / BOHR_ANG**3
     assert density.sum() * voxel_bohr3 == pytest.approx(8.0, rel=1e-6)
@@ -203,8 +202,11 @@ def test_vacuum_level_of_a_slab_and_none_for_bulk():
     assert vacuum_level(_profile(slab, step_ev=-0.4), slab) == pytest.approx(4.5, abs=1e-3)
     # a potential that is not flat gives no level
     assert vacuum_level(_profile(slab, noise_ev=0.2), slab) is None
-    thin = _slab(gap_frac=0.2)  # 4 Angstrom gap: bulk-like
-    assert vacuum_level(_profile(thin), thin) is None
+    # atoms every 4 Angstrom along c: no gap of MIN_VACUUM_ANG, a bulk cell
+    bulk = Structure(
+        Lattice.hexagonal(3.16, 20.0), ["Mo"] * 5, [[0, 0, z] for z in (0.1, 0.3, 0.5, 0.7, 0.9)]
+    )
+    assert vacuum_level(_profile(slab), bulk) is None
 
 
 def test_cli_import_query_and_exit_codes(tmp_path):

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
+from stores.grids import BOHR_ANG
 from workflows.engines import EngineUnavailable, require_engine
 from workflows.engines.gpaw_engine import (
-    BOHR_ANG,
     GpawScfNotConverged,
     require_gpaw,
     run_gpaw_static,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from epdi_ml.fragments.crops import check_crop
+from epdi_ml.fragments.crops import DEFAULT_PIXELS, check_crop
 from stores.errors import InputError
 from stores.facade import StoreFacade
 from stores.settings import get_settings
@@ -78,7 +78,7 @@ def fragments(
     host: Annotated[str, typer.Option(help="Host monolayer.")] = "MoS2",
     dopant: Annotated[str | None, typer.Option(help="Dopant ('none' for pristine).")] = "Co",
     size: Annotated[int, typer.Option(help="Supercell n.")] = DEFAULT_SIZE,
-    pixels: Annotated[int, typer.Option(help="Pixels per crop side.")] = 64,
+    pixels: Annotated[int, typer.Option(help="Pixels per crop side.")] = DEFAULT_PIXELS,
     seconds: Annotated[float, typer.Option(help="Time to keep cutting (s).")] = 3.0,
     order: Annotated[int, typer.Option(help="Spline order of the map sampling (1 or 3).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -143,7 +143,7 @@ def paper(
     epochs: Annotated[int, typer.Option(help="Maximum epochs per fold.")] = 100,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 20,
     folds: Annotated[int, typer.Option(help="CV folds (split by surface).")] = 5,
-    pixels: Annotated[int, typer.Option(help="Input size in pixels.")] = 64,
+    pixels: Annotated[int, typer.Option(help="Input size in pixels.")] = DEFAULT_PIXELS,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     fraction: Annotated[
@@ -300,7 +300,7 @@ def gpu(
     """
     from pydantic import ValidationError
 
-    from epdi_ml.bench.gpu import DEFAULT_MODELS, DEFAULT_PIXELS, GpuCheckConfig, run_gpu_check
+    from epdi_ml.bench.gpu import CHECK_PIXELS, DEFAULT_MODELS, GpuCheckConfig, run_gpu_check
     from epdi_ml.bench.gpu_report import format_report, write_report
     from workflows.cli.common import fail
 
@@ -308,7 +308,7 @@ def gpu(
         config = GpuCheckConfig(
             device=device,
             models=tuple(model or DEFAULT_MODELS),
-            pixels=tuple(pixels or DEFAULT_PIXELS),
+            pixels=tuple(pixels or CHECK_PIXELS),
             steps=steps,
             warmup_steps=warmup,
             batch=batch,
@@ -320,7 +320,7 @@ def gpu(
     except ValidationError as exc:
         fail(validation_message(exc, prefix="--", names=GPU_OPTION_NAMES))
     report = run_gpu_check(config)
-    path = write_report(report, out or get_settings().data_dir / "bench" / "gpu-check.json")
+    path = write_report(report, out or get_settings().folder("bench", "gpu-check.json"))
     if as_json:
         typer.echo(json.dumps(report, default=str))
     else:

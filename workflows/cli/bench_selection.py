@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from epdi_ml.fragments.crops import DEFAULT_PIXELS
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from stores.validation import check_output_file, validation_message
@@ -119,7 +120,7 @@ def selection(
         typer.Option(help="CNN (default efficientnet_lite0, small_cnn with --no-pretrained)."),
     ] = None,
     pretrained: Annotated[bool, typer.Option(help="ImageNet weights for the CNN.")] = True,
-    pixels: Annotated[int, typer.Option(help="CNN input size in pixels.")] = 64,
+    pixels: Annotated[int, typer.Option(help="CNN input size in pixels.")] = DEFAULT_PIXELS,
     folds: Annotated[int, typer.Option(help="Ensemble members (folds split by surface).")] = 5,
     mep: Annotated[bool, typer.Option(help="Ridge learner: add the fragment MEP as a feature.")] = True,
     components: Annotated[
@@ -190,7 +191,7 @@ def selection(
         fail(str(exc), code=1)
     except (WeightsError, SelectionBenchError, ValueError) as exc:
         fail(str(exc))
-    result["plot"] = str(plot_selection(result, plot or settings.data_dir / "bench" / "selection.png"))
+    result["plot"] = str(plot_selection(result, plot or settings.folder("bench", "selection.png")))
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -65,7 +65,7 @@ def generate_cmd(
     if strangers:
         fail(f"--only {', '.join(strangers)}: not a surface of {campaign.name}; accepted: {', '.join(names)}")
     campaign.check_runnable(settings.hosts_file)
-    folder = check_output_dir(out or settings.data_dir / "datasets" / campaign.name, "--out")
+    folder = check_output_dir(out or settings.folder("datasets", campaign.name), "--out")
     outcomes = generate(
         campaign,
         StoreFacade(settings),

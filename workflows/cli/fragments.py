@@ -211,7 +211,7 @@ def analyze_mep(
     except NoBindingEnergies as exc:
         fail(str(exc), EXIT_MISSING)
     result = correlations(rows)
-    folder = out or get_settings().data_dir / "analysis" / "mep"
+    folder = out or get_settings().folder("analysis", "mep")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "mep_correlations.json").write_text(json.dumps(result | {"rows": rows}, indent=1))
     figures = [

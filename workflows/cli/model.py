@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from epdi_ml.analysis.profiles import learning_curves_plot, parity_plot, plot_profiles
+from epdi_ml.fragments.crops import DEFAULT_PIXELS
 from epdi_ml.models.weights import WeightsError
 from epdi_ml.report.data import Energies, load_energies, path_results, surface_data
 from epdi_ml.training.config import TrainConfig, resolve_device
@@ -43,7 +44,7 @@ def train(
     epochs: Annotated[int, typer.Option(help="Maximum epochs per fold (early stopping on the fold).")] = 100,
     patience: Annotated[int, typer.Option(help="Epochs without validation gain before stopping.")] = 20,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
-    pixels: Annotated[int, typer.Option(help="Input size in pixels.")] = 64,
+    pixels: Annotated[int, typer.Option(help="Input size in pixels.")] = DEFAULT_PIXELS,
     folds: Annotated[int, typer.Option(help="CV folds (split by surface).")] = 5,
     seed: Annotated[int, typer.Option(help="Seed for splits, initialisation and augmentation.")] = 0,
     pretrained: Annotated[
@@ -84,7 +85,7 @@ def train(
         "pixels": pixels,
         "folds": folds,
         "seed": seed,
-        "checkpoint_dir": settings.data_dir / "checkpoints" / f"{model}-f{fraction}-s{seed}",
+        "checkpoint_dir": settings.folder("checkpoints", f"{model}-f{fraction}-s{seed}"),
         "keep_last": keep_last,
         "anchor": anchor,
     }
@@ -107,7 +108,7 @@ def train(
             code=1,
         )
     doc: ModelDoc = response.output
-    out = settings.data_dir / "models" / doc.model_id
+    out = settings.folder("models", doc.model_id)
     figures = _training_figures(facade, doc, out)
     summary = {
         "model_id": doc.model_id,
@@ -202,7 +203,7 @@ def profiles(
         chosen = None
     surface_ids = sorted({f["surface_id"] for f in fragments})
     energies = load_energies(facade, surface_ids, chosen)
-    folder = out or get_settings().data_dir / "profiles"
+    folder = out or get_settings().folder("profiles")
     results = []
     for sid in surface_ids:
         results += _surface_profiles(facade, sid, energies, folder)

@@ -47,7 +47,7 @@ def report(
         doc = find_campaign(facade, campaign)
     except UnknownCampaign as exc:
         fail(str(exc), EXIT_MISSING)
-    folder = out or settings.data_dir / "reports" / doc.name
+    folder = out or settings.folder("reports", doc.name)
     result = build_report(facade, doc.campaign_id, folder)
     latest = find_campaign(facade, doc.campaign_id)  # a running campaign may have moved on meanwhile
     facade.upsert("campaigns", [latest.model_copy(update={"report_path": str(result.index)})])

@@ -70,9 +70,7 @@ def build(
     bundle = surface_from_request(
         host, dopant, size, vacuum, check_symmetry=check, hosts_file=settings.hosts_file
     )
-    folder = out or check_output_dir(
-        settings.data_dir / "surfaces" / bundle.surface.surface_id, "surface folder"
-    )
+    folder = out or check_output_dir(settings.folder("surfaces", bundle.surface.surface_id), "surface folder")
     store_surfaces([bundle], StoreFacade(settings))
     write_surface_files(bundle, folder)
     summary = bundle.summary() | {"out_dir": str(folder), "symmetry_checked": check}

@@ -29,19 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from ase.units import Bohr
 from pymatgen.core import Structure
 
 from stores.errors import RunError
+from stores.grids import BOHR_ANG
+from stores.vacuum import VACUUM_WINDOW_ANG, flattest_window, planar_average, window_planes
 from workflows.engines import EngineUnavailable
 from workflows.engines.gpaw_settings import GpawSettings, gpaw_kwargs, initial_magmoms
 
 INSTALL_HINT = "run `deploy/install_gpaw.sh .venv/bin/pip` (or `make install`)"
-
-#: Bohr radius in Angstrom: ``ase.units.Bohr`` (ASE's default CODATA 2014 value, 0.52917721067),
-#: the same constant GPAW uses to turn its atomic-unit density into 1/Angstrom^3
-#: (``gpaw/densities.py``: ``n_sR.scaled(Bohr, Bohr**-3)``).
-BOHR_ANG: float = float(Bohr)
 
 
 class GpawScfNotConverged(RunError):
@@ -176,27 +172,15 @@ class GpawStaticResult:
         return self.vacuum_level_ev - self.fermi_level_ev
 
 
-def _flattest_window(values: np.ndarray, width: int) -> tuple[float, float]:
-    """Mean and peak-to-peak spread of the ``width``-point window of ``values`` with least spread."""
-    width = max(1, min(width, len(values)))
-    windows = np.lib.stride_tricks.sliding_window_view(values, width)
-    spread = windows.max(axis=1) - windows.min(axis=1)
-    best = int(np.argmin(spread))
-    return float(windows[best].mean()), float(spread[best])
-
-
 def vacuum_levels(
     potential_ev: np.ndarray, atom_z_frac: np.ndarray, window_ang: float, c_ang: float
 ) -> tuple[float, float, float, float]:
     """Vacuum levels above and below a slab from the planar-averaged potential.
 
-    Rule: average the potential over each ``k`` plane (along the cell's third axis). The vacuum
-    above the slab is the run of planes strictly between the highest atom and the top face of the
-    cell; the vacuum below is the run between the bottom face and the lowest atom (with GPAW's
-    non-periodic z and dipole layer, the two faces carry the two vacuum levels). In each run the
-    window of ``window_ang`` (or the whole run when shorter) with the smallest peak-to-peak spread
-    is taken, which lands far from the slab where the potential is flattest; its mean is the
-    vacuum level.
+    The rule is :mod:`stores.vacuum`'s. GPAW's cell is not periodic along z and its dipole layer
+    sits at the faces, so the vacuum above the slab is the run of planes strictly between the
+    highest atom and the top face, and the vacuum below the run between the bottom face and the
+    lowest atom; each level is the mean of the flattest ``window_ang`` window of its run.
 
     Parameters
     ----------
@@ -215,22 +199,22 @@ def vacuum_levels(
         ``(top_ev, top_spread_ev, bottom_ev, bottom_spread_ev)``.
 
     """
-    planar = potential_ev.mean(axis=(0, 1))
+    planar = planar_average(potential_ev)
     n3 = planar.shape[0]
     z = np.arange(n3) / n3
     z_lo, z_hi = float(np.min(atom_z_frac)), float(np.max(atom_z_frac))
     if z_lo < 0 or z_hi >= 1:
         raise ValueError("atoms must lie inside the cell along z (fractional z in [0, 1))")
-    width = max(1, round(window_ang / c_ang * n3))
-    top = planar[z > z_hi]
+    width = window_planes(n3, c_ang, window_ang)
+    above = int(np.count_nonzero(z > z_hi))
     # Point k = 0 is the lower face itself; the top face (k = N3) is not stored separately.
-    bottom = planar[z < z_lo]
-    if len(top) < 2 or len(bottom) < 2:
+    below = int(np.count_nonzero(z < z_lo))
+    if above < 2 or below < 2:
         raise ValueError(
             "no vacuum on one side of the slab: centre the slab in z with several Angstrom of vacuum"
         )
-    top_ev, top_spread = _flattest_window(top, width)
-    bottom_ev, bottom_spread = _flattest_window(bottom, width)
+    top_ev, top_spread = flattest_window(planar, n3 - above, above, width)
+    bottom_ev, bottom_spread = flattest_window(planar, 0, below, width)
     return top_ev, top_spread, bottom_ev, bottom_spread
 
 
@@ -238,7 +222,7 @@ def run_gpaw_static(
     structure: Structure,
     settings: GpawSettings | None = None,
     workdir: str | Path = ".",
-    vacuum_window_ang: float = 1.0,
+    vacuum_window_ang: float = VACUUM_WINDOW_ANG,
 ) -> GpawStaticResult:
     """Run a GPAW (+D3) static on a slab and return energies and the potential/density grids.
 

@@ -80,7 +80,7 @@ class LaunchPadConfig:
 
 def embedded_folder(settings: Settings | None = None) -> Path:
     """``<data_dir>/fireworks``: the embedded LaunchPad and its FireWorks configuration."""
-    return (settings or get_settings()).data_dir / FIREWORKS_FOLDER
+    return (settings or get_settings()).folder(FIREWORKS_FOLDER)
 
 
 def resolve_launchpad(

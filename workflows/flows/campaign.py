@@ -23,7 +23,6 @@ import shutil
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from jobflow import CURRENT_JOB, Flow, Job, Response, job
@@ -149,7 +148,7 @@ def _train_round(
         folds=min(spec.model.folds, n_surfaces),
         seed=spec.model.seed,
         anchor=spec.model.anchor,
-        checkpoint_dir=facade.settings.data_dir / "checkpoints" / campaign_id(spec) / f"round-{round_index}",
+        checkpoint_dir=facade.settings.folder("checkpoints", campaign_id(spec), f"round-{round_index}"),
     )
     # a round cut short resumes its folds from their checkpoints (same labels, same folder)
     result = train_ensemble(labelled, config, progress=False, resume=True)
@@ -230,7 +229,7 @@ def _finish(facade: StoreFacade, spec: CampaignSpec, cid: str, reason: str, mode
         update = {"status": "finished", "stop_reason": reason, "current_model_id": model_id}
         doc = doc.model_copy(update=update)
         facade.upsert("campaigns", [doc])
-    index = write_report(facade, cid, facade.settings.data_dir / "reports" / spec.name)
+    index = write_report(facade, cid, facade.settings.folder("reports", spec.name))
     facade.upsert(
         "campaigns", [doc.model_copy(update={"report_path": str(index), "updated_at": datetime.now(UTC)})]
     )
@@ -438,7 +437,7 @@ def run_campaign(spec: CampaignSpec, facade: StoreFacade) -> CampaignDoc:
     flow = build_campaign_flow(spec, facade)
     folders = {}
     if runs_in_job_folders(spec):  # VASP jobs: one folder each
-        root = Path(facade.settings.data_dir) / "calcs" / "jobs" / spec.name
+        root = facade.settings.folder("calcs", "jobs", spec.name)
         root.mkdir(parents=True, exist_ok=True)
         folders = {"create_folders": True, "root_dir": root}
     try:

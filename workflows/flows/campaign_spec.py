@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from epdi_ml.fragments.crops import DEFAULT_PIXELS
 from epdi_ml.models.architectures import MODEL_NAMES, check_architecture
 from stores.validation import read_text_file, validation_message
 from workflows.engines import MAX_CINEB_IMAGES, MIN_CINEB_IMAGES
@@ -127,7 +128,7 @@ class NebStep(_Strict):
 class FragmentStep(_Strict):
     """Potential maps and fragments (see :mod:`epdi_ml.fragments.build`)."""
 
-    pixels: int = Field(64, ge=8, le=256, description="Pixels along each crop side")
+    pixels: int = Field(DEFAULT_PIXELS, ge=8, le=256, description="Pixels along each crop side")
     symmetry_tol_ev: float = Field(
         0.05, gt=0, description="Largest pixel difference (eV) allowed between symmetry duplicates"
     )
@@ -138,7 +139,7 @@ class ModelStep(_Strict):
 
     arch: str = Field("small_cnn", description=f"One of {', '.join(MODEL_NAMES)}")
     pretrained: bool = False
-    pixels: int = Field(64, ge=16, le=256)
+    pixels: int = Field(DEFAULT_PIXELS, ge=16, le=256)
     epochs: int = Field(30, ge=1)
     folds: int = Field(5, ge=2, le=10)
     seed: int = 0

@@ -44,6 +44,7 @@ from epdi_ml.fragments import build as fb
 from epdi_ml.fragments import colour_scales
 from stores.dataset_io import export_dataset, load_dataset, read_files
 from stores.facade import StoreFacade
+from stores.settings import data_folder
 from workflows.flows.campaign_spec import CampaignSpec, surface_name
 from workflows.flows.local_run import run_flow
 from workflows.flows.neb_step import hops_maker, runs_in_job_folders
@@ -95,7 +96,7 @@ def _has_fragments(facade: StoreFacade, surface_id: str) -> bool:
 def _progress_files(facade: StoreFacade, surface_id: str) -> dict[str, bytes]:
     """The relaxation and CINEB progress files of a surface, by path relative to the data folder."""
     data_dir = Path(facade.settings.data_dir)
-    folder = data_dir / "calcs" / surface_id
+    folder = data_folder(data_dir, "calcs", surface_id)
     found = sorted(folder.rglob(PROGRESS_PATTERN)) if folder.is_dir() else []
     return {str(f.relative_to(data_dir)): f.read_bytes() for f in found}
 
@@ -158,7 +159,7 @@ def _labels(
     flow = hops_maker(spec, bundle, progress).make(bundle, hop_indices=hops)
     folders = {}
     if runs_in_job_folders(spec):  # VASP jobs: one folder each, under calcs/<surface>/vasp-jobs
-        root = Path(facade.settings.data_dir) / "calcs" / bundle.surface.surface_id / "vasp-jobs"
+        root = facade.settings.folder("calcs", bundle.surface.surface_id, "vasp-jobs")
         root.mkdir(parents=True, exist_ok=True)
         folders = {"create_folders": True, "root_dir": root}
     say = (lambda line: echo(f"    {line}")) if progress else None

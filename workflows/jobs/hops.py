@@ -48,7 +48,7 @@ def _at_workdir(settings: Any, surface_id: str | None, what: str) -> Any:
     """The engine settings with their log folder set (``calcs/<surface>/<engine>-<what>``)."""
     if not hasattr(settings, "at"):
         return settings
-    folder = Path(job_facade().settings.data_dir) / "calcs" / (surface_id or "reference")
+    folder = job_facade().settings.folder("calcs", surface_id or "reference")
     return settings.at(folder / f"{settings.engine}-{what}")
 
 

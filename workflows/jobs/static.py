@@ -22,9 +22,10 @@ from pymatgen.core import Structure
 
 from stores.errors import InputError
 from stores.facade import STORE_ACCESS, StoreFacade, job_facade
-from stores.grids import put_grid
+from stores.grids import DENSITY_UNITS, POTENTIAL_UNITS, put_grid
 from stores.ids import stable_id
 from stores.schemas.calculations import CalculationDoc
+from stores.settings import data_folder
 from stores.validation import make_dir
 from stores.vasp_import import import_vasp
 from workflows.engines import require_engine
@@ -98,8 +99,8 @@ class GpawStaticMaker(Maker):
                 "fermi_level_ev": result.fermi_level_ev,
                 "grid_spacing_ang": list(result.grid_spacing_ang),
             },
-            potential=put_grid(facade, result.potential_ev, "eV"),
-            density=put_grid(facade, result.density_e_per_bohr3, "e/bohr^3"),
+            potential=put_grid(facade, result.potential_ev, POTENTIAL_UNITS),
+            density=put_grid(facade, result.density_e_per_bohr3, DENSITY_UNITS),
             vacuum_level_ev=result.vacuum_level_ev,
             converged=True,
             wall_time_s=result.wall_time_s,
@@ -154,7 +155,7 @@ def surface_static(
 
 def static_workdir(data_dir: Path | str, surface_id: str, engine: str) -> Path:
     """Folder of a surface's static (GPAW log, jobflow job folders): ``calcs/<surface>/static-<engine>``."""
-    return make_dir(Path(data_dir) / "calcs" / surface_id / f"static-{engine}", "calculation folder")
+    return make_dir(data_folder(data_dir, "calcs", surface_id, f"static-{engine}"), "calculation folder")
 
 
 def static_step(bundle: SurfaceBundle, engine: str, gpaw_overrides: dict, data_dir: Path | str) -> Job | Flow:

@@ -17,6 +17,7 @@ import math
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from stores.vacuum import MIN_VACUUM_ANG
 from workflows.structures.hosts import HostSpec, InputError
 
 DEFAULT_SIZE = 6
@@ -26,8 +27,6 @@ MIN_SUPERCELL = 2
 #: largest supercell multiple: 12 x 12 x 1 is 432 atoms, beyond any DFT static here (6 x 6 x 1 in
 #: the paper); the symmetry cross-check alone takes about 2 min at n = 12 and 8 min at n = 16
 MAX_SUPERCELL = 12
-#: thinner vacuum puts the periodic images of the slab within bonding distance (Angstrom)
-MIN_VACUUM_ANG = 5.0
 #: isometry-search symmetry check measured on one 2-core machine: 3.7 s for 6x6x1, growing as n^5
 _CHECK_S_AT_6 = 3.7
 
