@@ -19,7 +19,6 @@ rerun after a crash recomputes nothing that finished and makes the same choices.
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
 from datetime import UTC, datetime
@@ -29,12 +28,11 @@ from jobflow import CURRENT_JOB, Flow, Job, Response, job
 
 from epdi_ml.fragments import build as fb
 from epdi_ml.fragments import colour_scales
-from epdi_ml.training.config import TrainConfig, resolve_device
+from epdi_ml.training.config import TrainConfig
 from epdi_ml.training.ensemble import compute_embeddings
 from epdi_ml.training.predictions import predict_and_store
-from epdi_ml.training.registry import load_ensemble, promote, register
+from epdi_ml.training.registry import load_ensemble
 from epdi_ml.training.store_data import load_fragments
-from epdi_ml.training.trainer import train_ensemble
 from stores.facade import STORE_ACCESS, StoreFacade, job_facade
 from stores.ids import stable_id
 from stores.schemas.campaigns import CampaignDoc, JobFailureDoc, RoundDoc
@@ -54,6 +52,7 @@ from workflows.flows.local_run import JobsFailed, run_flow
 from workflows.flows.neb_step import hops_maker, runs_in_job_folders
 from workflows.flows.stable_jobs import stable_uuids
 from workflows.jobs.static import static_step
+from workflows.jobs.train import TrainMaker
 from workflows.structures.hosts import InputError
 from workflows.structures.surfaces import SurfaceBundle, store_surfaces
 
@@ -127,47 +126,27 @@ def _train_round(
     spec: CampaignSpec, facade: StoreFacade, surface_ids: list[str], round_index: int
 ) -> ModelDoc:
     """Train and register the round's ensemble, or reuse the campaign's model trained on these labels."""
-    fragments = load_fragments(
-        facade, spec.name, source=campaign_label_source(spec), surfaces=surface_ids, distinct_only=True
-    )
-    labelled = fragments.data.subset(fragments.labelled)
-    same = [
-        d
-        for d in facade.query("models", {"name": spec.name}, sort={"version": -1})
-        if set(d["train_site_ids"]) == set(labelled.ids.tolist())
-    ]
-    if same:
-        return promote(facade, same[0]["model_id"])
-    n_surfaces = len(set(labelled.surface_ids.tolist()))
     config = TrainConfig(
         model=spec.model.arch,
         pretrained=spec.model.pretrained,
         epochs=spec.model.epochs,
         patience=max(5, spec.model.epochs // 3),
         pixels=spec.model.pixels,
-        folds=min(spec.model.folds, n_surfaces),
+        folds=spec.model.folds,
         seed=spec.model.seed,
         anchor=spec.model.anchor,
         checkpoint_dir=facade.settings.folder("checkpoints", campaign_id(spec), f"round-{round_index}"),
     )
-    # a round cut short resumes its folds from their checkpoints (same labels, same folder)
-    result = train_ensemble(labelled, config, progress=False, resume=True)
-    doc = register(
-        facade,
-        result,
-        name=spec.name,
-        dataset=spec.name,
+    maker = TrainMaker(
+        config=config,
         fraction=None,
-        train_site_ids=labelled.ids.tolist(),
-        test_site_ids=[],
-        n_labels=len(labelled),
-        device=str(resolve_device(config.device)),
-        promote_first=True,
-        label_source=campaign_label_source(spec),
+        dataset=spec.name,
+        source=campaign_label_source(spec),
+        registry_name=spec.name,
+        surfaces=surface_ids,
+        campaign_round=True,
     )
-    # the registry holds the fold weights now; the round's checkpoints are not read again
-    shutil.rmtree(config.checkpoint_dir, ignore_errors=True)
-    return promote(facade, doc.model_id)
+    return maker.train(facade)
 
 
 @job(config=STORE_ACCESS)

@@ -177,11 +177,8 @@ class RetrainMaker(Maker):
         recipe = dict(previous.config) if previous else {}
         existing = facade.query("models", {"name": self.registry_name}, properties=["version"])
         next_version = 1 + max((d["version"] for d in existing), default=0)
-        recipe |= self.config_overrides | {
-            "checkpoint_dir": facade.settings.data_dir
-            / "checkpoints"
-            / f"retrain-{self.registry_name}-v{next_version}"
-        }
+        checkpoints = facade.settings.folder("checkpoints", f"retrain-{self.registry_name}-v{next_version}")
+        recipe |= self.config_overrides | {"checkpoint_dir": checkpoints}
         fraction = self.fraction
         if fraction is None:
             fraction = previous.fraction if previous and previous.fraction is not None else DEFAULT_FRACTION
