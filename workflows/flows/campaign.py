@@ -150,22 +150,24 @@ def _train_round(
 
 
 @job(config=STORE_ACCESS)
-def train_campaign_model(spec: dict, round_index: int, after: list | None = None) -> str:
+def train_campaign_model(
+    spec: dict, round_index: int, surface_ids: list[str], after: list | None = None
+) -> str:
     """Train the fold ensemble of a round on every label so far; return its model id.
 
+    ``surface_ids`` are the campaign's surfaces (the round that adds this job has built them);
     ``after`` only orders the job after the CINEBs whose labels it uses.
     """
     campaign = CampaignSpec(**spec)
     facade = job_facade()
-    surface_ids = [b.surface.surface_id for b in campaign_bundles(campaign, facade)]
     model = _train_round(campaign, facade, surface_ids, round_index)
     _say(f"round {round_index}: model {model.model_id} (CV MAE {model.cv_mae_ev:.3f} eV)")
     return model.model_id
 
 
-def _training_job(spec: dict, round_index: int, after: list) -> Job:
+def _training_job(spec: dict, round_index: int, surface_ids: list[str], after: list) -> Job:
     """The training job of a round, routed to GPU workers under FireWorks (category ``gpu``)."""
-    train = train_campaign_model(spec, round_index, after=after)
+    train = train_campaign_model(spec, round_index, surface_ids, after=after)
     train.name = f"campaign train {round_index}"
     train.update_config({"manager_config": {"_category": TRAINING_CATEGORY}})
     return train
@@ -252,7 +254,7 @@ def campaign_round(
         return Response(output=doc)
     chosen = [(b, h) for b, h in candidates if h.hop_id in set(doc.selected_hop_ids)]
     flows = _hops_flows(campaign, chosen)
-    train = _training_job(spec, round_index + 1, after=[f.output for f in flows])
+    train = _training_job(spec, round_index + 1, surface_ids, after=[f.output for f in flows])
     nxt = campaign_round(spec, round_index + 1, model_id=train.output)
     nxt.name = f"campaign round {round_index + 1}"
     reused = (
