@@ -11,6 +11,7 @@ from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.cluster import JsonOption, LaunchPadOption, emit_summary, launchpad_config, unreachable
 from workflows.cli.common import fail, reports_input_errors
+from workflows.fireworks.categories import TRAINING_CATEGORY
 
 
 @reports_input_errors
@@ -118,8 +119,9 @@ def _submit_retrain(maker, launchpad: Path | None, facade: StoreFacade, as_json:
         {
             "launchpad": config.describe(),
             "fw_ids": fw_ids,
-            "category": "gpu",
-            "next": "epdi launch --category gpu  (or qlaunch with deploy/my_qadapter_slurm_gpu.yaml)",
+            "category": TRAINING_CATEGORY,
+            "next": f"epdi launch --category {TRAINING_CATEGORY}  "
+            "(or qlaunch with deploy/my_qadapter_slurm_gpu.yaml)",
         },
         as_json,
     )

@@ -23,6 +23,7 @@ import yaml
 
 from stores.facade import StoreFacade
 from stores.settings import Settings
+from workflows.fireworks.categories import DFT_CATEGORY, TRAINING_CATEGORY
 from workflows.fireworks.launchpad import (
     LaunchPadConfig,
     fireworks_by_state,
@@ -34,8 +35,8 @@ from workflows.fireworks.launchpad import (
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
 #: worker kind -> (queue adapter, FireWorker) in ``deploy/``
 QUEUE_FILES = {
-    "dft": ("my_qadapter_slurm.yaml", "my_fworker_dft.yaml"),
-    "gpu": ("my_qadapter_slurm_gpu.yaml", "my_fworker_gpu.yaml"),
+    DFT_CATEGORY: ("my_qadapter_slurm.yaml", "my_fworker_dft.yaml"),
+    TRAINING_CATEGORY: ("my_qadapter_slurm_gpu.yaml", "my_fworker_gpu.yaml"),
 }
 
 #: the tiny campaign of the benchmark and the tests: 2 surfaces, 1 CINEB in round 0, one training
