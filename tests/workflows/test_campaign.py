@@ -5,6 +5,7 @@ from store_helpers import count_outputs, tiny_spec
 from typer.testing import CliRunner
 
 import workflows.flows.campaign as campaign_module
+import workflows.structures.surfaces as surfaces_module
 from stores.facade import StoreFacade
 from workflows.cli.app import app
 from workflows.flows.campaign import run_campaign
@@ -40,8 +41,15 @@ def test_campaign_crash_resume_and_report(tmp_path, monkeypatch):
     assert len(first_nebs) == 1  # round 0 labelled 25 % of the 4 distinct hops before the crash
     monkeypatch.undo()
 
+    built = []  # surfaces built during the resumed run: once each, by the flow, never in a job
+    describe = surfaces_module.describe_surface
+    monkeypatch.setattr(
+        surfaces_module, "describe_surface", lambda *a, **k: built.append(a[0].name) or describe(*a, **k)
+    )
     result = runner.invoke(app, ["campaign", "run", str(path)])
     assert result.exit_code == 0, result.output
+    assert sorted(built) == ["MoS2", "MoS2"]  # pristine and Zn-doped, built once by build_campaign_flow
+    monkeypatch.undo()
     doc = facade.query("campaigns", {"campaign_id": campaign_id(spec)})[0]
     assert doc["status"] == "finished" and "budget" in doc["stop_reason"]
     nebs = {d["neb_id"]: d["updated_at"] for d in facade.query("nebs")}

@@ -54,16 +54,16 @@ from workflows.flows.stable_jobs import stable_uuids
 from workflows.jobs.static import static_step
 from workflows.jobs.train import TrainMaker
 from workflows.structures.hosts import InputError
-from workflows.structures.surfaces import SurfaceBundle, store_surfaces
+from workflows.structures.surfaces import StoredSurface, load_surfaces, store_surfaces
 
 
 def _say(message: str) -> None:
     print(f"[campaign] {message}", file=sys.stderr, flush=True)
 
 
-def _hops_flows(spec: CampaignSpec, chosen: list[tuple[SurfaceBundle, HopDoc]]) -> list[Flow]:
+def _hops_flows(spec: CampaignSpec, chosen: list[tuple[StoredSurface, HopDoc]]) -> list[Flow]:
     """One flow per surface: its valley relaxations (reused) and the CINEBs of the chosen hops."""
-    by_surface: dict[str, tuple[SurfaceBundle, list[int]]] = {}
+    by_surface: dict[str, tuple[StoredSurface, list[int]]] = {}
     for bundle, hop in chosen:
         by_surface.setdefault(bundle.surface.surface_id, (bundle, []))[1].append(hop.index)
     return [
@@ -141,7 +141,7 @@ def _train_round(
         config=config,
         fraction=None,
         dataset=spec.name,
-        source=campaign_label_source(spec),
+        source=campaign_label_source(spec, load_surfaces(facade, surface_ids[:1])[0].surface),
         registry_name=spec.name,
         surfaces=surface_ids,
         campaign_round=True,
@@ -178,14 +178,15 @@ def _uncertainty_and_embeddings(
     spec: CampaignSpec,
     model: ModelDoc,
     surface_ids: list[str],
-    candidates: list[tuple[SurfaceBundle, HopDoc]],
+    candidates: list[tuple[StoredSurface, HopDoc]],
     labelled: set[str],
+    source: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Calibrated 68 % half-width, raw spread (eV) and embeddings of the open candidates.
 
     Also the embeddings of the labelled candidates (for the selection strategies).
     """
-    fragments = load_fragments(facade, spec.name, source=campaign_label_source(spec), surfaces=surface_ids)
+    fragments = load_fragments(facade, spec.name, source=source, surfaces=surface_ids)
     intervals = predict_and_store(facade, model, fragments)
     index = {sid: n for n, sid in enumerate(fragments.data.ids.tolist())}
     open_rows = [index[hop.saddle_id] for _, hop in candidates if hop.hop_id not in labelled]
@@ -219,7 +220,11 @@ def _finish(facade: StoreFacade, spec: CampaignSpec, cid: str, reason: str, mode
 
 @job(config=STORE_ACCESS)
 def campaign_round(
-    spec: dict, round_index: int, model_id: str | None = None, after: list | None = None
+    spec: dict,
+    round_index: int,
+    surface_ids: list[str],
+    model_id: str | None = None,
+    after: list | None = None,
 ) -> Response:
     """One round: predict with the model trained on the labels so far, then stop or select hops.
 
@@ -228,16 +233,17 @@ def campaign_round(
     rounds get ``model_id`` from the training job that ran after the previous CINEBs, predict with
     calibrated intervals, stop on the budget, the rounds or ``spread_target_ev`` (against the largest
     calibrated 68 % half-width of the unlabelled saddles), or select the next hops with it.
+    ``surface_ids`` are the campaign's surfaces, read back from the store (stored before any job);
     ``after`` only orders a round after other jobs.
     """
     campaign = CampaignSpec(**spec)
     facade = job_facade()
     cid = campaign_id(campaign)
-    bundles = campaign_bundles(campaign, facade)
-    surface_ids = [b.surface.surface_id for b in bundles]
-    candidates = candidate_hops(bundles)
+    surfaces = load_surfaces(facade, surface_ids)
+    source = campaign_label_source(campaign, surfaces[0].surface)
+    candidates = candidate_hops(surfaces)
     hop_ids = [hop.hop_id for _, hop in candidates]
-    labelled = labelled_hop_ids(facade, hop_ids, campaign)
+    labelled = labelled_hop_ids(facade, hop_ids, campaign, source)
     n_total = len(hop_ids)
     rid = stable_id("round", campaign_id=cid, round=round_index)
     stored = facade.query("campaign_rounds", {"round_id": rid})
@@ -246,7 +252,9 @@ def campaign_round(
         doc = RoundDoc(**stored[0])
         _say(f"round {round_index}: reused ({len(doc.selected_hop_ids)} hops selected)")
     else:
-        doc = _new_round(campaign, facade, cid, rid, round_index, surface_ids, candidates, labelled, model_id)
+        doc = _new_round(
+            campaign, facade, cid, rid, round_index, surface_ids, candidates, labelled, model_id, source
+        )
         doc.wall_time_s = round(time.perf_counter() - start, 1)
         facade.upsert("campaign_rounds", [doc])
     if doc.stop_reason is not None:
@@ -255,7 +263,7 @@ def campaign_round(
     chosen = [(b, h) for b, h in candidates if h.hop_id in set(doc.selected_hop_ids)]
     flows = _hops_flows(campaign, chosen)
     train = _training_job(spec, round_index + 1, surface_ids, after=[f.output for f in flows])
-    nxt = campaign_round(spec, round_index + 1, model_id=train.output)
+    nxt = campaign_round(spec, round_index + 1, surface_ids, model_id=train.output)
     nxt.name = f"campaign round {round_index + 1}"
     reused = (
         f" ({len(labelled)} reused: CINEBs of the same engine and settings already in the store)"
@@ -278,9 +286,10 @@ def _new_round(
     rid: str,
     round_index: int,
     surface_ids: list[str],
-    candidates: list[tuple[SurfaceBundle, HopDoc]],
+    candidates: list[tuple[StoredSurface, HopDoc]],
     labelled: set[str],
     model_id: str | None,
+    source: str,
 ) -> RoundDoc:
     from epdi_ml.selection.strategies import select_batch, should_stop
 
@@ -309,7 +318,7 @@ def _new_round(
         model = ModelDoc(**facade.query("models", {"model_id": model_id})[0])
     doc.model_id, doc.cv_mae_ev = model.model_id, model.cv_mae_ev
     ci68, spread, embeddings, done_embeddings = _uncertainty_and_embeddings(
-        facade, campaign, model, surface_ids, candidates, labelled
+        facade, campaign, model, surface_ids, candidates, labelled, source
     )
     if len(spread):
         doc.max_spread_ev, doc.mean_spread_ev = float(spread.max()), float(spread.mean())
@@ -370,7 +379,7 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade, elsewhere: bool
             f"campaign {spec.name!r} has {len(bundles)} surface; the model's folds are split by surface, "
             "so give at least two (hosts x dopants)"
         )
-    spec.check_runnable(facade.settings.hosts_file, elsewhere=elsewhere)
+    spec.check_runnable(facade.settings.hosts_file, elsewhere=elsewhere, surfaces=bundles)
     store_surfaces(bundles, facade)
     spec_dict = spec.model_dump(mode="json")
     surface_ids = [b.surface.surface_id for b in bundles]
@@ -382,7 +391,7 @@ def build_campaign_flow(spec: CampaignSpec, facade: StoreFacade, elsewhere: bool
     valley_flows = [hops_maker(spec, b).make(b, hop_indices=[]) for b in bundles]
     fragments = build_fragments(spec_dict, surface_ids, [s.output for s in statics])
     first = campaign_round(
-        spec_dict, 0, after=[fragments.output, start.output, *(f.output for f in valley_flows)]
+        spec_dict, 0, surface_ids, after=[fragments.output, start.output, *(f.output for f in valley_flows)]
     )
     first.name = "campaign round 0"
     return Flow([start, *statics, *valley_flows, fragments, first], name=f"campaign {spec.name}")

@@ -14,11 +14,11 @@ import numpy as np
 from epdi_ml.analysis.labels import label_source
 from stores.facade import StoreFacade
 from stores.ids import stable_id
-from stores.schemas.surfaces import HopDoc
+from stores.schemas.surfaces import HopDoc, SurfaceDoc
 from stores.settings import get_settings
 from workflows.flows.campaign_spec import CampaignSpec
 from workflows.flows.neb_step import label_source_for
-from workflows.structures.surfaces import SurfaceBundle, surface_from_request
+from workflows.structures.surfaces import StoredSurface, SurfaceBundle, surface_from_request
 
 
 def campaign_id(spec: CampaignSpec) -> str:
@@ -37,7 +37,7 @@ def campaign_bundles(
     ]
 
 
-def candidate_hops(bundles: list[SurfaceBundle]) -> list[tuple[SurfaceBundle, HopDoc]]:
+def candidate_hops(bundles: list[StoredSurface]) -> list[tuple[StoredSurface, HopDoc]]:
     """One hop per symmetry class of every surface (the class representative): the CINEB candidates."""
     return [
         (bundle, hop)
@@ -47,28 +47,38 @@ def candidate_hops(bundles: list[SurfaceBundle]) -> list[tuple[SurfaceBundle, Ho
     ]
 
 
-def labelled_hop_ids(facade: StoreFacade, hop_ids: list[str], spec: CampaignSpec) -> set[str]:
+def labelled_hop_ids(
+    facade: StoreFacade, hop_ids: list[str], spec: CampaignSpec, source: str | None = None
+) -> set[str]:
     """Those of ``hop_ids`` that have a CINEB of the campaign's label source and image count.
+
+    ``source``: the campaign's label source (:func:`campaign_label_source`) when the caller has it.
 
     CINEBs of other engines or settings (another campaign's, a preconverging stage's) do not count;
     an unconverged CINEB counts as done (it is not selected again) but is no label.
     """
-    source = campaign_label_source(spec)
+    source = source or campaign_label_source(spec)
     docs = facade.query("nebs", {"hop_id": {"$in": hop_ids}, "n_images": spec.neb.images})
     return {d["hop_id"] for d in docs if label_source(d) == source or source == d["engine"] == "vasp"}
 
 
-def campaign_label_source(spec: CampaignSpec) -> str:
-    """The label source of a campaign's valleys and CINEBs (see :mod:`epdi_ml.analysis.labels`)."""
-    host, dopant = spec.surfaces()[0]
-    first = surface_from_request(
-        host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=get_settings().hosts_file
-    )
+def campaign_label_source(spec: CampaignSpec, first: SurfaceDoc | None = None) -> str:
+    """The label source of a campaign's valleys and CINEBs (see :mod:`epdi_ml.analysis.labels`).
+
+    ``first``: the document of the campaign's first surface (jobs read it from the store); without
+    it that surface is built.
+    """
+    if first is None:
+        host, dopant = spec.surfaces()[0]
+        built = surface_from_request(
+            host, dopant, spec.supercell, spec.vacuum_ang, hosts_file=get_settings().hosts_file
+        )
+        first = built.surface
     return label_source_for(spec, first)
 
 
 def initial_hops(
-    campaign: CampaignSpec, candidates: list[tuple[SurfaceBundle, HopDoc]], labelled: set[str]
+    campaign: CampaignSpec, candidates: list[tuple[StoredSurface, HopDoc]], labelled: set[str]
 ) -> list[str]:
     """Round 0's CINEBs: the pristine hop classes of every host, then random ones up to the initial fraction.
 

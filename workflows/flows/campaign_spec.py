@@ -213,7 +213,9 @@ class CampaignSpec(_Strict):
         for host in self.hosts:
             get_host(host, table)
 
-    def check_runnable(self, hosts_file: Path | None = None, elsewhere: bool = False) -> None:
+    def check_runnable(
+        self, hosts_file: Path | None = None, elsewhere: bool = False, surfaces: list | None = None
+    ) -> None:
         """Raise unless every engine of the spec can run here, before anything is stored or queued.
 
         The static, neb and preconverge engines must be installed
@@ -222,7 +224,8 @@ class CampaignSpec(_Strict):
 
         ``elsewhere`` (planning, submitting to a LaunchPad): engines that run outside Python on the
         workers (VASP) are not required here; a ``dft`` launcher without them leaves their
-        Fireworks READY (:class:`workflows.fireworks.launcher.EnginesMissing`).
+        Fireworks READY (:class:`workflows.fireworks.launcher.EnginesMissing`). ``surfaces``: the
+        spec's surfaces when the caller has built them (else they are built here).
         """
         from workflows.engines import require_engine
         from workflows.engines.gpaw_engine import require_gpaw
@@ -237,7 +240,7 @@ class CampaignSpec(_Strict):
             elements |= {d for d in self.dopants if d is not None}
             overrides = {k: v for k, v in self.static.gpaw_overrides().items() if k != "convergence"}
             require_gpaw(tuple(sorted(elements)), GpawSettings(**overrides))
-        bundles = [
+        bundles = surfaces or [
             surface_from_request(host, dopant, self.supercell, self.vacuum_ang, hosts_file=hosts_file)
             for host, dopant in self.surfaces()
         ]

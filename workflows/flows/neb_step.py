@@ -9,14 +9,15 @@ the same step.
 from __future__ import annotations
 
 from epdi_ml.analysis.labels import source_of_settings
+from stores.schemas.surfaces import SurfaceDoc
 from workflows.engines import require_engine
 from workflows.flows.campaign_spec import CampaignSpec
 from workflows.flows.engine_settings import neb_settings_for, preconverge_settings_for, vasp_settings_for
 from workflows.flows.surface_hops import SurfaceHopsMaker
-from workflows.structures.surfaces import SurfaceBundle
+from workflows.structures.surfaces import StoredSurface
 
 
-def require_neb_engines(spec: CampaignSpec, bundles: list[SurfaceBundle], skip: tuple[str, ...] = ()) -> None:
+def require_neb_engines(spec: CampaignSpec, bundles: list[StoredSurface], skip: tuple[str, ...] = ()) -> None:
     """Raise :class:`~workflows.engines.EngineUnavailable` unless the neb step can run here.
 
     GPAW's PAW setups and basis sets are checked for every element of every surface (and Li);
@@ -31,7 +32,7 @@ def require_neb_engines(spec: CampaignSpec, bundles: list[SurfaceBundle], skip: 
             neb_settings_for(spec, bundle.surface).require(tuple(bundle.structure.symbol_set))
 
 
-def hops_maker(spec: CampaignSpec, bundle: SurfaceBundle, progress: bool = False) -> SurfaceHopsMaker:
+def hops_maker(spec: CampaignSpec, bundle: StoredSurface, progress: bool = False) -> SurfaceHopsMaker:
     """The Maker of ``spec``'s neb step for ``bundle``'s surface.
 
     Engine ``vasp``: atomate2 + custodian jobs (:mod:`workflows.jobs.vasp_hops`), which need their
@@ -49,14 +50,14 @@ def hops_maker(spec: CampaignSpec, bundle: SurfaceBundle, progress: bool = False
     )
 
 
-def label_source_for(spec: CampaignSpec, bundle: SurfaceBundle) -> str:
+def label_source_for(spec: CampaignSpec, surface: SurfaceDoc) -> str:
     """The label source (:func:`epdi_ml.analysis.labels.label_source`) of the neb step's valleys and CINEBs.
 
     VASP labels are matched by engine (``vasp``): their settings are atomate2's input sets.
     """
     if spec.neb.engine == "vasp":
         return "vasp"
-    return source_of_settings(neb_settings_for(spec, bundle.surface))
+    return source_of_settings(neb_settings_for(spec, surface))
 
 
 def runs_in_job_folders(spec: CampaignSpec) -> bool:

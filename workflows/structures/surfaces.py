@@ -38,15 +38,25 @@ COUNT_KEYS = (
 
 
 @dataclass
-class SurfaceBundle:
-    """Everything known about one built surface."""
+class StoredSurface:
+    """A surface as the store holds it: its structure and its surface, site and hop documents.
+
+    What jobs need of a surface (the neb step's Makers, a campaign round's candidate hops); read back
+    from the store with :func:`load_surfaces` instead of being built again.
+    """
 
     structure: Structure
-    graph: SiteGraph
-    classes: GraphClasses
     surface: SurfaceDoc
     sites: list[SiteDoc]
     hops: list[HopDoc]
+
+
+@dataclass
+class SurfaceBundle(StoredSurface):
+    """Everything known about one built surface: the stored part and its site graph and symmetry classes."""
+
+    graph: SiteGraph
+    classes: GraphClasses
 
     def summary(self) -> dict:
         """The one-line summary printed by ``epdi surfaces build --json``."""
@@ -186,7 +196,9 @@ def describe_surface(
         n_distinct_hops=classes.hops.n_classes,
         n_valleys_by_label=graph.count_labels(),
     )
-    return SurfaceBundle(structure, graph, classes, surface, sites, hops)
+    return SurfaceBundle(
+        structure=structure, surface=surface, sites=sites, hops=hops, graph=graph, classes=classes
+    )
 
 
 def surface_from_request(
@@ -227,6 +239,42 @@ def write_surface_files(bundle: SurfaceBundle, out_dir: Path) -> list[Path]:
     }
     sites.write_text(json.dumps(payload, indent=1))
     return [poscar, sites]
+
+
+def load_surfaces(facade: StoreFacade, surface_ids: list[str]) -> list[StoredSurface]:
+    """The stored surfaces ``surface_ids``, in that order, with their sites and hops sorted by index.
+
+    Raises
+    ------
+    RunError
+        A surface is not in the store (it is stored by :func:`store_surfaces` before any job of it).
+    """
+    found = {d["surface_id"]: d for d in facade.query("surfaces", {"surface_id": {"$in": surface_ids}})}
+    missing = [sid for sid in surface_ids if sid not in found]
+    if missing:
+        raise RunError(
+            f"surface(s) {', '.join(missing)} not in the store {facade.settings.data_dir}: build them first "
+            "(`epdi surfaces build` or the campaign flow, which stores its surfaces before any job)"
+        )
+    criteria = {"surface_id": {"$in": surface_ids}}
+    sites: dict[str, list[SiteDoc]] = {sid: [] for sid in surface_ids}
+    hops: dict[str, list[HopDoc]] = {sid: [] for sid in surface_ids}
+    for doc in facade.query("sites", criteria):
+        sites[doc["surface_id"]].append(SiteDoc(**doc))
+    for doc in facade.query("hops", criteria):
+        hops[doc["surface_id"]].append(HopDoc(**doc))
+    out = []
+    for sid in surface_ids:
+        surface = SurfaceDoc(**found[sid])
+        out.append(
+            StoredSurface(
+                structure=Structure.from_dict(surface.structure),
+                surface=surface,
+                sites=sorted(sites[sid], key=lambda s: (s.kind != "valley", s.index)),  # as built
+                hops=sorted(hops[sid], key=lambda h: h.index),
+            )
+        )
+    return out
 
 
 def store_surfaces(bundles: list[SurfaceBundle], facade: StoreFacade) -> None:
