@@ -91,6 +91,17 @@ def test_help_of_every_command_and_group_runs():
         assert f"epdi {name}" in sub.stdout
 
 
+def test_flags_show_no_value_type_and_still_parse_as_flags():
+    pages = [runner.invoke(app, ["--help"]).stdout, runner.invoke(app, ["barrier", "--help"]).stdout]
+    pages += [runner.invoke(app, ["query", "hops", "--help"]).stdout]
+    assert all("--json" in page or "--verbose" in page for page in pages)
+    assert not [page for page in pages if "<bool>" in page]
+    assert "<int>" in pages[1]  # options that take a value keep their type
+    result = runner.invoke(app, ["query", "hops", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []  # an empty store: the flag took no value
+
+
 def test_unknown_command_is_one_line_with_a_suggestion():
     result = runner.invoke(app, ["surfces"])
     assert result.exit_code == 2

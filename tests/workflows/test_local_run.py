@@ -1,6 +1,8 @@
 """run_flow: a failing job among several is named with its own error; the others run to the end."""
 
 import logging
+import threading
+import time
 
 import pytest
 from jobflow import Flow, job
@@ -80,3 +82,23 @@ def test_progress_says_each_finished_job_with_counts_per_kind(data_dir, caplog):
     assert lines[0].split()[0].count(":") == 2  # elapsed as h:mm:ss
     assert not [r for r in caplog.records if r.name.startswith("jobflow")]  # jobflow's own lines stay quiet
     assert not logging.getLogger("jobflow.core.job").handlers  # the listener is gone after the run
+
+
+@job
+def pause(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_long_job_is_named_again_while_it_runs(data_dir):
+    slow = pause(1.5)
+    slow.name = "slow static"
+    lines: list[str] = []
+    run_flow(Flow([slow]), StoreFacade().job_store(), progress=lines.append, heartbeat_s=0.2)
+    running = [line for line in lines if " running: slow static (" in line]
+    assert running and lines[-1].split()[1] == "done:"  # heartbeats while it ran, then its done line
+    assert all(line.split()[0].count(":") == 2 for line in lines)
+    n = len(lines)
+    time.sleep(0.5)
+    assert len(lines) == n  # the heartbeat stops with the run
+    assert not [t for t in threading.enumerate() if t.name == "epdi-progress"]

@@ -49,11 +49,31 @@ class LazyCommand:
         if isinstance(target, typer.Typer):
             command: Command = typer.main.get_group(target)
         else:
-            single = typer.Typer()
+            single = typer.Typer(add_completion=False)  # completion is the root command's
             single.command(name)(target)
             command = typer.main.get_command(single)
         command.name = name
-        return command
+        return flags_as_flags(command)
+
+
+def flags_as_flags(command: Command) -> Command:
+    """Show boolean flags without a value type in the help of ``command`` and its sub-commands.
+
+    Typer's rich help puts ``<bool>`` in the type column of a flag (``--help`` included), as if it
+    took a value; an empty metavar leaves that column blank (``--json``, not ``--json <bool>``).
+    Parsing is unchanged.
+    """
+    ctx = Context(command, **command.context_settings)
+    _blank_flag_types(command.get_params(ctx))  # with the (cached) --help option
+    for sub in getattr(command, "commands", {}).values():
+        flags_as_flags(sub)
+    return command
+
+
+def _blank_flag_types(params: list[Any]) -> None:
+    for param in params:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False) and param.metavar is None:
+            param.metavar = ""
 
 
 class LazyCommands(MutableMapping[str, Command]):
@@ -114,6 +134,7 @@ class LazyGroup(OneLineUsageErrors):
     def format_help(self, ctx: Context, formatter: Any) -> None:
         """Write the help page from the table, importing no sub-command."""
         self._listing = True
+        _blank_flag_types(self.get_params(ctx))  # the root's own flags, completion and --help included
         try:
             super().format_help(ctx, formatter)
         finally:

@@ -10,12 +10,14 @@ names the first failed job and its error, and which lists every failure in
 With ``progress`` (a function taking one line) it also says, as each job finishes, which job it
 was, how long it took and how many jobs of each kind (:func:`job_kind`: statics, slab and valley
 relaxations, CINEBs, trainings, rounds) are done so far: one plain line per job, fit for a terminal
-and a log file alike.
+and a log file alike. A job that runs longer than :data:`HEARTBEAT_S` gets a ``running:`` line each
+time that long passes without another line, so a long static or CINEB never leaves the log silent.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -36,6 +38,9 @@ _FAILED = " failed with exception:\n"
 #: the logger a jobflow Job reports its start and end on, and the words it starts them with
 _JOB_LOGGER = "jobflow.core.job"
 _STARTING, _FINISHED = "Starting job - ", "Finished job - "
+
+#: seconds without a progress line after which the running job is named again (``running:`` lines)
+HEARTBEAT_S = 25.0
 
 
 def job_kind(name: str) -> str:
@@ -94,27 +99,58 @@ class _FailureRecorder(logging.Handler):
 
 
 class _JobProgress(logging.Handler):
-    """Says one line per finished job: its name, its wall time and the counts of each kind so far."""
+    """Says one line per finished job (its name, wall time and the counts of each kind so far).
 
-    def __init__(self, say: Callable[[str], None]) -> None:
+    While a job runs, a daemon thread says ``running: <job> (<s> s)`` whenever ``heartbeat_s`` pass
+    without a line; :meth:`close` stops it.
+    """
+
+    def __init__(self, say: Callable[[str], None], heartbeat_s: float = HEARTBEAT_S) -> None:
         super().__init__(level=logging.INFO)
         self.say = say
         self.started: dict[str, float] = {}
         self.done: Counter[str] = Counter()
-        self.t0 = time.monotonic()
+        self.t0 = self.last = time.monotonic()
+        self.heartbeat_s = heartbeat_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name="epdi-progress", daemon=True)
+        self._beat.start()
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            self.last = time.monotonic()
+            self.say(f"{_clock(self.last - self.t0)} {text}")
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(min(self.heartbeat_s, 1.0)):
+            now = time.monotonic()
+            with self._lock:
+                running = dict(self.started)
+                quiet = now - self.last >= self.heartbeat_s
+            if running and quiet:
+                job, since = max(running.items(), key=lambda item: item[1])  # the latest started
+                self._line(f"running: {job.rsplit(' (', 1)[0]} ({now - since:.0f} s)")
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith(_STARTING):
-            self.started[message[len(_STARTING) :]] = time.monotonic()
+            with self._lock:
+                self.started[message[len(_STARTING) :]] = time.monotonic()
         elif message.startswith(_FINISHED):
             job = message[len(_FINISHED) :]
             name = job.rsplit(" (", 1)[0]
-            took = time.monotonic() - self.started.pop(job, time.monotonic())
-            self.done[job_kind(name)] += 1
-            counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.done.items()))
-            elapsed = _clock(time.monotonic() - self.t0)
-            self.say(f"{elapsed} done: {name} ({took:.1f} s); so far {counts}")
+            with self._lock:
+                took = time.monotonic() - self.started.pop(job, time.monotonic())
+                self.done[job_kind(name)] += 1
+                counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.done.items()))
+            self._line(f"done: {name} ({took:.1f} s); so far {counts}")
+
+    def close(self) -> None:
+        """Stop the heartbeat thread, then close the handler."""
+        self._stop.set()
+        self._beat.join(timeout=5)
+        super().close()
 
 
 def _clock(seconds: float) -> str:
@@ -137,14 +173,17 @@ def _listening(name: str, handler: logging.Handler) -> Iterator[logging.Handler]
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
+        handler.close()
 
 
 @contextmanager
-def _recording(progress: Callable[[str], None] | None = None) -> Iterator[_FailureRecorder]:
+def _recording(
+    progress: Callable[[str], None] | None = None, heartbeat_s: float = HEARTBEAT_S
+) -> Iterator[_FailureRecorder]:
     with ExitStack() as stack:
         recorder = stack.enter_context(_listening(_JOBFLOW_LOGGER, _FailureRecorder()))
         if progress is not None:
-            stack.enter_context(_listening(_JOB_LOGGER, _JobProgress(progress)))
+            stack.enter_context(_listening(_JOB_LOGGER, _JobProgress(progress, heartbeat_s)))
         yield recorder
 
 
@@ -156,6 +195,7 @@ def run_flow(
     namespace: str = "epdi",
     create_folders: bool = False,
     progress: Callable[[str], None] | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
 ) -> dict[str, dict[int, Response]]:
     """Run ``flow`` with deterministic job uuids and logging off; raise :class:`JobsFailed` when a job raised.
 
@@ -177,14 +217,17 @@ def run_flow(
     create_folders
         One folder per job under ``root_dir`` (jobs that write files, e.g. VASP's).
     progress
-        Called with one line per finished job (name, wall time, counts per kind so far).
+        Called with one line per finished job (name, wall time, counts per kind so far), and with a
+        ``running:`` line when ``heartbeat_s`` pass without one.
+    heartbeat_s
+        Seconds of silence after which the running job is named again.
 
     Returns
     -------
     dict
         ``run_locally``'s responses, ``{uuid: {index: Response}}``.
     """
-    with _recording(progress) as recorder:
+    with _recording(progress, heartbeat_s) as recorder:
         responses = run_locally(
             flow,
             store=store,
