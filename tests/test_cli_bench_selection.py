@@ -159,7 +159,7 @@ def test_missing_dataset_names_the_load_command(data_dir):
 
 def test_stored_fragments_carry_their_valley_anchors(store):
     """load_fragments' anchors (from hops and class labels) equal the pool's valley midpoints."""
-    from epdi_ml.bench.selection import load_pool
+    from epdi_ml.bench.selection_pool import load_pool
     from stores.facade import StoreFacade
 
     facade = StoreFacade()
@@ -170,3 +170,24 @@ def test_stored_fragments_carry_their_valley_anchors(store):
     saddles = data.kinds == "saddle"
     assert np.isnan(data.anchors_ev[~saddles]).all() and np.isfinite(data.anchors_ev[saddles]).all()
     np.testing.assert_allclose(data.anchors_ev[saddles], pool.valley_midpoints_ev()[saddles])
+
+
+def test_valley_features_come_from_the_labelled_end_valleys_of_each_hop(store):
+    """Valley step, midpoint, their distance from the host's median and the host, standardised."""
+    from epdi_ml.bench.selection_pool import load_pool
+    from stores.facade import StoreFacade
+
+    pool = load_pool(StoreFacade())
+    x = pool.valley_features()
+    saddles = pool.saddles
+    hosts = sorted(set(pool.hosts[saddles].tolist()))
+    assert x.shape == (len(pool.data), 4 + len(hosts))
+    assert not x[pool.valleys].any()  # valleys carry none
+    np.testing.assert_allclose(x[saddles].mean(axis=0), 0.0, atol=1e-9)
+    pair = pool.data.energies_ev[pool.hop_valleys[saddles]]
+    step = pair[:, 0] - pair[:, 1]
+    assert np.corrcoef(x[saddles, 0], step)[0, 1] > 0.999999  # a standardised valley step
+    np.testing.assert_allclose(x[saddles, 4:].sum(axis=1), x[saddles, 4:].sum(axis=1)[0])  # one host each
+    host = pool.hosts[saddles]
+    medians = np.array([np.median(step[host == h]) for h in host])
+    assert np.corrcoef(x[saddles, 2], np.abs(step - medians))[0, 1] > 0.999999  # perturbation per host

@@ -6,8 +6,10 @@
     fragment. Features: the embeddings standardised per feature and projected on their principal
     components (all of them by default, or the first ``n_components``; computed once over all
     fragments, labels unused), plus, with ``use_mep``, the fragment MEP as one extra column scaled to
-    the variance of the first component. The ensemble is K ridge heads, one per surface-grouped fold
-    (:func:`epdi_ml.training.group_kfold`), each fitted in closed form on its training part with
+    the variance of the first component, and, with ``valley_features``, what the labelled valleys
+    of each saddle's hop say (valley step, midpoint, their distance from the host's median, host).
+    The ensemble is K ridge heads, one per surface-grouped fold (:func:`epdi_ml.training.group_kfold`),
+    each fitted in closed form on its training part with
     separate unpenalised intercepts for valleys and saddles; the ridge penalty is chosen per round
     from a log grid (relative to the largest eigenvalue of X^T X) by the folds' validation MAE.
     With valley anchoring (``anchor="valley-midpoint"``) the heads fit the saddles' ``E_b`` minus
@@ -35,7 +37,8 @@ from epdi_ml.training.splits import group_kfold
 from stores.progress import progress as show_progress
 
 if TYPE_CHECKING:
-    from epdi_ml.bench.selection import SelectionBenchConfig, SelectionPool
+    from epdi_ml.bench.selection import SelectionBenchConfig
+    from epdi_ml.bench.selection_pool import SelectionPool
 
 #: ridge penalties tried, relative to the largest eigenvalue of the training Gram matrix X^T X
 RIDGE_ALPHA_GRID = tuple(10.0 ** np.arange(-7.0, 1.01, 0.5))
@@ -66,9 +69,12 @@ def frozen_embeddings(
 
 
 def ridge_features(
-    embeddings: np.ndarray, meps_ev: np.ndarray | None, n_components: int | None = None
+    embeddings: np.ndarray,
+    meps_ev: np.ndarray | None,
+    n_components: int | None = None,
+    extra: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Ridge inputs: standardised embeddings on their leading principal components (+ scaled MEP).
+    """Ridge inputs: standardised embeddings on their leading principal components (+ MEP, + extra).
 
     Parameters
     ----------
@@ -78,6 +84,9 @@ def ridge_features(
         Fragment MEPs (eV); appended as one column with the variance of the first component.
     n_components : int, optional
         Principal components kept (at most the rank; ``None``: all of them).
+    extra : ndarray, optional
+        ``(N, k)`` standardised columns appended at the first component's scale (the valley
+        features of :meth:`epdi_ml.bench.selection_pool.SelectionPool.valley_features`).
     """
     (z,) = standardise(np.asarray(embeddings, dtype=float))
     z = z - z.mean(axis=0)
@@ -94,6 +103,9 @@ def ridge_features(
         std = mep.std()
         top = scores[:, 0].std() if scores.shape[1] else 1.0
         columns.append((((mep - mep.mean()) / std) * top if std > 0 else np.zeros_like(mep))[:, None])
+    if extra is not None and extra.size:
+        top = scores[:, 0].std() if scores.shape[1] else 1.0
+        columns.append(np.asarray(extra, dtype=float) * top)
     return np.concatenate(columns, axis=1)
 
 

@@ -22,7 +22,6 @@ same runs). The learners are in :mod:`epdi_ml.bench.learners`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -30,17 +29,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from epdi_ml.analysis.barriers import global_barrier
-from epdi_ml.analysis.paths import surface_paths
 from epdi_ml.bench.learners import CnnLearner, RidgeLearner
-from epdi_ml.fragments import augment as site_symmetry
+from epdi_ml.bench.selection_pool import SelectionPool
 from epdi_ml.fragments.crops import DEFAULT_PIXELS
 from epdi_ml.models.architectures import MODEL_NAMES
 from epdi_ml.selection.strategies import DESIGN_NOISE, NEEDS_EMBEDDINGS, STRATEGIES, select_batch
 from epdi_ml.training.calibration import calibrate_ensemble, difference_half_width, member_correlation
-from epdi_ml.training.data import FragmentData
-from epdi_ml.training.store_data import NoFragments, load_fragments
 from stores.errors import InputError
-from stores.facade import StoreFacade
 
 #: goal: the best strategy reaches random's MAE at 50 % with at most this labelled fraction (20 seeds)
 GOAL_FRACTION = 0.20
@@ -89,6 +84,10 @@ class SelectionBenchConfig(BaseModel):
         Ensemble members (surface-grouped folds).
     use_mep : bool
         Ridge learner: add the fragment MEP as a feature.
+    valley_features : bool
+        Ridge learner: add what the labelled valleys of each saddle's hop say
+        (:meth:`SelectionPool.valley_features`); every valley is labelled before any saddle is
+        selected, in the benchmark as in a campaign.
     n_components : int, optional
         Ridge learner: principal components of the embeddings kept (``None``: all, up to the rank).
     hybrid_weight : float
@@ -119,6 +118,7 @@ class SelectionBenchConfig(BaseModel):
     pixels: int = Field(DEFAULT_PIXELS, ge=8)
     folds: int = Field(5, ge=2)
     use_mep: bool = True
+    valley_features: bool = True
     n_components: int | None = Field(None, ge=1)
     hybrid_weight: float = Field(0.5, ge=0, le=1)
     design_noise: float = Field(DESIGN_NOISE, gt=0)
@@ -176,104 +176,6 @@ class SelectionBenchConfig(BaseModel):
         """Seed counts whose figures are reported."""
         counts = self.seed_counts or tuple(n for n in (5, 10, 20) if n <= self.seeds)
         return sorted(set(counts) | {self.seeds})
-
-
-@dataclass
-class PoolPath:
-    """A zigzag path of a surface as pool rows (symmetry-equivalent sites map to their representative)."""
-
-    surface_id: str
-    angle_deg: float
-    rows: list[int]
-
-
-@dataclass
-class SelectionPool:
-    """Labelled distinct fragments of a dataset: every valley plus the saddle pool.
-
-    Attributes
-    ----------
-    data : FragmentData
-        Labelled representative fragments.
-    meps_ev : ndarray
-        Fragment MEP (eV) per fragment.
-    valleys, saddles : ndarray of int
-        Indices of the valley and saddle fragments in ``data``.
-    hop_valleys : ndarray of int
-        ``(N, 2)`` rows of the T_M and H valleys of each saddle's hop (-1 for valleys).
-    paths : list of PoolPath
-        The zigzag paths through the dopant of every fully labelled surface.
-    """
-
-    data: FragmentData
-    meps_ev: np.ndarray
-    valleys: np.ndarray
-    saddles: np.ndarray
-    hop_valleys: np.ndarray
-    paths: list[PoolPath]
-
-    @property
-    def n_surfaces(self) -> int:
-        """Number of surfaces."""
-        return len(set(self.data.surface_ids.tolist()))
-
-    def valley_midpoints_ev(self) -> np.ndarray:
-        """Mean labelled E_b of each saddle's two valleys (NaN for valleys)."""
-        out = np.full(len(self.data), np.nan)
-        rows = self.hop_valleys[:, 0] >= 0
-        out[rows] = self.data.energies_ev[self.hop_valleys[rows]].mean(axis=1)
-        return out
-
-
-def _structure(facade: StoreFacade, ids: np.ndarray) -> tuple[np.ndarray, list[PoolPath]]:
-    """Hop valleys of every saddle row and the paths of the surfaces, as pool rows."""
-    row_of = {sid: i for i, sid in enumerate(ids.tolist())}
-    reps = {
-        f["site_id"]: f["representative_site_id"]
-        for f in facade.query("fragments", properties=["site_id", "representative_site_id"])
-    }
-
-    def row(site_id: str) -> int:
-        return row_of.get(site_id, row_of.get(reps.get(site_id, ""), -1))
-
-    hop_valleys = np.full((len(ids), 2), -1)
-    paths: list[PoolPath] = []
-    for surface in facade.query("surfaces", properties=["surface_id", "structure"]):
-        sid = surface["surface_id"]
-        hops = facade.query("hops", {"surface_id": sid})
-        for hop in hops:
-            if hop["saddle_id"] in row_of:
-                hop_valleys[row_of[hop["saddle_id"]]] = [row(v) for v in hop["valley_ids"]]
-        sites = facade.query("sites", {"surface_id": sid})
-        if not sites or not all(row(s["site_id"]) >= 0 for s in sites):
-            continue
-        lattice = np.array(surface["structure"]["lattice"]["matrix"])[:2, :2]
-        for angle, path in surface_paths(sites, hops, lattice):
-            paths.append(PoolPath(sid, angle, [row(p["site_id"]) for p in path]))
-    hop_valleys[(hop_valleys < 0).any(axis=1)] = -1
-    return hop_valleys, paths
-
-
-def load_pool(facade: StoreFacade, dataset: str = "reference") -> SelectionPool:
-    """Labelled distinct fragments of ``dataset`` (fails with :class:`NoFragments` when there are none)."""
-    hint = (
-        f"no labelled fragments of dataset {dataset!r} in the store: load the reference set with "
-        "`epdi dataset load reference` (or pick another one with --dataset)"
-    )
-    try:
-        fragments = load_fragments(facade, dataset=dataset, distinct_only=True)
-    except NoFragments as exc:
-        raise NoFragments(hint) from exc
-    labelled = fragments.labelled
-    data = fragments.data.subset(labelled)
-    kinds = data.kinds
-    saddles = np.flatnonzero(kinds == site_symmetry.SADDLE)
-    if len(saddles) == 0:
-        raise NoFragments(hint)
-    meps = np.array([fragments.docs[i]["mep_ev"] for i in labelled], dtype=float)
-    hop_valleys, paths = _structure(facade, data.ids)
-    valleys = np.flatnonzero(kinds == site_symmetry.VALLEY)
-    return SelectionPool(data, meps, valleys, saddles, hop_valleys, paths)
 
 
 def labelled_counts(n_saddles: int, fractions: list[float]) -> list[int]:

@@ -25,9 +25,9 @@ from epdi_ml.bench.selection import (
     SelectionBenchError,
     fraction_to_match,
     labelled_counts,
-    load_pool,
     run_strategy,
 )
+from epdi_ml.bench.selection_pool import load_pool
 from stores.facade import StoreFacade
 from stores.progress import progress as show_progress
 
@@ -55,13 +55,16 @@ def _learner(pool, config: SelectionBenchConfig, progress: bool) -> tuple[Any, s
     t0 = time.perf_counter()
     embeddings = frozen_embeddings(pool.data, config, progress=progress)
     seconds = time.perf_counter() - t0
-    features = ridge_features(embeddings, pool.meps_ev if config.use_mep else None, config.n_components)
-    n_components = features.shape[1] - (1 if config.use_mep else 0)
+    extra = pool.valley_features() if config.valley_features else None
+    meps = pool.meps_ev if config.use_mep else None
+    features = ridge_features(embeddings, meps, config.n_components, extra)
+    n_components = features.shape[1] - (1 if config.use_mep else 0) - (0 if extra is None else extra.shape[1])
     anchored = config.anchor == "valley-midpoint"
     described = (
         f"ridge fold heads on frozen {config.model_name} embeddings "
         f"({'ImageNet' if config.pretrained else 'random'} weights, {n_components} "
-        f"principal components{' + MEP' if config.use_mep else ''})"
+        f"principal components{' + MEP' if config.use_mep else ''}"
+        f"{' + valley features' if config.valley_features else ''})"
         + ("; saddles anchored on the mean labelled E_b of their two valleys" if anchored else "")
     )
     offsets = pool.valley_midpoints_ev() if anchored else None

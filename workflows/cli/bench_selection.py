@@ -123,6 +123,13 @@ def selection(
     pixels: Annotated[int, typer.Option(help="CNN input size in pixels.")] = DEFAULT_PIXELS,
     folds: Annotated[int, typer.Option(help="Ensemble members (folds split by surface).")] = 5,
     mep: Annotated[bool, typer.Option(help="Ridge learner: add the fragment MEP as a feature.")] = True,
+    valley_features: Annotated[
+        bool,
+        typer.Option(
+            help="Ridge learner: add the labelled valleys of each saddle's hop (step, midpoint, their "
+            "distance from the host's median, host) as features."
+        ),
+    ] = True,
     components: Annotated[
         int | None, typer.Option(help="Ridge learner: principal components kept (default: all).")
     ] = None,
@@ -177,6 +184,7 @@ def selection(
             pixels=pixels,
             folds=folds,
             use_mep=mep,
+            valley_features=valley_features,
             n_components=components,
             hybrid_weight=hybrid_weight,
             design_noise=design_noise,
