@@ -12,7 +12,7 @@ zigzag paths through each dopant that cross a test saddle (valleys and selected 
 the rest predicted, as in the report). Strategies that pick hard saddles also remove them from that
 test set, so part of their gain is an easier test set; the figures are comparable with the paper's,
 not an unbiased generalisation error. The uncertainty and hybrid strategies use the calibrated 68 %
-half-width.
+half-width, ``committee`` the fold members' raw spread.
 
 Per strategy the MAE curve is averaged over seeds 0..n-1, and the labelled fraction it needs to reach
 the MAE that ``random`` reaches at ``match_fraction`` (50 %) is found by linear interpolation. One
@@ -33,7 +33,13 @@ from epdi_ml.bench.learners import CnnLearner, RidgeLearner
 from epdi_ml.bench.selection_pool import SelectionPool
 from epdi_ml.fragments.crops import DEFAULT_PIXELS
 from epdi_ml.models.architectures import MODEL_NAMES
-from epdi_ml.selection.strategies import DESIGN_NOISE, NEEDS_EMBEDDINGS, STRATEGIES, select_batch
+from epdi_ml.selection.strategies import (
+    DESIGN_NOISE,
+    MEMBER_SPREAD,
+    NEEDS_EMBEDDINGS,
+    STRATEGIES,
+    select_batch,
+)
 from epdi_ml.training.calibration import calibrate_ensemble, difference_half_width, member_correlation
 from stores.errors import InputError
 
@@ -297,7 +303,7 @@ def run_strategy(
         picks = select_batch(
             strategy,
             counts[r + 1] - len(selected),
-            spread_ev=ci68,
+            spread_ev=calibrated.std_ev[q] if strategy in MEMBER_SPREAD else ci68,
             embeddings=learner.embed(query) if needs_embeddings else None,
             labelled_embeddings=learner.embed(pool.saddles[selected]) if needs_embeddings else None,
             seed=seed * 1000 + r + 1,

@@ -88,6 +88,25 @@ def test_hybrid_lies_between_uncertainty_and_diversity():
     assert sorted(mixed.tolist()) == list(range(30))
 
 
+def test_committee_is_the_hybrid_rule_on_the_members_spread_with_its_own_weight():
+    from epdi_ml.selection.strategies import COMMITTEE_WEIGHT, MEMBER_SPREAD
+
+    cloud, rng = _cloud(30, 5, seed=11), np.random.default_rng(11)
+    full = {
+        "spread_ev": rng.uniform(0.0, 0.02, 30),
+        "embeddings": cloud,
+        "labelled_embeddings": _cloud(4, 5, 12),
+    }
+    picks = select_batch("committee", 6, hybrid_weight=0.1, **full)  # hybrid_weight does not apply
+    assert np.array_equal(picks, select_batch("hybrid", 6, hybrid_weight=COMMITTEE_WEIGHT, **full))
+    assert not np.array_equal(picks, select_batch("hybrid", 6, hybrid_weight=0.1, **full))
+    assert MEMBER_SPREAD == ("committee",)
+    with pytest.raises(ValueError, match="needs spread_ev"):
+        select_batch("committee", 2, embeddings=cloud)
+    with pytest.raises(ValueError, match="needs embeddings"):
+        select_batch("committee", 2, spread_ev=full["spread_ev"])
+
+
 @pytest.mark.parametrize(
     ("strategy", "kwargs", "message"),
     [

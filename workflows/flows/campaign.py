@@ -291,7 +291,7 @@ def _new_round(
     model_id: str | None,
     source: str,
 ) -> RoundDoc:
-    from epdi_ml.selection.strategies import select_batch, should_stop
+    from epdi_ml.selection.strategies import MEMBER_SPREAD, select_batch, should_stop
 
     sel = campaign.selection
     n_total = len(candidates)
@@ -350,7 +350,7 @@ def _new_round(
         picks = select_batch(
             sel.strategy,
             batch,
-            spread_ev=ci68,
+            spread_ev=spread if sel.strategy in MEMBER_SPREAD else ci68,
             embeddings=embeddings,
             labelled_embeddings=done_embeddings,
             seed=sel.seed + round_index,

@@ -158,7 +158,7 @@ class ModelStep(_Strict):
 class SelectionStep(_Strict):
     """How saddles are chosen for CINEB (``all``: every distinct hop, as for a reference set)."""
 
-    strategy: Literal["all", "random", "uncertainty", "diversity", "hybrid", "design"] = "design"
+    strategy: Literal["all", "random", "uncertainty", "diversity", "hybrid", "committee", "design"] = "design"
     initial_fraction: float = Field(0.1, ge=0.0, le=1.0, description="Hops labelled before the first model")
     batch_size: int = Field(4, ge=1, description="Hops labelled per round")
     budget_fraction: float = Field(0.5, gt=0.0, le=1.0, description="Stop when this fraction is labelled")
