@@ -98,13 +98,12 @@ def ridge_features(
     m = max(1, rank if n_components is None else min(n_components, rank))
     scores = eigvec[:, :m] * np.sqrt(eigval[:m]) if len(z) <= z.shape[1] else z @ eigvec[:, :m]
     columns = [scores]
+    top = scores[:, 0].std() if scores.shape[1] else 1.0  # the scale of the appended columns
     if meps_ev is not None:
         mep = np.asarray(meps_ev, dtype=float)
         std = mep.std()
-        top = scores[:, 0].std() if scores.shape[1] else 1.0
         columns.append((((mep - mep.mean()) / std) * top if std > 0 else np.zeros_like(mep))[:, None])
     if extra is not None and extra.size:
-        top = scores[:, 0].std() if scores.shape[1] else 1.0
         columns.append(np.asarray(extra, dtype=float) * top)
     return np.concatenate(columns, axis=1)
 

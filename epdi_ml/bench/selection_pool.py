@@ -7,7 +7,7 @@ zigzag paths of every fully labelled surface and the host of every fragment;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class SelectionPool:
     saddles: np.ndarray
     hop_valleys: np.ndarray
     paths: list[PoolPath]
-    hosts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
+    hosts: np.ndarray
 
     @property
     def n_surfaces(self) -> int:
@@ -81,7 +81,7 @@ class SelectionPool:
             return out
         pair = self.data.energies_ev[self.hop_valleys[rows]]
         step, mid = pair[:, 0] - pair[:, 1], pair.mean(axis=1)
-        hosts = self.hosts[rows] if len(self.hosts) else np.zeros(len(rows), dtype=str)
+        hosts = self.hosts[rows]
         names = sorted(set(hosts.tolist()))
 
         def from_median(values: np.ndarray) -> np.ndarray:
@@ -97,8 +97,8 @@ class SelectionPool:
         return out
 
 
-def _structure(facade: StoreFacade, ids: np.ndarray) -> tuple[np.ndarray, list[PoolPath]]:
-    """Hop valleys of every saddle row and the paths of the surfaces, as pool rows."""
+def _structure(facade: StoreFacade, ids: np.ndarray) -> tuple[np.ndarray, list[PoolPath], dict[str, str]]:
+    """Hop valleys of every saddle row, the paths of the surfaces as pool rows, the host of each surface."""
     row_of = {sid: i for i, sid in enumerate(ids.tolist())}
     reps = {
         f["site_id"]: f["representative_site_id"]
@@ -110,8 +110,10 @@ def _structure(facade: StoreFacade, ids: np.ndarray) -> tuple[np.ndarray, list[P
 
     hop_valleys = np.full((len(ids), 2), -1)
     paths: list[PoolPath] = []
-    for surface in facade.query("surfaces", properties=["surface_id", "structure"]):
+    host_of: dict[str, str] = {}
+    for surface in facade.query("surfaces", properties=["surface_id", "structure", "host"]):
         sid = surface["surface_id"]
+        host_of[sid] = surface["host"]
         hops = facade.query("hops", {"surface_id": sid})
         for hop in hops:
             if hop["saddle_id"] in row_of:
@@ -123,7 +125,7 @@ def _structure(facade: StoreFacade, ids: np.ndarray) -> tuple[np.ndarray, list[P
         for angle, path in surface_paths(sites, hops, lattice):
             paths.append(PoolPath(sid, angle, [row(p["site_id"]) for p in path]))
     hop_valleys[(hop_valleys < 0).any(axis=1)] = -1
-    return hop_valleys, paths
+    return hop_valleys, paths, host_of
 
 
 def load_pool(facade: StoreFacade, dataset: str = "reference") -> SelectionPool:
@@ -143,9 +145,7 @@ def load_pool(facade: StoreFacade, dataset: str = "reference") -> SelectionPool:
     if len(saddles) == 0:
         raise NoFragments(hint)
     meps = np.array([fragments.docs[i]["mep_ev"] for i in labelled], dtype=float)
-    hop_valleys, paths = _structure(facade, data.ids)
+    hop_valleys, paths, host_of = _structure(facade, data.ids)
     valleys = np.flatnonzero(kinds == site_symmetry.VALLEY)
-    surfaces = facade.query("surfaces", properties=["surface_id", "host"])
-    host_of = {d["surface_id"]: d["host"] for d in surfaces}
     hosts = np.array([host_of.get(sid, "") for sid in data.surface_ids.tolist()])
     return SelectionPool(data, meps, valleys, saddles, hop_valleys, paths, hosts)

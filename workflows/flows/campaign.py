@@ -123,7 +123,7 @@ def build_fragments(spec: dict, surface_ids: list[str], statics: list | None = N
 
 
 def _train_round(
-    spec: CampaignSpec, facade: StoreFacade, surface_ids: list[str], round_index: int
+    spec: CampaignSpec, facade: StoreFacade, surface_ids: list[str], round_index: int, source: str
 ) -> ModelDoc:
     """Train and register the round's ensemble, or reuse the campaign's model trained on these labels."""
     config = TrainConfig(
@@ -141,7 +141,7 @@ def _train_round(
         config=config,
         fraction=None,
         dataset=spec.name,
-        source=campaign_label_source(spec, load_surfaces(facade, surface_ids[:1])[0].surface),
+        source=source,
         registry_name=spec.name,
         surfaces=surface_ids,
         campaign_round=True,
@@ -155,12 +155,13 @@ def train_campaign_model(
 ) -> str:
     """Train the fold ensemble of a round on every label so far; return its model id.
 
-    ``surface_ids`` are the campaign's surfaces (the round that adds this job has built them);
+    ``surface_ids`` are the campaign's surfaces, read back from the store with its label source;
     ``after`` only orders the job after the CINEBs whose labels it uses.
     """
     campaign = CampaignSpec(**spec)
     facade = job_facade()
-    model = _train_round(campaign, facade, surface_ids, round_index)
+    source = campaign_label_source(campaign, load_surfaces(facade, surface_ids[:1])[0].surface)
+    model = _train_round(campaign, facade, surface_ids, round_index, source)
     _say(f"round {round_index}: model {model.model_id} (CV MAE {model.cv_mae_ev:.3f} eV)")
     return model.model_id
 
@@ -313,7 +314,7 @@ def _new_round(
             doc.stop_reason = "every distinct hop is already labelled"
         return doc
     if model_id is None:  # a round run without its training job: train here
-        model = _train_round(campaign, facade, surface_ids, round_index)
+        model = _train_round(campaign, facade, surface_ids, round_index, source)
     else:
         model = ModelDoc(**facade.query("models", {"model_id": model_id})[0])
     doc.model_id, doc.cv_mae_ev = model.model_id, model.cv_mae_ev
