@@ -144,6 +144,7 @@ def test_bad_options_exit_2_with_the_reason(store):
         (["--learner", "svm"], "learner"),
         (["--anchor", "valley-midpoint", "--learner", "cnn"], "ridge learner only"),
         (["--seed-counts", "3"], "seed_counts"),
+        (["--batch-size", "-1"], "--batch-size"),
     ]
     for extra, message in cases:
         result = runner.invoke(app, ["bench", "selection", "--seeds", "1", "--no-pretrained", *extra])
@@ -191,3 +192,66 @@ def test_valley_features_come_from_the_labelled_end_valleys_of_each_hop(store):
     host = pool.hosts[saddles]
     medians = np.array([np.median(step[host == h]) for h in host])
     assert np.corrcoef(x[saddles, 2], np.abs(step - medians))[0, 1] > 0.999999  # perturbation per host
+
+
+def test_committee_diversity_lives_in_the_learners_own_features(store):
+    """Committee spaces its picks in the ridge heads' inputs; hybrid in the CNN embeddings."""
+    from epdi_ml.bench.learners import RidgeLearner
+    from epdi_ml.bench.selection import labelled_counts, run_strategy
+    from epdi_ml.bench.selection_pool import load_pool
+    from epdi_ml.selection.strategies import LEARNER_FEATURES
+    from stores.facade import StoreFacade
+
+    pool = load_pool(StoreFacade())
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(len(pool.data), 6))
+    features[:, 0] = pool.meps_ev  # labels are linear in the MEP: the heads can learn them
+    counts = labelled_counts(len(pool.saddles), [0.2, 0.4, 0.6])
+
+    def curve(strategy: str, embeddings: np.ndarray) -> list[float]:
+        learner = RidgeLearner(pool, embeddings, features, folds=2)
+        return run_strategy(learner, pool, strategy, 0, counts)["mae_ev"]
+
+    # the same heads on the same features; only the frozen embeddings differ
+    one, other = rng.normal(size=(len(pool.data), 5)), rng.normal(size=(len(pool.data), 5))
+    np.testing.assert_array_equal(
+        RidgeLearner(pool, one, features, 2).own_features(pool.saddles), features[pool.saddles]
+    )
+    assert LEARNER_FEATURES == ("committee",)
+    hybrid = [curve("hybrid", e) for e in (one, other)]
+    assert hybrid[0] != hybrid[1]  # hybrid reads the embeddings (k-center distances, calibrated widths)
+    committee = [curve("committee", e) for e in (one, other)]
+    assert committee[0] == committee[1]  # committee's are not: its picks follow the features alone
+
+
+def test_batches_refit_the_ensemble_between_picks_but_leave_random_alone(store):
+    from epdi_ml.bench.learners import RidgeLearner
+    from epdi_ml.bench.selection import labelled_counts, run_strategy
+    from epdi_ml.bench.selection_pool import load_pool
+    from stores.facade import StoreFacade
+
+    pool = load_pool(StoreFacade())
+    rng = np.random.default_rng(1)
+    features = np.column_stack([pool.meps_ev, rng.normal(size=(len(pool.data), 4))])
+    learner = RidgeLearner(pool, rng.normal(size=(len(pool.data), 5)), features, folds=2)
+    counts = labelled_counts(len(pool.saddles), [0.2, 0.4, 0.6])
+    assert counts[1] - counts[0] > 1  # a step holds more than one batch of 1
+
+    fits = []
+    original = learner.fit
+
+    def counting_fit(*args):
+        fits.append(1)
+        return original(*args)
+
+    learner.fit = counting_fit
+    whole = run_strategy(learner, pool, "committee", 0, counts, batch_size=None)
+    n_whole, fits[:] = len(fits), []
+    single = run_strategy(learner, pool, "committee", 0, counts, batch_size=1)
+    assert n_whole == len(counts)  # one fit per recorded count
+    assert len(fits) == len(counts) + sum(b - a - 1 for a, b in zip(counts[:-1], counts[1:], strict=True))
+    assert single["mae_ev"][0] == whole["mae_ev"][0] and single["mae_ev"] != whole["mae_ev"]
+    random = [run_strategy(learner, pool, "random", 0, counts, batch_size=b)["mae_ev"] for b in (None, 1)]
+    assert random[0] == random[1]
+    with pytest.raises(ValueError, match="batch_size"):
+        run_strategy(learner, pool, "committee", 0, counts, batch_size=0)

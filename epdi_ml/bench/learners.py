@@ -282,6 +282,10 @@ class RidgeLearner:
         """Embeddings of ``rows`` (for diversity)."""
         return self.embeddings[rows]
 
+    def own_features(self, rows: np.ndarray) -> np.ndarray:
+        """What the ridge heads regress on at ``rows`` (for the strategies in ``LEARNER_FEATURES``)."""
+        return self.features[rows]
+
 
 @dataclass
 class CnnLearner:
@@ -326,3 +330,7 @@ class CnnLearner:
             )
             self._cache.update(zip(missing, feats, strict=True))
         return np.stack([self._cache[int(r)] for r in rows]) if len(rows) else np.zeros((0, 1))
+
+    def own_features(self, rows: np.ndarray) -> np.ndarray:
+        """The CNN's own regression inputs are its penultimate features: :meth:`embed`."""
+        return self.embed(rows)

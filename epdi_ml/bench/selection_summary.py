@@ -146,6 +146,7 @@ def selection_benchmark(
                         config.hybrid_weight,
                         bar.update,
                         config.design_noise,
+                        config.batch_size,
                     )  # fmt: skip
                 )
             curves[strategy] = {k: [run[k] for run in runs] for k in runs[0]}
@@ -177,6 +178,7 @@ def selection_benchmark(
         "n_saddles": len(pool.saddles),
         "n_paths": len(pool.paths),
         "folds": config.folds,
+        "batch_size": config.batch_size,
         "seeds": list(range(config.seeds)),
         "fractions": config.fractions,
         "labelled_fractions": labelled,

@@ -105,6 +105,12 @@ def selection(
     initial: Annotated[float, typer.Option(help="Initial random fraction of saddles.")] = 0.05,
     max_fraction: Annotated[float, typer.Option(help="Last labelled fraction.")] = 0.6,
     step: Annotated[float, typer.Option(help="Fraction added per round.")] = 0.05,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            help="Saddles picked between two refits (a campaign's batch_size); 0: a whole step at once."
+        ),
+    ] = 4,
     match_fraction: Annotated[float, typer.Option(help="Random's fraction whose MAE must be matched.")] = 0.5,
     learner: Annotated[
         str, typer.Option(help="ridge: heads on frozen CNN embeddings (CPU); cnn: retrain the CNN ensemble.")
@@ -121,7 +127,7 @@ def selection(
     ] = None,
     pretrained: Annotated[bool, typer.Option(help="ImageNet weights for the CNN.")] = True,
     pixels: Annotated[int, typer.Option(help="CNN input size in pixels.")] = DEFAULT_PIXELS,
-    folds: Annotated[int, typer.Option(help="Ensemble members (folds split by surface).")] = 5,
+    folds: Annotated[int, typer.Option(help="Ensemble members (folds split by surface).")] = 10,
     mep: Annotated[bool, typer.Option(help="Ridge learner: add the fragment MEP as a feature.")] = True,
     valley_features: Annotated[
         bool,
@@ -175,6 +181,7 @@ def selection(
             initial_fraction=initial,
             max_fraction=max_fraction,
             step=step,
+            batch_size=batch_size or None,
             match_fraction=match_fraction,
             learner=learner,
             anchor=anchor,
