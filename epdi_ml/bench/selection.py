@@ -23,6 +23,7 @@ same runs). The learners are in :mod:`epdi_ml.bench.learners`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from epdi_ml.analysis.barriers import global_barrier
-from epdi_ml.bench.learners import CnnLearner, RidgeLearner
+from epdi_ml.bench.learners import CnnLearner, RidgeLearner, RoundFit
 from epdi_ml.bench.selection_pool import SelectionPool
 from epdi_ml.fragments.crops import DEFAULT_PIXELS
 from epdi_ml.models.architectures import MODEL_NAMES
@@ -42,7 +43,12 @@ from epdi_ml.selection.strategies import (
     STRATEGIES,
     select_batch,
 )
-from epdi_ml.training.calibration import calibrate_ensemble, difference_half_width, member_correlation
+from epdi_ml.training.calibration import (
+    EnsembleIntervals,
+    calibrate_ensemble,
+    difference_half_width,
+    member_correlation,
+)
 from stores.errors import InputError
 
 #: goal: the best strategy reaches random's MAE at 50 % with at most this labelled fraction (20 seeds)
@@ -243,12 +249,36 @@ def _path_barriers(
     return _coverage(np.array(errors), np.array(ci68), np.array(ci90)) | {"n_paths": len(errors)}
 
 
-def _round(learner, pool: SelectionPool, selected: list[int], seed: int):
-    """Fit and calibrate the fold ensemble on the valleys and the selected saddles.
+@dataclass
+class _Round:
+    """One fit of the fold ensemble on the valleys and the selected saddles, calibrated.
 
-    Returns the unselected saddle indices (into ``pool.saddles``), the query rows, the fit, and
-    the calibrated intervals restricted to the query rows (mean, raw std, 68 % and 90 % half-widths).
+    ``unselected`` indexes ``pool.saddles``; ``query`` are their pool rows (the test saddles); the
+    query's figures are the rows after the training rows of ``fit``.
     """
+
+    unselected: np.ndarray
+    query: np.ndarray
+    fit: RoundFit
+    calibrated: EnsembleIntervals
+
+    @property
+    def q(self) -> slice:
+        """The query columns of ``fit`` and ``calibrated``."""
+        return slice(len(self.fit.rows) - len(self.query), None)
+
+    @property
+    def std_ev(self) -> np.ndarray:
+        """Raw member spread at the query rows (eV)."""
+        return self.calibrated.std_ev[self.q]
+
+    def ci_ev(self, level: str) -> np.ndarray:
+        """Calibrated half-width at the query rows (eV), ``level`` "68" or "90"."""
+        return self.calibrated.ci_ev[level][self.q]
+
+
+def _fit_round(learner, pool: SelectionPool, selected: list[int], seed: int) -> _Round:
+    """Fit and calibrate the fold ensemble on the valleys and the selected saddles."""
     labels = pool.data.energies_ev
     unselected = np.setdiff1d(np.arange(len(pool.saddles)), selected)
     train = np.concatenate([pool.valleys, pool.saddles[selected]])
@@ -258,35 +288,28 @@ def _round(learner, pool: SelectionPool, selected: list[int], seed: int):
     calibrated = calibrate_ensemble(
         fit.members_ev, known, pool.data.kinds[fit.rows], fit.fold_of, fit.embeddings
     )
-    q = slice(len(train), None)
-    intervals = (
-        calibrated.mean_ev[q],
-        calibrated.std_ev[q],
-        calibrated.ci_ev["68"][q],
-        calibrated.ci_ev["90"][q],
-    )
-    return unselected, query, fit, calibrated, intervals
+    return _Round(unselected, query, fit, calibrated)
 
 
-def _figures(pool: SelectionPool, selected: list[int], query: np.ndarray, fit, calibrated, intervals) -> dict:
+def _figures(pool: SelectionPool, selected: list[int], fitted: _Round) -> dict[str, float]:
     """The recorded figures of one labelled count (see :func:`run_strategy`)."""
     labels = pool.data.energies_ev
-    mean, std, ci68, ci90 = intervals
-    q = slice(len(fit.rows) - len(query), None)
+    query, q = fitted.query, fitted.q
+    mean, ci68, ci90 = fitted.calibrated.mean_ev[q], fitted.ci_ev("68"), fitted.ci_ev("90")
     n_rows = len(pool.data)
     on_pool = np.full(n_rows, np.nan), {"68": np.zeros(n_rows), "90": np.zeros(n_rows)}
-    members = np.full((fit.members_ev.shape[0], n_rows), np.nan)
+    members = np.full((fitted.fit.members_ev.shape[0], n_rows), np.nan)
     on_pool[0][query], on_pool[1]["68"][query], on_pool[1]["90"][query] = mean, ci68, ci90
-    members[:, query] = fit.members_ev[:, q]
+    members[:, query] = fitted.fit.members_ev[:, q]
     baseline = labels[pool.saddles[selected]].mean()
     midpoints = pool.valley_midpoints_ev()
     offset = np.mean(labels[pool.saddles[selected]] - midpoints[pool.saddles[selected]])
     figures = {
         "mae_ev": float(np.mean(np.abs(mean - labels[query]))),
-        "mean_spread_ev": float(np.mean(std)),
+        "mean_spread_ev": float(np.mean(fitted.std_ev)),
         "mean_baseline_mae_ev": float(np.mean(np.abs(baseline - labels[query]))),
         "valley_midpoint_baseline_mae_ev": float(np.mean(np.abs(midpoints[query] + offset - labels[query]))),
-        "out_of_domain": float(np.mean(calibrated.out_of_domain[q])),
+        "out_of_domain": float(np.mean(fitted.calibrated.out_of_domain[q])),
     }
     figures |= _coverage(np.abs(mean - labels[query]), ci68, ci90)
     return figures | {f"barrier_{k}": v for k, v in _path_barriers(pool, *on_pool, members).items()}
@@ -329,8 +352,8 @@ def run_strategy(
     needs_embeddings = strategy in NEEDS_EMBEDDINGS
     out: dict[str, list[float]] = {}
     for r in range(len(counts)):
-        unselected, query, fit, calibrated, intervals = _round(learner, pool, selected, seed)
-        for key, value in _figures(pool, selected, query, fit, calibrated, intervals).items():
+        fitted = _fit_round(learner, pool, selected, seed)
+        for key, value in _figures(pool, selected, fitted).items():
             out.setdefault(key, []).append(value)
         if on_round is not None:
             on_round()
@@ -338,21 +361,20 @@ def run_strategy(
             break
         while len(selected) < counts[r + 1]:
             if len(selected) > counts[r]:  # a later batch of this step: refit on the labels so far
-                unselected, query, fit, calibrated, intervals = _round(learner, pool, selected, seed)
+                fitted = _fit_round(learner, pool, selected, seed)
             need = counts[r + 1] - len(selected)
             size = need if batch_size is None or strategy == "random" else min(batch_size, need)
-            _, std, ci68, _ = intervals
             picks = select_batch(
                 strategy,
                 size,
-                spread_ev=std if strategy in MEMBER_SPREAD else ci68,
-                embeddings=embed(query) if needs_embeddings else None,
+                spread_ev=fitted.std_ev if strategy in MEMBER_SPREAD else fitted.ci_ev("68"),
+                embeddings=embed(fitted.query) if needs_embeddings else None,
                 labelled_embeddings=embed(pool.saddles[selected]) if needs_embeddings else None,
                 seed=seed * 1000 + r + 1,
                 hybrid_weight=hybrid_weight,
                 design_noise=design_noise,
             )
-            selected += [int(i) for i in unselected[picks]]
+            selected += [int(i) for i in fitted.unselected[picks]]
     return out
 
 
