@@ -34,8 +34,8 @@ Strategies (:data:`STRATEGIES`):
     novelty, not by where the members disagree), and the k-center distances in the space the members
     regress on (the caller passes the learner's own inputs as ``embeddings``, :data:`LEARNER_FEATURES`:
     the ridge heads' features in the selection bench, the CNN's penultimate features in a campaign).
-    On the reference set's selection bench (ridge learner, 10 folds, 20 seeds) it needs the fewest
-    saddles of all strategies to reach random's MAE at 50 % (figures in the README).
+    On the reference set's selection bench (ridge learner, 10 folds, batches of 4, 20 seeds) it needs
+    the fewest saddles of all strategies to reach random's MAE at 50 % (figures in the README).
 ``design``
     Greedy transductive experimental design (Yu, Bi & Tresp, ICML 2006) on the standardised
     embeddings: a Bayesian linear model on the CNN features (prior weight variance 1, noise variance
