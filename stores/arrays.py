@@ -75,6 +75,18 @@ def put_array(facade: StoreFacade, array: np.ndarray, units: str) -> ArrayRef:
     return put_arrays(facade, [(array, units)])[0]
 
 
+def stored_keys(facade: StoreFacade, keys: list[str]) -> set[str]:
+    """Which of the blob ``keys`` the data store holds (a compact archive leaves some out)."""
+    if not keys:
+        return set()
+    store = facade.data_store()
+    store.connect()
+    try:
+        return {d["blob_uuid"] for d in store.query({"blob_uuid": {"$in": list(keys)}}, ["blob_uuid"])}
+    finally:
+        store.close()
+
+
 def get_array(facade: StoreFacade, ref: ArrayRef) -> np.ndarray:
     """Load an array by reference, checking its hash (raises :class:`GridIntegrityError`)."""
     store = facade.data_store()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from ase.units import Bohr
 
-from stores.arrays import GridIntegrityError, get_array, put_array
+from stores.arrays import GridIntegrityError, get_array, put_array, stored_keys
 from stores.facade import StoreFacade
 from stores.schemas.fields import ArrayRef, GridRef
 
@@ -21,6 +21,7 @@ __all__ = [
     "POTENTIAL_UNITS",
     "GridIntegrityError",
     "get_grid",
+    "grids_stored",
     "put_grid",
 ]
 
@@ -50,3 +51,16 @@ def put_grid(facade: StoreFacade, array: np.ndarray, units: str) -> GridRef:
 def get_grid(facade: StoreFacade, ref: GridRef) -> np.ndarray:
     """Load a grid by reference, checking its hash (raises :class:`GridIntegrityError`)."""
     return get_array(facade, ArrayRef(**ref.model_dump()))
+
+
+def grids_stored(facade: StoreFacade, doc: dict, fields: tuple[str, ...] = ("potential", "density")) -> bool:
+    """Whether a calculation document references every grid of ``fields`` and the data store holds them.
+
+    A compact archive keeps a static's grid references (shape, SHA-256) but not the grids, so a
+    document loaded from one has references without data.
+    """
+    refs = [doc.get(name) for name in fields]
+    if not all(refs):
+        return False
+    keys = [ref["key"] if isinstance(ref, dict) else ref.key for ref in refs]
+    return stored_keys(facade, keys) == set(keys)

@@ -34,7 +34,7 @@ from epdi_ml.fragments.errors import MissingInputError, RebuildMismatchError, Sy
 from epdi_ml.fragments.potential_map import DEFAULT_ISOVALUE, PotentialMap, isosurface_potential_map
 from stores.arrays import get_array, put_arrays
 from stores.facade import StoreFacade
-from stores.grids import get_grid
+from stores.grids import get_grid, grids_stored
 from stores.ids import stable_id
 from stores.schemas.fields import GridRef
 from stores.schemas.fragments import ColourScaleDoc, FragmentDoc, PotentialMapDoc
@@ -65,9 +65,12 @@ class SurfaceFragments:
 
 
 def find_static(facade: StoreFacade, surface_id: str) -> dict | None:
-    """The newest static calculation of a surface with potential and density grids, or ``None``."""
+    """The newest static calculation of a surface whose potential and density grids are stored, or ``None``.
+
+    A static loaded from a compact archive (references without grids) does not count.
+    """
     docs = facade.query("calculations", {"kind": "static", "surface_id": surface_id})
-    docs = [d for d in docs if d.get("potential") and d.get("density")]
+    docs = [d for d in docs if grids_stored(facade, d)]
     return max(docs, key=lambda d: str(d.get("updated_at", ""))) if docs else None
 
 

@@ -8,12 +8,13 @@ import pytest
 from store_helpers import tiny_spec
 from typer.testing import CliRunner
 
+from epdi_ml.fragments import build as fb
 from epdi_ml.training.store_data import load_fragments
 from stores.facade import StoreFacade
 from stores.settings import get_settings
 from workflows.cli.app import app
 from workflows.flows.campaign_spec import load_spec
-from workflows.flows.dataset import LOG_NAME, missing_parts
+from workflows.flows.dataset import LOG_NAME, missing_parts, partial_carries_grids
 from workflows.structures.hosts import InputError
 from workflows.structures.surfaces import surface_from_request
 
@@ -107,8 +108,20 @@ def test_generate_resume_export_and_load(tmp_path, monkeypatch):
     assert json.loads(summary.stdout)["hosts"]["MoS2"]["surfaces"] == 2
 
 
+def _omitted(archive):
+    with tarfile.open(archive) as tar:
+        return json.loads(tar.extractfile("manifest.json").read())["omitted"]
+
+
+def _static_doc(archive):
+    with tarfile.open(archive) as tar:
+        rows = tar.extractfile("calculations.jsonl").read().decode().splitlines()
+    return next(doc for doc in map(json.loads, rows) if doc["kind"] == "static")
+
+
 def test_partial_archive_carries_a_surface_to_another_machine(tmp_path, monkeypatch):
-    """`--steps partial` keeps what a surface has (grids, CINEB progress); a fresh store goes on from it."""
+    """`--steps partial` keeps what a surface has (CINEB progress, not a GPAW static's grids); a fresh
+    store goes on from it."""
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY)
     out = tmp_path / "archives"
@@ -117,7 +130,11 @@ def test_partial_archive_carries_a_surface_to_another_machine(tmp_path, monkeypa
     assert first.exit_code == 0, first.output
     partial = out / "partial" / "MoS2-pristine-2x2.tar.gz"
     assert partial.is_file() and "lacks 2 valley relaxations, 1 hop CINEBs, fragments" in first.output
+    assert "no grids" in first.output and "calculations.potential" in _omitted(partial)
     assert not list(out.glob("*.tar.gz"))  # a partial archive is never taken for a finished one
+    before_cut = tmp_path / "before-cut" / "partial" / partial.name
+    before_cut.parent.mkdir(parents=True)
+    before_cut.write_bytes(partial.read_bytes())
 
     bundle = surface_from_request("MoS2", None, 2)
     sid = bundle.surface.surface_id
@@ -127,12 +144,9 @@ def test_partial_archive_carries_a_surface_to_another_machine(tmp_path, monkeypa
     (old_data / progress_name).write_text('{"key": "neb-x", "steps": 4}')
     again = runner.invoke(app, [*args, "--steps", "partial"])
     assert again.exit_code == 0 and "1 progress file(s)" in again.output
-    with tarfile.open(partial) as tar:
-        assert json.loads(tar.extractfile("manifest.json").read())["omitted"] == []  # grids kept
     cut = runner.invoke(app, [*args, "--steps", "fragments,partial"])
     assert cut.exit_code == 0, cut.output
-    with tarfile.open(partial) as tar:  # the fragments are cut: the grids are not needed again
-        assert "calculations.potential" in json.loads(tar.extractfile("manifest.json").read())["omitted"]
+    assert "calculations.potential" in _omitted(partial)  # the fragments are cut: grids not needed again
 
     fresh_dir = tmp_path / "fresh"
     monkeypatch.setenv("EPDI_DATA_DIR", str(fresh_dir))
@@ -141,7 +155,7 @@ def test_partial_archive_carries_a_surface_to_another_machine(tmp_path, monkeypa
     assert rest.exit_code == 0, rest.output
     assert f"resumed from {partial}" in rest.output
     assert (fresh_dir / progress_name).read_text() == '{"key": "neb-x", "steps": 4}'
-    static_dir = fresh_dir / "calcs" / sid / "static-gpaw"  # the static came from the archive:
+    static_dir = fresh_dir / "calcs" / sid / "static-gpaw"  # the fragments came cut: no static rerun,
     assert not any(p.is_file() for p in static_dir.rglob("*")), rest.output  # no GPAW log, no job
     assert (out / "MoS2-pristine-2x2.tar.gz").is_file() and not partial.exists()
     fresh = StoreFacade()
@@ -151,3 +165,26 @@ def test_partial_archive_carries_a_surface_to_another_machine(tmp_path, monkeypa
     assert "exists, skipped" in complete.output  # a finished surface is never packed as partial
     wrong = runner.invoke(app, [*args, "--steps", "static,snapshot"])
     assert wrong.exit_code == 2 and "snapshot" in wrong.output and "partial" in wrong.output
+
+    # a partial taken before the cut has the static's document but not its grids: the resumed run
+    # recomputes the static (same key and settings) and gets the archived energy again
+    monkeypatch.setenv("EPDI_DATA_DIR", str(tmp_path / "third"))
+    get_settings.cache_clear()
+    other = ["dataset", "generate", str(spec), "--out", str(before_cut.parents[1]), "--only", "MoS2-pristine"]
+    redo = runner.invoke(app, [*other, "--no-progress", "--steps", "static"])
+    assert redo.exit_code == 0 and "resumed from" in redo.output, redo.output
+    third = StoreFacade()
+    static = fb.find_static(third, sid)
+    archived = _static_doc(before_cut)
+    assert static is not None and static["calc_id"] == archived["calc_id"]
+    assert static["final_energy_ev"] == pytest.approx(archived["final_energy_ev"], abs=1e-4)
+    assert static["potential"]["shape"] == archived["potential"]["shape"]
+    assert any((tmp_path / "third" / "calcs" / sid / "static-gpaw").rglob("*.txt"))  # GPAW ran again
+    assert missing_parts(load_spec(spec), bundle, third)[0] == "2 valley relaxations"
+
+
+def test_partial_carries_a_vasp_static_s_grids_until_the_cut():
+    """A VASP static is a cluster job, so its grids travel; a GPAW static is recomputed on resume."""
+    assert partial_carries_grids("vasp", fragments_cut=False)
+    assert not partial_carries_grids("vasp", fragments_cut=True)
+    assert not partial_carries_grids("gpaw", fragments_cut=False)

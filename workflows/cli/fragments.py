@@ -69,7 +69,11 @@ def build(
         )
         ids = [i for i in ids if fb.find_static(facade, i) is not None]
         if not ids:
-            fail("no surface has a static calculation yet: run `epdi static SURFACE_ID` first", EXIT_MISSING)
+            fail(
+                "no surface has a static calculation with its grids in the store (a compact archive "
+                "carries none): run `epdi static SURFACE_ID` first",
+                EXIT_MISSING,
+            )
     else:
         ids = list(surface or [])
     results = []

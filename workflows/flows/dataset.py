@@ -15,8 +15,9 @@ host), the steps of :data:`STEPS`:
     ``compact=True``) in the output folder, named ``<host>-<dopant>-<n>x<n>.tar.gz``.
 
 One more step, ``partial``, is not run by default: it writes what a surface holds so far (every
-document, the static's grids until the fragments are cut (compact after that, as ``export``), and
-the progress files of running relaxations and CINEBs) to
+document, the progress files of running relaxations and CINEBs, and a VASP static's grids until the
+fragments are cut; a GPAW static's grids are left out and recomputed on resume, see
+:func:`partial_carries_grids`) to
 ``partial/<archive name>`` in the output folder. A DFT surface takes longer than one allocation or
 one machine lasts; run
 ``--steps partial`` (also while the generation runs, against the same data folder) and keep that
@@ -24,7 +25,8 @@ archive with the output. A later run whose store holds nothing of the surface lo
 the progress files back, so the run goes on from the last finished job and optimiser step on any
 machine; a complete ``export`` removes the partial archive.
 
-Resuming is built in: each job reuses its stored document (nothing is recomputed), and a surface
+Resuming is built in: each job reuses its stored document (nothing is recomputed but a GPAW static
+whose grids a partial archive left out), and a surface
 whose archive exists is skipped. A surface that fails is reported with its message and the run goes
 on with the next one; each step's wall time is appended to ``generation-log.jsonl`` in the output
 folder.
@@ -109,11 +111,22 @@ def _partial(
         raise RuntimeError("the surface is complete: run the export step instead of partial")
     sid = bundle.surface.surface_id
     files = _progress_files(facade, sid)
-    # once the fragments are cut the grids are not needed again: the compact form (maps kept)
-    export_dataset(facade, path, [sid], compact=_has_fragments(facade, sid), files=files)
-    carried = f", {len(files)} progress file(s)" if files else ""
+    grids = partial_carries_grids(spec.static.engine, _has_fragments(facade, sid))
+    export_dataset(facade, path, [sid], compact=not grids, files=files)
+    carried = f", {len(files)} progress file(s)" + ("" if grids else ", no grids")
     size_kb = path.stat().st_size / 1e3
     echo(f"  partial archive {path} ({size_kb:.0f} KB{carried}; lacks {', '.join(missing)})")
+
+
+def partial_carries_grids(static_engine: str, fragments_cut: bool) -> bool:
+    """Whether a partial archive carries the static's potential and density grids.
+
+    Once the fragments are cut the grids are not needed again (the maps are kept). Before that, a
+    VASP static's grids travel (the static is a cluster job), but a GPAW static's do not: they are
+    megabytes in every snapshot, and the resumed run recomputes the static in minutes (the same
+    document key, settings and structure), so the archive stays small enough to commit at each stop.
+    """
+    return not fragments_cut and static_engine != "gpaw"
 
 
 def resume_from_partial(bundle: SurfaceBundle, facade: StoreFacade, path: Path) -> bool:
@@ -140,8 +153,9 @@ def resume_from_partial(bundle: SurfaceBundle, facade: StoreFacade, path: Path) 
 
 
 def _static(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade) -> None:
-    if fb.find_static(facade, bundle.surface.surface_id) is not None:
-        return
+    sid = bundle.surface.surface_id
+    if fb.find_static(facade, sid) is not None or _has_fragments(facade, sid):
+        return  # done, or no longer needed (the fragments are cut from its grids)
     data_dir, engine = facade.settings.data_dir, spec.static.engine
     flow = static_step(bundle, engine, spec.static.gpaw_overrides(), data_dir)
     workdir = static_workdir(data_dir, bundle.surface.surface_id, engine)
@@ -185,7 +199,8 @@ def missing_parts(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade
     sid = bundle.surface.surface_id
     engine = spec.neb.engine
     missing = []
-    if fb.find_static(facade, sid) is None:
+    fragments = _has_fragments(facade, sid)
+    if fb.find_static(facade, sid) is None and not fragments:
         missing.append("static")
     valley_classes = {s.symmetry.representative_index for s in bundle.sites if s.kind == "valley"}
     relaxed = {
@@ -203,7 +218,7 @@ def missing_parts(spec: CampaignSpec, bundle: SurfaceBundle, facade: StoreFacade
     }
     if lost := hop_ids - done:
         missing.append(f"{len(lost)} hop CINEBs")
-    if not _has_fragments(facade, sid):
+    if not fragments:
         missing.append("fragments")
     return missing
 

@@ -22,7 +22,7 @@ from pymatgen.core import Structure
 
 from stores.errors import InputError
 from stores.facade import STORE_ACCESS, StoreFacade, job_facade
-from stores.grids import DENSITY_UNITS, POTENTIAL_UNITS, put_grid
+from stores.grids import DENSITY_UNITS, POTENTIAL_UNITS, grids_stored, put_grid
 from stores.ids import stable_id
 from stores.schemas.calculations import CalculationDoc
 from stores.settings import data_folder
@@ -63,8 +63,9 @@ class GpawStaticMaker(Maker):
         )
         facade = job_facade()
         stored = facade.query("calculations", {"calc_id": calc_id})
-        if stored and stored[0].get("potential") and stored[0].get("density"):
+        if stored and grids_stored(facade, stored[0]):
             return CalculationDoc(**stored[0])  # a rerun reuses the finished static
+        # otherwise run it: also when a compact archive brought the document without its grids
         folder = Path(workdir or ".").resolve()
         result = run_gpaw_static(structure, settings, workdir=folder)
         with facade.unit():  # both grids and the document, or nothing
