@@ -31,9 +31,17 @@ class LocalCluster:
     env: dict
 
     def script(self, action: str, *, folder: Path | None = None, env: dict | None = None, prefix=()):
-        """Run ``local-cluster.sh ACTION`` (on this cluster's folder unless another is given)."""
+        """Run ``local-cluster.sh ACTION`` (on this cluster's folder unless another is given).
+
+        With a ``prefix`` that runs it as another user, the script's text goes in on stdin from
+        ``/``, so that the test does not depend on that user being able to read the checkout.
+        """
+        target = [action, str(folder or self.folder)]
+        as_other = bool(prefix)
         return subprocess.run(
-            [*prefix, "bash", str(SCRIPT), action, str(folder or self.folder)],
+            [*prefix, "bash", "-s", "--", *target] if as_other else ["bash", str(SCRIPT), *target],
+            input=SCRIPT.read_text() if as_other else None,
+            cwd="/" if as_other else None,
             env=env or self.env,
             capture_output=True,
             text=True,
