@@ -113,7 +113,7 @@ def _partial(
     files = _progress_files(facade, sid)
     grids = partial_carries_grids(spec.static.engine, _has_fragments(facade, sid))
     export_dataset(facade, path, [sid], compact=not grids, files=files)
-    carried = f", {len(files)} progress file(s)" + ("" if grids else ", no grids")
+    carried = (f", {len(files)} progress file(s)" if files else "") + ("" if grids else ", no grids")
     size_kb = path.stat().st_size / 1e3
     echo(f"  partial archive {path} ({size_kb:.0f} KB{carried}; lacks {', '.join(missing)})")
 

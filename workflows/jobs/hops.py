@@ -15,8 +15,9 @@ statics are in :mod:`workflows.jobs.static`; the flow of one surface's hops, for
 :class:`workflows.flows.surface_hops.SurfaceHopsMaker`.
 
 ``start`` of a valley and ``initial`` of a CINEB are the preconverged results of a cheaper engine
-(CHGNet): the relaxation starts from the CHGNet valley, the CINEB from the converged CHGNet images,
-and the document links to them (``preconverged_from``).
+(CHGNet): the relaxation starts from the CHGNet valley, the CINEB from the converged CHGNet images
+moved onto its own end points (:func:`workflows.jobs.reuse.preconverged_images`), and the document
+links to them (``preconverged_from``).
 """
 
 from __future__ import annotations
@@ -173,14 +174,10 @@ class HopNebMaker(BaseHopNebMaker):
     def run_neb(self, task: NebTask) -> NebDoc:
         """Run :func:`workflows.engines.ase_dynamics.cineb`, store and return the document."""
         start, end = task.start, task.end
-        path = None if task.initial is None else preconverged_images(task.initial, self.n_images)
+        valleys = (Structure.from_dict(start.structure), Structure.from_dict(end.structure))
+        path = None if task.initial is None else preconverged_images(task.initial, self.n_images, valleys)
         engine = _at_workdir(self.settings, start.surface_id, f"cineb-{task.hop_id}")
-        ends = (
-            Structure.from_dict(start.structure),
-            Structure.from_dict(end.structure),
-            start.energy_ev,
-            end.energy_ev,
-        )
+        ends = (*valleys, start.energy_ev, end.energy_ev)
         progress = (
             _progress_file(engine, "cineb-progress.json", task.doc_id),
             _progress_file(engine, "cineb-retry-progress.json", f"{task.doc_id}:retry"),

@@ -9,6 +9,7 @@ preconverged paths here, so the two cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pymatgen.core import Structure
@@ -17,6 +18,7 @@ from stores.facade import job_facade
 from stores.ids import stable_id
 from stores.schemas.calculations import CalculationDoc, LiReferenceDoc, NebDoc, ValleyDoc
 from workflows.structures.li_sites import add_li
+from workflows.structures.path_transfer import moved_path
 
 #: collection and id field of each document a hop job makes
 _HOMES: dict[type, tuple[str, str]] = {
@@ -90,14 +92,42 @@ def valley_start(slab: Structure | dict, site_cart_ang: list[float], start: Vall
     return as_structure(start.structure) if start is not None else add_li(as_structure(slab), site_cart_ang)
 
 
-def preconverged_images(initial: NebDoc, n_images: int) -> list[Structure]:
+def preconverged_images(
+    initial: NebDoc,
+    n_images: int,
+    ends: tuple[Structure, Structure] | None = None,
+    order: Callable[[Structure], Structure] | None = None,
+) -> list[Structure]:
     """The intermediate images of a preconverged CINEB, to start a costlier engine's CINEB from.
+
+    With ``ends`` (the costlier engine's relaxed start and end valleys), the path is moved onto
+    them (:func:`workflows.structures.path_transfer.moved_path`): each image keeps its bend away
+    from the straight line between ``initial``'s end points, laid on the straight line between
+    ``ends``; without, the images come as they are. ``order`` puts ``initial``'s structures in the
+    atom order of ``ends`` first (VASP groups the species:
+    :func:`workflows.engines.vasp_inputs.vasp_ordered`).
 
     Raises
     ------
     ValueError
-        ``initial`` kept no path of ``n_images`` intermediate images.
+        ``initial`` kept no path of ``n_images`` intermediate images, or its end points do not
+        match ``ends`` in atom order or direction.
     """
     if not initial.image_structures or len(initial.image_structures) != n_images + 2:
         raise ValueError(f"preconverged CINEB {initial.neb_id} has no {n_images}-image path to start from")
-    return [as_structure(s) for s in initial.image_structures[1:-1]]
+    path = [(order or as_structure)(as_structure(s)) for s in initial.image_structures]
+    if ends is None:
+        return path[1:-1]
+    old_start, old_end = path[0], path[-1]
+    li = max(i for i, site in enumerate(old_start) if site.specie.symbol == "Li")
+    if _li_distance(old_start, ends[1], li) < _li_distance(old_start, ends[0], li):
+        raise ValueError(
+            f"preconverged CINEB {initial.neb_id} runs the other way from the new end points; "
+            "give the valleys in the order of its path"
+        )
+    return moved_path(path[1:-1], old_start, old_end, *ends)
+
+
+def _li_distance(a: Structure, b: Structure, index: int) -> float:
+    """Distance (Angstrom, minimum image) between site ``index`` of two structures on one lattice."""
+    return float(a.lattice.get_distance_and_image(a[index].frac_coords, b[index].frac_coords)[0])

@@ -116,11 +116,11 @@ class VaspHopNebMaker(BaseHopNebMaker):
         """The starting images, end points included, with one atom order and the bottom layer held.
 
         The end points are the VASP valleys; the intermediate images are ``initial``'s converged
-        images (preconverge) or an IDPP interpolation.
+        images moved onto them (preconverge) or an IDPP interpolation.
         """
         ends = [self.settings.constrained(as_structure(v.structure)) for v in (start, end)]
         if initial is not None:
-            middle = preconverged_images(initial, self.n_images)
+            middle = preconverged_images(initial, self.n_images, (ends[0], ends[1]), order=vasp_ordered)
         else:
             middle = idpp_images(vasp_ordered(ends[0]), vasp_ordered(ends[1]), self.n_images)[1:-1]
         flags = ends[0].site_properties.get("selective_dynamics")

@@ -1,0 +1,101 @@
+"""A converged path moved onto another engine's end points (the preconverged CINEB start)."""
+
+import json
+import tarfile
+from importlib.resources import files
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from stores.schemas.calculations import NebDoc
+from workflows.engines import ase_dynamics
+from workflows.engines.chgnet_engine import ChgnetSettings
+from workflows.jobs.reuse import preconverged_images
+from workflows.structures.path_transfer import moved_path
+
+
+def _cell(li_frac, shift=(0.0, 0.0, 0.0)):
+    lattice = Lattice.hexagonal(6.0, 20.0)
+    frac = np.array([[0.0, 0.0, 0.5], [1 / 3, 2 / 3, 0.55], li_frac]) + shift
+    return Structure(lattice, ["Mo", "S", "Li"], frac)
+
+
+def _path():
+    start, end = _cell([0.1, 0.1, 0.65]), _cell([0.4, 0.1, 0.65])
+    images = [_cell([0.1 + 0.3 * t, 0.1 + 0.05, 0.66]) for t in (0.25, 0.5, 0.75)]
+    return images, start, end
+
+
+def test_same_end_points_give_the_images_back_and_a_rigid_shift_moves_them_all():
+    images, start, end = _path()
+    same = moved_path(images, start, end, start, end)
+    assert all(np.allclose(a.frac_coords, b.frac_coords) for a, b in zip(same, images, strict=True))
+    shift = (0.02, -0.01, 0.003)
+    shifted = moved_path(images, start, end, _cell([0.1, 0.1, 0.65], shift), _cell([0.4, 0.1, 0.65], shift))
+    for moved, image in zip(shifted, images, strict=True):
+        assert np.allclose(moved.frac_coords, image.frac_coords + shift)
+
+
+def test_the_bend_is_kept_and_the_straight_part_follows_the_new_ends():
+    images, start, end = _path()
+    new_end = _cell([0.5, 0.1, 0.65])  # the new hop is longer along a
+    moved = moved_path(images, start, end, start, new_end)
+    li_a = [m.frac_coords[2, 0] for m in moved]
+    assert li_a == pytest.approx([0.1 + 0.4 * t for t in (0.25, 0.5, 0.75)])
+    assert [m.frac_coords[2, 1] for m in moved] == pytest.approx([0.15] * 3)  # the sideways bend
+    assert [m.frac_coords[2, 2] for m in moved] == pytest.approx([0.66] * 3)  # the lift over the saddle
+
+
+def test_an_atom_that_crossed_a_cell_face_is_not_dragged_across_the_cell():
+    images, start, end = _path()
+    crossed = start.copy()
+    crossed.replace(0, "Mo", [0.999, 0.0, 0.5])  # -0.001 across the face at a = 0
+    moved = moved_path(images, start, end, crossed, end)
+    for image, m in zip(images, moved, strict=True):
+        step = m.frac_coords[0] - image.frac_coords[0]
+        assert np.abs(step - np.round(step)).max() < 1e-3
+
+
+def test_atom_orders_must_match():
+    images, start, end = _path()
+    other = Structure(start.lattice, ["S", "Mo", "Li"], start.frac_coords)
+    with pytest.raises(ValueError, match="one atom order"):
+        moved_path(images, start, end, other, end)
+
+
+def _packaged(host):
+    archive = files("epdi_ml") / "data" / "dft-check" / f"{host}-pristine-3x3.tar.gz"
+    with tarfile.open(str(archive)) as tar:
+        rows = {
+            name: [json.loads(line) for line in tar.extractfile(f"{name}.jsonl").read().decode().splitlines()]
+            for name in ("nebs", "valleys")
+        }
+    nebs = {d["engine"]: d for d in rows["nebs"]}
+    valleys = {d["valley_id"]: d for d in rows["valleys"]}
+    return nebs, valleys
+
+
+def test_a_gpaw_path_moved_onto_chgnet_valleys_needs_fewer_chgnet_force_calls():
+    """The real use mirrored at CHGNet cost: pristine 3x3x1 WS2's converged GPAW path starts a CHGNet
+    CINEB between the CHGNet valleys, once as it is and once moved; same barrier, fewer calls."""
+    nebs, valleys = _packaged("WS2")
+    gpaw = NebDoc(**nebs["gpaw"])
+    chgnet = nebs["chgnet"]
+    ends = [Structure.from_dict(valleys[v]["structure"]) for v in chgnet["valley_ids"]]
+    energies = [valleys[v]["energy_ev"] for v in chgnet["valley_ids"]]
+    engine = ChgnetSettings()
+    runs = {}
+    for name, path in (
+        ("as is", preconverged_images(gpaw, 3)),
+        ("moved", preconverged_images(gpaw, 3, (ends[0], ends[1]))),
+    ):
+        runs[name] = ase_dynamics.cineb(*ends, *energies, engine, n_images=3, initial_images=path)
+    assert all(run.converged for run in runs.values())
+    barriers = {name: max(run.energies_ev) - run.energies_ev[0] for name, run in runs.items()}
+    assert barriers["moved"] == pytest.approx(barriers["as is"], abs=0.005)
+    assert runs["moved"].force_calls < 0.75 * runs["as is"].force_calls, {
+        name: run.force_calls for name, run in runs.items()
+    }
+    with pytest.raises(ValueError, match="other way"):
+        preconverged_images(gpaw, 3, (ends[1], ends[0]))
