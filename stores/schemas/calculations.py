@@ -125,6 +125,11 @@ class NebDoc(LabelProvenance):
     force_calls: int
     steps: int | None = Field(None, description="Optimiser steps")
     retries: int = Field(0, description="Reruns after an unconverged first run (from its last images)")
+    optimizer: str | None = Field(
+        None,
+        description="ASE optimiser of the CINEB (fire, bfgs); None: VASP's own, or a document from before it "
+        "was recorded (FIRE). Not part of the id: a converged CINEB does not depend on it",
+    )
     n_images: int
     wall_time_s: float | None = None
     image_structures: list[StructureDict] | None = Field(

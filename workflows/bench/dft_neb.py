@@ -5,7 +5,9 @@ packaged ``dft-check``, so its stored results are reused): the CHGNet + D3 valle
 DFT valleys started from them, then two DFT CINEBs between the same DFT end points, one from the
 IDPP path and one from the converged CHGNet images. Figures: DFT force calls and optimiser steps
 of each, their barriers (local, from the lower valley, and forward), wall times (as stored with
-each CINEB, so a reused result keeps the time it took) and the ratio of force calls.
+each CINEB, so a reused result keeps the time it took) and the ratio of force calls. The optimiser
+(``neb.optimizer``) is not part of a CINEB's id, so a stored run is reused whichever optimiser made
+it; each figure names the one that did.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def _figures(neb: NebDoc, valleys: dict[str, ValleyDoc]) -> dict[str, Any]:
     return {
         "force_calls": neb.force_calls,
         "steps": neb.steps,
+        "optimizer": neb.optimizer or "fire",
         "converged": neb.converged,
         "local_barrier_ev": round(local_barrier_ev(tm_eb, h_eb, neb.saddle_binding_energy_ev), 4),
         "forward_barrier_ev": round(neb.forward_barrier_ev, 4),
@@ -64,7 +67,11 @@ def dft_neb_benchmark(
     name = f"{host}-{dopant or 'pristine'}"
     echo(f"{name}: CHGNet valleys and CINEB, DFT valleys, DFT CINEB from the CHGNet path")
     maker = SurfaceHopsMaker(
-        settings=dft, n_images=spec.neb.images, valley_classes=False, preconverge=chgnet_settings(spec)
+        settings=dft,
+        n_images=spec.neb.images,
+        valley_classes=False,
+        preconverge=chgnet_settings(spec),
+        neb_optimizer=spec.neb.optimizer,
     )
     flow = maker.make(bundle, [hop])
     outputs = flow_outputs(flow, run_flow(flow, facade.job_store(), what="CHGNet-path CINEB"))
@@ -76,7 +83,7 @@ def dft_neb_benchmark(
     li = next(d for d in outputs if isinstance(d, LiReferenceDoc) and d.engine == dft.engine)
     echo("DFT CINEB from the IDPP path between the same DFT end points")
     start, end = (valleys[v] for v in pre.valley_ids)
-    idpp_job = HopNebMaker(settings=dft, n_images=spec.neb.images).make(
+    idpp_job = HopNebMaker(settings=dft, n_images=spec.neb.images, optimizer=spec.neb.optimizer).make(
         start, end, slab.final_energy_ev, li.energy_ev, pre.hop_id
     )
     idpp_flow = Flow([idpp_job])

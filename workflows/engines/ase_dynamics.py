@@ -32,6 +32,11 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from stores.progress import progress
 from workflows.engines.neb_checkpoint import NebCheckpoint, NebProgress
 
+#: ASE optimisers a CINEB can run with (``optimizer`` of :func:`cineb`). FIRE (Bitzek et al., Phys.
+#: Rev. Lett. 97, 170201 (2006)) is the default; BFGS uses only the NEB forces, as ASE's BFGS does,
+#: so the NEB's non-conservative forces do not spoil its Hessian update.
+CINEB_OPTIMIZERS: dict[str, type] = {"fire": FIRE, "bfgs": BFGS}
+
 #: height above the lowest slab atom within which atoms count as the bottom layer (Angstrom)
 BOTTOM_LAYER_TOL_ANG = 0.3
 
@@ -211,8 +216,9 @@ def cineb(
     desc: str = "cineb",
     initial_images: Sequence[Structure] | None = None,
     checkpoint: NebCheckpoint | None = None,
+    optimizer: str = "fire",
 ) -> NebResult:
-    """Climbing-image NEB between two relaxed end points (improved tangent, FIRE).
+    """Climbing-image NEB between two relaxed end points (improved tangent, FIRE or BFGS).
 
     Parameters
     ----------
@@ -233,8 +239,14 @@ def cineb(
         Progress file of this run: written after every step; when it holds progress of the same run
         (same key and atoms), the run resumes from its images, and steps, force calls, wall time
         and history count from where it stopped (``engine.max_steps`` bounds the total).
+    optimizer
+        A key of :data:`CINEB_OPTIMIZERS`. A resumed run restarts it from rest (FIRE's velocities,
+        BFGS's Hessian are not kept).
 
     """
+    if optimizer not in CINEB_OPTIMIZERS:
+        known = ", ".join(CINEB_OPTIMIZERS)
+        raise ValueError(f"CINEB optimizer {optimizer!r} is not known; accepted: {known}")
     if n_images < 1:
         raise ValueError("CINEB needs at least one intermediate image")
     if initial_images is not None and len(initial_images) != n_images:
@@ -263,7 +275,7 @@ def cineb(
     elif initial_images is None:
         neb.interpolate(method="idpp", mic=True)
     done = done or NebProgress(positions_ang=[])
-    opt = FIRE(neb, logfile=None)
+    opt = CINEB_OPTIMIZERS[optimizer](neb, logfile=None)
     bar = progress_bar(desc, engine.max_steps, engine.show_progress)
     bar.update(done.steps)
     history = list(done.history)

@@ -73,6 +73,7 @@ def plan_campaign(spec: CampaignSpec, hosts_file=None) -> dict[str, Any]:
         "n_distinct_hops": n_hops,
         "n_distinct_valleys": n_valleys,
         "engines": engines,
+        "neb_optimizer": None if spec.neb.engine == "vasp" else spec.neb.optimizer,
         "selection": {
             "strategy": spec.selection.strategy,
             "budget_fraction": spec.selection.budget_fraction,

@@ -104,6 +104,10 @@ class NebStep(_Strict):
     max_steps: int | None = Field(
         None, ge=1, le=5000, description="Optimiser step limit; None: the engine's default"
     )
+    optimizer: Literal["fire", "bfgs"] = Field(
+        "fire",
+        description="ASE optimiser of the CINEBs (engines chgnet and gpaw; VASP's is set in its INCAR)",
+    )
     hops: Literal["all", "nearest_dopant"] = Field(
         "all",
         description="Hops a dataset's labels step computes: every distinct hop, or the one nearest the "
@@ -118,6 +122,11 @@ class NebStep(_Strict):
             raise ValueError(
                 f"preconverge: {self.preconverge} starts a DFT engine (gpaw, vasp) from CHGNet; "
                 f"with engine {self.engine} leave preconverge out"
+            )
+        if self.engine == "vasp" and self.optimizer != "fire":
+            raise ValueError(
+                f"neb.optimizer {self.optimizer} applies to the ASE engines (chgnet, gpaw); a VASP NEB "
+                "takes its optimiser from the INCAR (neb.vasp.incar: IBRION, IOPT)"
             )
         for name in ("gpaw", "vasp"):
             if getattr(self, name) is not None and self.engine != name:

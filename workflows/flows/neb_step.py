@@ -47,6 +47,7 @@ def hops_maker(spec: CampaignSpec, bundle: StoredSurface, progress: bool = False
         settings=settings,
         n_images=spec.neb.images,
         preconverge=preconverge_settings_for(spec, progress),
+        neb_optimizer=spec.neb.optimizer,
     )
 
 

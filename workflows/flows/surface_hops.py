@@ -88,6 +88,9 @@ class SurfaceHopsMaker(Maker):
     keeps_images
         Reuse a stored CINEB only when it kept its image structures (the preconverging stage: the
         costlier engine starts from them).
+    neb_optimizer
+        ASE optimiser of the CINEBs (CHGNet, GPAW; both stages), a key of
+        :data:`workflows.engines.ase_dynamics.CINEB_OPTIMIZERS`; VASP NEBs use their INCAR's.
     """
 
     name: str = "surface hops"
@@ -96,6 +99,7 @@ class SurfaceHopsMaker(Maker):
     valley_classes: bool = True
     preconverge: Any = None
     keeps_images: bool = False
+    neb_optimizer: str = "fire"
 
     def make(self, bundle, hop_indices: list[int] | None = None) -> Flow:
         """Build the flow for ``hop_indices`` (default: the hop class representatives) of ``bundle``."""
@@ -116,6 +120,7 @@ class SurfaceHopsMaker(Maker):
                 n_images=self.n_images,
                 valley_classes=self.valley_classes,
                 keeps_images=True,
+                neb_optimizer=self.neb_optimizer,
             ).make(bundle, hop_indices)
             stage.name = f"preconverge {stage.name}"
             jobs.append(stage)
@@ -143,7 +148,11 @@ class SurfaceHopsMaker(Maker):
         nebs = {}
         for i in hop_indices:
             hop = bundle.hops[i]
-            options = {"require_images": self.keeps_images} if makers.neb is HopNebMaker else {}
+            options = (
+                {"require_images": self.keeps_images, "optimizer": self.neb_optimizer}
+                if makers.neb is HopNebMaker
+                else {}
+            )
             maker = makers.neb(
                 name=f"{makers.neb_name} {i}", settings=self.settings, n_images=self.n_images, **options
             )

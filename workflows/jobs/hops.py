@@ -164,12 +164,15 @@ class HopNebMaker(BaseHopNebMaker):
 
     ``retry_unconverged``: a CINEB that ends unconverged runs once more from its last images with
     twice the step limit; if it still does not converge it is stored with ``converged = False``
-    and left out of the labels (:mod:`epdi_ml.analysis.labels`).
+    and left out of the labels (:mod:`epdi_ml.analysis.labels`). ``optimizer``: a key of
+    :data:`workflows.engines.ase_dynamics.CINEB_OPTIMIZERS`, recorded in the document but not in its
+    id (a converged CINEB does not depend on it, so a stored one is reused whichever ran it).
     """
 
     name: str = "hop cineb"
     settings: Any = field(default_factory=ChgnetSettings)
     retry_unconverged: bool = True
+    optimizer: str = "fire"
 
     def run_neb(self, task: NebTask) -> NebDoc:
         """Run :func:`workflows.engines.ase_dynamics.cineb`, store and return the document."""
@@ -182,7 +185,9 @@ class HopNebMaker(BaseHopNebMaker):
             _progress_file(engine, "cineb-progress.json", task.doc_id),
             _progress_file(engine, "cineb-retry-progress.json", f"{task.doc_id}:retry"),
         )
-        result = ase_dynamics.cineb(*ends, engine, self.n_images, "cineb", path, progress[0])
+        result = ase_dynamics.cineb(
+            *ends, engine, self.n_images, "cineb", path, progress[0], optimizer=self.optimizer
+        )
         retries = 0
         if not result.converged and self.retry_unconverged:
             # once more from where it stopped, with twice the steps; still unconverged: kept and flagged
@@ -190,7 +195,13 @@ class HopNebMaker(BaseHopNebMaker):
             longer = dataclasses.replace(engine, max_steps=2 * engine.max_steps)
             first = result
             result = ase_dynamics.cineb(
-                *ends, longer, self.n_images, "cineb retry", first.images[1:-1], progress[1]
+                *ends,
+                longer,
+                self.n_images,
+                "cineb retry",
+                first.images[1:-1],
+                progress[1],
+                optimizer=self.optimizer,
             )
             result.force_calls += first.force_calls
             result.steps += first.steps
@@ -205,6 +216,7 @@ class HopNebMaker(BaseHopNebMaker):
             **run_stats(result),
             steps=result.steps,
             retries=retries,
+            optimizer=self.optimizer,
             n_images=self.n_images,
             image_structures=[image.as_dict() for image in result.images],
             preconverged_from=task.preconverged_from,

@@ -1,4 +1,5 @@
-"""A converged path moved onto another engine's end points (the preconverged CINEB start)."""
+"""How a CINEB starts and runs: a converged path moved onto another engine's end points (the
+preconverged start), and the optimiser."""
 
 import json
 import tarfile
@@ -99,3 +100,50 @@ def test_a_gpaw_path_moved_onto_chgnet_valleys_needs_fewer_chgnet_force_calls():
     }
     with pytest.raises(ValueError, match="other way"):
         preconverged_images(gpaw, 3, (ends[1], ends[0]))
+
+
+def test_bfgs_converges_the_same_cineb_in_fewer_calls_than_fire():
+    """Pristine 3x3x1 WS2 from IDPP between the packaged CHGNet valleys, at CHGNet cost."""
+    nebs, valleys = _packaged("WS2")
+    ends = [Structure.from_dict(valleys[v]["structure"]) for v in nebs["chgnet"]["valley_ids"]]
+    energies = [valleys[v]["energy_ev"] for v in nebs["chgnet"]["valley_ids"]]
+    runs = {
+        name: ase_dynamics.cineb(*ends, *energies, ChgnetSettings(), n_images=3, optimizer=name)
+        for name in ("fire", "bfgs")
+    }
+    assert all(run.converged for run in runs.values())
+    barriers = [max(run.energies_ev) - run.energies_ev[0] for run in runs.values()]
+    assert barriers[1] == pytest.approx(barriers[0], abs=0.005)
+    assert runs["bfgs"].force_calls < 0.75 * runs["fire"].force_calls
+    with pytest.raises(ValueError, match="accepted: fire, bfgs"):
+        ase_dynamics.cineb(*ends, *energies, ChgnetSettings(), n_images=3, optimizer="lbfgs")
+
+
+def test_the_spec_s_optimizer_reaches_the_cineb_document_and_vasp_refuses_it(tmp_path):
+    from jobflow.managers.local import run_locally
+
+    from stores.facade import StoreFacade
+    from workflows.flows.campaign_spec import load_spec
+    from workflows.flows.neb_step import hops_maker
+    from workflows.structures.hosts import InputError
+    from workflows.structures.surfaces import store_surfaces, surface_from_request
+
+    spec_path = tmp_path / "bfgs.yaml"
+    spec_path.write_text("name: bfgs\nhosts: [MoS2]\nsupercell: 2\nneb: {optimizer: bfgs}\n")
+    spec = load_spec(spec_path)
+    bundle = surface_from_request("MoS2", None, 2)
+    facade = StoreFacade()
+    store_surfaces([bundle], facade)
+    run_locally(
+        hops_maker(spec, bundle).make(bundle, [0]), store=facade.job_store(), log=False, ensure_success=True
+    )
+    (neb,) = facade.query("nebs")
+    assert neb["optimizer"] == "bfgs" and neb["converged"]
+    spec_path.write_text(
+        "name: v\nhosts: [MoS2]\nstatic: {engine: vasp}\nneb: {engine: vasp, optimizer: bfgs}\n"
+    )
+    with pytest.raises(InputError, match=r"neb.optimizer bfgs applies to the ASE engines"):
+        load_spec(spec_path)
+    spec_path.write_text("name: v\nhosts: [MoS2]\nneb: {optimizer: newton}\n")
+    with pytest.raises(InputError, match=r"neb\.optimizer"):
+        load_spec(spec_path)
