@@ -8,12 +8,16 @@ from importlib.resources import files
 import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
+from typer.testing import CliRunner
 
 from stores.schemas.calculations import NebDoc
+from workflows.cli.app import app
 from workflows.engines import ase_dynamics
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.jobs.reuse import preconverged_images
 from workflows.structures.path_transfer import moved_path
+
+runner = CliRunner()
 
 
 def _cell(li_frac, shift=(0.0, 0.0, 0.0)):
@@ -77,29 +81,31 @@ def _packaged(host):
     return nebs, valleys
 
 
-def test_a_gpaw_path_moved_onto_chgnet_valleys_needs_fewer_chgnet_force_calls():
-    """The real use mirrored at CHGNet cost: pristine 3x3x1 WS2's converged GPAW path starts a CHGNet
-    CINEB between the CHGNet valleys, once as it is and once moved; same barrier, fewer calls."""
+def test_bench_cineb_start_a_gpaw_path_moved_onto_chgnet_valleys_needs_fewer_calls():
+    """`epdi bench cineb-start` mirrors the preconverged start at CHGNet cost: pristine 3x3x1 WS2's
+    converged GPAW path starts a CHGNet CINEB between the CHGNet valleys, as it is and moved."""
+    empty = runner.invoke(app, ["bench", "cineb-start"])
+    assert empty.exit_code == 2 and "epdi dataset load dft-check" in empty.stderr
+    assert runner.invoke(app, ["dataset", "load", "dft-check"]).exit_code == 0
+    bad = runner.invoke(app, ["bench", "cineb-start", "--optimizer", "fire,newton"])
+    assert bad.exit_code == 2 and "'newton'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    result = runner.invoke(app, ["bench", "cineb-start", "--host", "WS2", "--optimizer", "fire", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["surfaces"] == ["WS2-pristine"] and figures["bfgs_vs_fire"] is None
+    runs = {run["start"]: run for run in figures["runs"]}
+    assert set(runs) == {"idpp", "dft path as is", "dft path moved"}
+    assert all(run["converged"] for run in runs.values())
+    barriers = [run["forward_barrier_ev"] for run in runs.values()]
+    assert max(barriers) - min(barriers) < 0.005  # one saddle, whichever the start
+    assert runs["dft path moved"]["force_calls"] < 0.75 * runs["dft path as is"]["force_calls"]
+    ratio = runs["dft path moved"]["force_calls"] / runs["idpp"]["force_calls"]
+    assert figures["calls_vs_idpp"]["fire"]["dft path moved"] == pytest.approx(ratio, abs=1e-3)
+
     nebs, valleys = _packaged("WS2")
-    gpaw = NebDoc(**nebs["gpaw"])
-    chgnet = nebs["chgnet"]
-    ends = [Structure.from_dict(valleys[v]["structure"]) for v in chgnet["valley_ids"]]
-    energies = [valleys[v]["energy_ev"] for v in chgnet["valley_ids"]]
-    engine = ChgnetSettings()
-    runs = {}
-    for name, path in (
-        ("as is", preconverged_images(gpaw, 3)),
-        ("moved", preconverged_images(gpaw, 3, (ends[0], ends[1]))),
-    ):
-        runs[name] = ase_dynamics.cineb(*ends, *energies, engine, n_images=3, initial_images=path)
-    assert all(run.converged for run in runs.values())
-    barriers = {name: max(run.energies_ev) - run.energies_ev[0] for name, run in runs.items()}
-    assert barriers["moved"] == pytest.approx(barriers["as is"], abs=0.005)
-    assert runs["moved"].force_calls < 0.75 * runs["as is"].force_calls, {
-        name: run.force_calls for name, run in runs.items()
-    }
+    ends = [Structure.from_dict(valleys[v]["structure"]) for v in nebs["chgnet"]["valley_ids"]]
     with pytest.raises(ValueError, match="other way"):
-        preconverged_images(gpaw, 3, (ends[1], ends[0]))
+        preconverged_images(NebDoc(**nebs["gpaw"]), 3, (ends[1], ends[0]))
 
 
 def test_bfgs_converges_the_same_cineb_in_fewer_calls_than_fire():

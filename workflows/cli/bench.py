@@ -268,6 +268,30 @@ def dft_neb(
     emit_mapping(result, as_json)
 
 
+@app.command("cineb-start")
+@reports_input_errors
+def cineb_start(
+    optimizer: Annotated[str, typer.Option(help="Comma-separated CINEB optimisers: fire, bfgs.")] = (
+        "fire,bfgs"
+    ),
+    host: Annotated[list[str] | None, typer.Option(help="Only surfaces of this host (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """CHGNet CINEBs from IDPP, from the DFT path as is and moved onto CHGNet's valleys: force calls."""
+    from workflows.bench.cineb_start import cineb_start_benchmark
+
+    def say(line: str) -> None:
+        typer.echo(f"[bench] {line}", err=True)
+
+    names = [name.strip() for name in optimizer.split(",") if name.strip()]
+    result = cineb_start_benchmark(StoreFacade(get_settings()), names, host, echo=say)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    emit_rows(result["runs"], list(result["runs"][0]), False, False)
+    emit_mapping({k: v for k, v in result.items() if k != "runs"}, False)
+
+
 @app.command("gpu")
 @reports_input_errors
 def gpu(
