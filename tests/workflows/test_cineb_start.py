@@ -89,6 +89,8 @@ def test_bench_cineb_start_a_gpaw_path_moved_onto_chgnet_valleys_needs_fewer_cal
     assert runner.invoke(app, ["dataset", "load", "dft-check"]).exit_code == 0
     bad = runner.invoke(app, ["bench", "cineb-start", "--optimizer", "fire,newton"])
     assert bad.exit_code == 2 and "'newton'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    none = runner.invoke(app, ["bench", "cineb-start", "--optimizer", ","])
+    assert none.exit_code == 2 and "at least one optimizer" in none.stderr
     result = runner.invoke(app, ["bench", "cineb-start", "--host", "WS2", "--optimizer", "fire", "--json"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)

@@ -58,6 +58,8 @@ def cineb_start_benchmark(
     InputError
         An optimiser is not known, or the store holds no DFT CINEB preconverged from CHGNet.
     """
+    if not optimizers:
+        raise InputError(f"give at least one optimizer; accepted: {', '.join(ase_dynamics.CINEB_OPTIMIZERS)}")
     for name in optimizers:
         if name not in ase_dynamics.CINEB_OPTIMIZERS:
             known = ", ".join(ase_dynamics.CINEB_OPTIMIZERS)
