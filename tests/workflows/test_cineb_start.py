@@ -3,7 +3,6 @@ preconverged start), and the optimiser."""
 
 import json
 import tarfile
-from importlib.resources import files
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from typer.testing import CliRunner
 
 from stores.schemas.calculations import NebDoc
 from workflows.cli.app import app
+from workflows.cli.dataset import PACKAGED_DIR
 from workflows.engines import ase_dynamics
 from workflows.engines.chgnet_engine import ChgnetSettings
 from workflows.jobs.reuse import preconverged_images
@@ -70,8 +70,8 @@ def test_atom_orders_must_match():
 
 
 def _packaged(host):
-    archive = files("epdi_ml") / "data" / "dft-check" / f"{host}-pristine-3x3.tar.gz"
-    with tarfile.open(str(archive)) as tar:
+    archive = PACKAGED_DIR / "dft-check" / f"{host}-pristine-3x3.tar.gz"
+    with tarfile.open(archive) as tar:
         rows = {
             name: [json.loads(line) for line in tar.extractfile(f"{name}.jsonl").read().decode().splitlines()]
             for name in ("nebs", "valleys")
