@@ -50,6 +50,9 @@ class CalculationDoc(BaseModel):
     force_calls: int | None = None
     wall_time_s: float | None = None
     versions: dict[str, str] = Field(default_factory=dict)
+    preconverged_from: str | None = Field(
+        None, description="Relaxation: calc_id of the cheaper engine's relaxed slab it started from"
+    )
     updated_at: datetime = Field(default_factory=utc_now)
 
 

@@ -121,6 +121,26 @@ def test_surface_hops_maker_labels_every_distinct_hop(monkeypatch):
         assert neb["forward_barrier_ev"] >= 0 and neb["reverse_barrier_ev"] >= 0
 
 
+def test_a_slab_relaxation_is_found_again_whatever_the_last_digits_of_its_start():
+    """The slab id names the surface, not coordinates: an atom wrapped across the cell edge is reused."""
+    from jobflow.managers.local import run_locally
+
+    from workflows.jobs.hops import SlabRelaxMaker
+
+    bundle = describe_surface(get_host("MoS2"), None, size=2)
+    facade = StoreFacade()
+    maker = SlabRelaxMaker(settings=LOOSE)
+    run_locally(maker.make(bundle.structure, bundle.surface.surface_id), store=facade.job_store(), log=False)
+    (first,) = facade.query("calculations", {"kind": "relax"})
+    shifted = bundle.structure.copy()
+    shifted.translate_sites([0], [1.0 + 1e-8, 0.0, 0.0], frac_coords=True, to_unit_cell=False)
+    job = maker.make(shifted, bundle.surface.surface_id)
+    responses = run_locally(job, store=facade.job_store(), log=False, ensure_success=True)
+    assert responses[job.uuid][1].output.calc_id == first["calc_id"]
+    assert facade.query("calculations", {"kind": "relax"}) == [first]  # reused, not computed again
+    assert first["preconverged_from"] is None
+
+
 def test_hops_compute_cli_lists_every_distinct_hop_and_resumes():
     import json
 

@@ -65,6 +65,9 @@ def test_dft_documents_record_engine_settings_and_link_to_chgnet(preconverged, m
     assert len(chgnet[0]["image_structures"]) == 5  # end points + three images kept for the DFT stage
     chgnet_valleys = {v["valley_id"] for v in facade.query("valleys", {"engine": "chgnet"})}
     assert {v.preconverged_from for v in result.valleys} == chgnet_valleys
+    (gpaw_slab,) = facade.query("calculations", {"engine": "gpaw", "kind": "relax"})
+    (chgnet_slab,) = facade.query("calculations", {"engine": "chgnet", "kind": "relax"})
+    assert gpaw_slab["preconverged_from"] == chgnet_slab["calc_id"]
     # one GPAW log per structure and per NEB image
     logs = sorted(p.name for p in facade.settings.data_dir.glob("calcs/*/gpaw-cineb-*/*.txt"))
     assert logs == ["cineb-image-01.txt", "cineb-image-02.txt", "cineb-image-03.txt"]

@@ -243,6 +243,8 @@ def test_preconverge_chgnet_starts_vasp_from_chgnet(tmp_path, monkeypatch, vasp_
         assert vasp_valleys[i]["preconverged_from"] == chgnet_valleys[i]["valley_id"]
     (vasp_neb,) = facade.query("nebs", {"engine": "vasp"})
     assert vasp_neb["preconverged_from"] == chgnet_neb["neb_id"]
+    (vasp_slab,) = facade.query("calculations", {"engine": "vasp", "kind": "relax"})
+    assert vasp_slab["preconverged_from"] == facade.query("calculations", {"engine": "chgnet"})[0]["calc_id"]
     assert facade.count("nebs", {"engine": "chgnet"}) == 1  # both stages stored
     written = fake.by_name("vasp cineb 0").poscars
     for image, expected in zip(written[1:-1], path, strict=True):  # 01..03: the CHGNet images

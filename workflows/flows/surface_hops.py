@@ -125,7 +125,7 @@ class SurfaceHopsMaker(Maker):
             stage.name = f"preconverge {stage.name}"
             jobs.append(stage)
             pre = stage.output
-        slab = makers.slab.make(bundle.structure if pre is None else pre["slab"].structure, sid)
+        slab = makers.slab.make(bundle.structure, sid, start=None if pre is None else pre["slab"])
         li = makers.li_reference.make()
         jobs += [slab, li]
         valleys = {}

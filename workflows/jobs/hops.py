@@ -38,10 +38,11 @@ from workflows.engines.neb_checkpoint import NebCheckpoint
 from workflows.jobs.base import BaseHopNebMaker, BaseValleyRelaxMaker, NebTask, ReusingMaker, ValleyTask
 from workflows.jobs.binding import neb_fields, run_stats, valley_fields
 from workflows.jobs.reuse import (
-    as_structure,
+    as_calculation,
     li_reference_id,
     preconverged_images,
     slab_calc_id,
+    slab_start,
 )
 
 
@@ -71,10 +72,17 @@ class SlabRelaxMaker(ReusingMaker):
     settings: Any = field(default_factory=ChgnetSettings)
 
     @job(config=STORE_ACCESS)
-    def make(self, structure: Structure | dict, surface_id: str | None = None) -> CalculationDoc:
-        """Return a :class:`CalculationDoc` of the relaxed slab (a stored one when ``reuse``)."""
-        structure = as_structure(structure)
-        calc_id = slab_calc_id(self.settings.engine, structure, self.settings.provenance())
+    def make(
+        self, structure: Structure | dict, surface_id: str, start: CalculationDoc | dict | None = None
+    ) -> CalculationDoc:
+        """Return a :class:`CalculationDoc` of the relaxed slab (a stored one when ``reuse``).
+
+        ``structure`` is the built slab of ``surface_id``; ``start`` (a cheaper engine's relaxed
+        slab) gives the starting structure instead, and the ``preconverged_from`` link.
+        """
+        start = as_calculation(start)
+        structure = slab_start(structure, start)
+        calc_id = slab_calc_id(self.settings.engine, surface_id, self.settings.provenance(), start)
         if done := self.finished(CalculationDoc, calc_id):
             return done
         engine = _at_workdir(self.settings, surface_id, "slab")
@@ -96,6 +104,7 @@ class SlabRelaxMaker(ReusingMaker):
             force_calls=result.force_calls,
             wall_time_s=result.wall_time_s,
             versions=self.settings.versions(),
+            preconverged_from=None if start is None else start.calc_id,
         )
         job_facade().upsert("calculations", [doc])
         if checkpoint is not None:

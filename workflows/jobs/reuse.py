@@ -41,6 +41,11 @@ def as_structure(value: Structure | dict) -> Structure:
     return value if isinstance(value, Structure) else Structure.from_dict(value)
 
 
+def as_calculation(value: CalculationDoc | dict | None) -> CalculationDoc | None:
+    """A :class:`CalculationDoc` from itself or its dict (``None`` stays ``None``)."""
+    return value if value is None or isinstance(value, CalculationDoc) else CalculationDoc(**value)
+
+
 def as_valley(value: ValleyDoc | dict | None) -> ValleyDoc | None:
     """A :class:`ValleyDoc` from itself or its dict (``None`` stays ``None``)."""
     return value if value is None or isinstance(value, ValleyDoc) else ValleyDoc(**value)
@@ -51,11 +56,23 @@ def as_neb(value: NebDoc | dict | None) -> NebDoc | None:
     return value if value is None or isinstance(value, NebDoc) else NebDoc(**value)
 
 
-def slab_calc_id(engine: str, structure: Structure, provenance: dict[str, Any]) -> str:
-    """Id of a slab relaxation: engine, starting sites (as the engine orders them) and settings."""
-    return stable_id(
-        "calc", kind="relax", engine=engine, structure=structure.as_dict()["sites"], settings=provenance
-    )
+def slab_calc_id(
+    engine: str, surface_id: str, provenance: dict[str, Any], start: CalculationDoc | None = None
+) -> str:
+    """Id of a slab relaxation: surface, engine, settings and the cheaper engine's slab it started from.
+
+    The surface id names the built slab (host, lattice, dopant and its site, supercell, vacuum), so
+    the id does not hang on starting coordinates, which differ in their last digits from build to
+    build and from machine to machine.
+    """
+    start_id = None if start is None else start.calc_id
+    fields = {"kind": "relax", "surface_id": surface_id, "engine": engine, "settings": provenance}
+    return _run_id("calc", start_id, **fields)
+
+
+def slab_start(structure: Structure | dict, start: CalculationDoc | None) -> Structure:
+    """Where a slab relaxation starts: the cheaper engine's relaxed slab, or the built one."""
+    return as_structure(structure if start is None else start.structure)
 
 
 def li_reference_id(engine: str, reference_settings: dict[str, Any]) -> str:

@@ -87,8 +87,12 @@ def slab_document(
     calc_id: str,
     surface_id: str,
     settings: VaspDynamicsSettings,
+    preconverged_from: str | None = None,
 ) -> CalculationDoc:
-    """The relaxed slab of a VASP ``RelaxMaker`` run as a ``calculations`` document."""
+    """The relaxed slab of a VASP ``RelaxMaker`` run as a ``calculations`` document.
+
+    ``preconverged_from`` is the calc_id of the CHGNet relaxed slab it started from, if any.
+    """
     out = task_summary(task)
     _same_atoms(out["structure"], initial, "the slab relaxation", out["dir_name"])
     structure = out["structure"]
@@ -108,6 +112,7 @@ def slab_document(
         force_calls=out["force_calls"],
         wall_time_s=out["wall_time_s"],
         versions=_versions(settings, out["vasp_version"]),
+        preconverged_from=preconverged_from,
     )
     job_facade().upsert("calculations", [doc])
     return doc

@@ -36,10 +36,12 @@ from workflows.engines.vasp_dynamics import VaspDynamicsSettings
 from workflows.engines.vasp_inputs import idpp_images, vasp_ordered
 from workflows.jobs.base import BaseHopNebMaker, BaseValleyRelaxMaker, NebTask, ReusingMaker, ValleyTask
 from workflows.jobs.reuse import (
+    as_calculation,
     as_structure,
     li_reference_id,
     preconverged_images,
     slab_calc_id,
+    slab_start,
 )
 from workflows.jobs.vasp_documents import li_reference_document, neb_document, slab_document, valley_document
 
@@ -57,14 +59,23 @@ class VaspSlabRelaxMaker(ReusingMaker):
     settings: VaspDynamicsSettings = field(default_factory=VaspDynamicsSettings)
 
     @job(config=STORE_ACCESS)
-    def make(self, structure: Structure | dict, surface_id: str) -> CalculationDoc | Response:
-        """Return the stored :class:`CalculationDoc`, or run the relaxation that makes it."""
-        initial = self.settings.constrained(as_structure(structure))
-        calc_id = slab_calc_id("vasp", vasp_ordered(initial), self.settings.provenance())
+    def make(
+        self, structure: Structure | dict, surface_id: str, start: CalculationDoc | dict | None = None
+    ) -> CalculationDoc | Response:
+        """Return the stored :class:`CalculationDoc`, or run the relaxation that makes it.
+
+        ``structure`` is the built slab of ``surface_id``; ``start`` (the CHGNet relaxed slab)
+        gives the starting structure instead, and the ``preconverged_from`` link.
+        """
+        start = as_calculation(start)
+        initial = self.settings.constrained(slab_start(structure, start))
+        calc_id = slab_calc_id("vasp", surface_id, self.settings.provenance(), start)
         if done := self.finished(CalculationDoc, calc_id):
             return done
         relax = self.settings.slab_relax_maker(self.name).make(initial)
-        return _replace(relax, slab_document(relax.output, initial, calc_id, surface_id, self.settings))
+        started = None if start is None else start.calc_id
+        document = slab_document(relax.output, initial, calc_id, surface_id, self.settings, started)
+        return _replace(relax, document)
 
 
 @dataclass
