@@ -8,8 +8,14 @@ For every surface that holds valley relaxations and CINEBs of both a DFT engine 
   it (``valley_eb_mae_offset_removed_ev``), which is what relative energetics see;
 - saddle E_b, and the hop's local barrier (saddle above its lower end valley) and forward barrier
   (from the T_M end) of both engines;
-- site order per surface: which valley class binds Li most strongly (T_M or H) for each engine, and
-  whether they agree.
+- the offset per surface (mean MLIP minus DFT valley E_b on that surface): it is not one constant
+  when the MLIP sees the surface's chemistry differently, so the MAE is also given after removing
+  each surface's own offset (``valley_eb_mae_surface_offset_removed_ev``): the error of the energy
+  differences within a surface, which barriers and site orders are made of;
+- site order per surface: which valley class binds Li most strongly (T_M or H) for each engine among
+  the classes both relaxed, whether they agree, and how many of the surface's valley classes that
+  covers (``valley_classes`` "2/7"); ``site_order_agreement`` counts only surfaces with every class
+  relaxed by both engines, ``site_order_partial`` the others.
 
 Labels are taken per engine from one label source each (:mod:`epdi_ml.analysis.labels`); only converged
 CINEBs count.
@@ -60,14 +66,19 @@ def compare_labels(facade: StoreFacade, dft: str = "gpaw", mlip: str = "chgnet")
         )
     docs = {d["surface_id"]: d for d in facade.query("surfaces", {"surface_id": {"$in": list(surfaces)}})}
     by_valley_id = {d["valley_id"]: d for d in v_dft + v_ml}
-    valley_rows, hop_rows, order = [], [], {}
+    class_of = {
+        (d["surface_id"], d["index"]): d["symmetry"]["class_index"]
+        for d in facade.query("sites", {"surface_id": {"$in": list(surfaces)}, "kind": "valley"})
+    }
+    valley_rows, hop_rows, order, offsets = [], [], {}, {}
     for sid in sorted(surfaces, key=lambda s: (docs[s]["host"], docs[s].get("dopant") or "")):
         surface = docs[sid]
         n = surface["supercell"]
         name = f"{surface['host']}-{surface.get('dopant') or 'pristine'} {n}x{n}"
         a = latest_by([d for d in v_dft if d["surface_id"] == sid], "site_id")
         b = latest_by([d for d in v_ml if d["surface_id"] == sid], "site_id")
-        for site in sorted(set(a) & set(b), key=lambda s: a[s]["site_index"]):
+        shared = sorted(set(a) & set(b), key=lambda s: a[s]["site_index"])
+        for site in shared:
             valley_rows.append(
                 {
                     "surface": name,
@@ -79,11 +90,18 @@ def compare_labels(facade: StoreFacade, dft: str = "gpaw", mlip: str = "chgnet")
                 }
             )
         strongest = {
-            engine: max(group.values(), key=lambda d: d["binding_energy_ev"])["label"]
+            engine: max((group[site] for site in shared), key=lambda d: d["binding_energy_ev"])["label"]
             for engine, group in ((dft, a), (mlip, b))
-            if group
         }
-        order[name] = strongest | {"agree": len(set(strongest.values())) == 1}
+        covered = {class_of.get((sid, a[site]["site_index"])) for site in shared}
+        n_classes = surface.get("n_distinct_valleys") or len(covered)
+        order[name] = strongest | {
+            "agree": len(set(strongest.values())) == 1,
+            "valley_classes": f"{len(covered)}/{n_classes}",
+            "complete": len(covered) >= n_classes,
+        }
+        gaps = [b[site]["binding_energy_ev"] - a[site]["binding_energy_ev"] for site in shared]
+        offsets[name] = round(float(np.mean(gaps)), 4)
         for hop_id in sorted(set(n_dft) & set(n_ml)):
             x, y = n_dft[hop_id], n_ml[hop_id]
             if x["surface_id"] != sid:
@@ -104,6 +122,8 @@ def compare_labels(facade: StoreFacade, dft: str = "gpaw", mlip: str = "chgnet")
                 }
             )
     diffs = np.array([r["difference_ev"] for r in valley_rows])
+    within = np.array([r["difference_ev"] - offsets[r["surface"]] for r in valley_rows])
+    complete = [o for o in order.values() if o["complete"]]
     barrier_pairs = [
         (r[f"{dft}_barrier_ev"], r[f"{mlip}_barrier_ev"])
         for r in hop_rows
@@ -130,8 +150,11 @@ def compare_labels(facade: StoreFacade, dft: str = "gpaw", mlip: str = "chgnet")
         "valley_eb_mae_ev": mae(diffs),
         "valley_eb_mean_offset_ev": None if len(diffs) == 0 else round(float(diffs.mean()), 4),
         "valley_eb_mae_offset_removed_ev": mae(diffs - diffs.mean()) if len(diffs) else None,
+        "valley_eb_mae_surface_offset_removed_ev": mae(within),
+        "eb_offset_by_surface_ev": offsets,
         "site_order": order,
-        "site_order_agreement": f"{sum(o['agree'] for o in order.values())}/{len(order)}",
+        "site_order_agreement": f"{sum(o['agree'] for o in complete)}/{len(complete)}",
+        "site_order_partial": len(order) - len(complete),
         "hops": hop_rows,
         "valleys": valley_rows,
     }
