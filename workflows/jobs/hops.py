@@ -188,7 +188,8 @@ class HopNebMaker(BaseHopNebMaker):
         start, end = task.start, task.end
         valleys = (Structure.from_dict(start.structure), Structure.from_dict(end.structure))
         path = None if task.initial is None else preconverged_images(task.initial, self.n_images, valleys)
-        engine = _at_workdir(self.settings, start.surface_id, f"cineb-{task.hop_id}")
+        start_path = "" if task.initial is not None else "-idpp"  # each CINEB of a hop keeps its own logs
+        engine = _at_workdir(self.settings, start.surface_id, f"cineb-{task.hop_id}{start_path}")
         ends = (*valleys, start.energy_ev, end.energy_ev)
         progress = (
             _progress_file(engine, "cineb-progress.json", task.doc_id),
